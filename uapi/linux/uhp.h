@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note OR MIT */
+/*
+ * uhp - Ultra-Hybrid Protocol: message channels on mmap'd, NUMA-local rings.
+ *
+ * This header is the ABI shared by the kernel module and userspace. Only
+ * fixed-width types, no hidden padding; every argument struct starts with its
+ * own size so it can grow (copy_struct_from_user() rules: a shorter struct is
+ * zero-extended, a longer one must have a zero tail or gets -E2BIG); every
+ * __reserved field and every undefined flag bit must be zero (-EINVAL).
+ *
+ * Objects
+ * -------
+ * /dev/uhp (misc device) creates, attaches and unlinks named *channels*.
+ * CREATE and ATTACH return a *channel fd* (O_CLOEXEC). A channel owns one
+ * sub-ring per NUMA node with memory (or a single one on a chosen node); each
+ * sub-ring's pages are allocated on its node. A channel lives while it is named
+ * or while any fd or mapping holds it.
+ *
+ * Ioctls (magic UHP_IOC_MAGIC, numbers built with _IO(): the size travels in
+ * the struct, not in the command, so a struct can grow without a new number)
+ * ----------------------------------------------------------------------------
+ *   nr    on          name              argument              returns
+ *   0x00  /dev/uhp    UHP_IOC_CREATE    struct uhp_create     channel fd
+ *   0x01  /dev/uhp    UHP_IOC_ATTACH    struct uhp_attach     channel fd
+ *   0x02  /dev/uhp    UHP_IOC_UNLINK    struct uhp_unlink     0
+ *   0x10  channel fd  UHP_IOC_INFO      struct uhp_info       0
+ *   0x11  channel fd  UHP_IOC_NOTIFY    struct uhp_notify     0
+ *   0x12  channel fd  UHP_IOC_SEND      struct uhp_send       0
+ *   0x13  channel fd  UHP_IOC_VERIFY    struct uhp_verify     0
+ * Unknown commands get -ENOTTY.
+ *
+ * Sub-ring layout
+ * ---------------
+ * Each sub-ring is one control page followed by a data area of data_size
+ * bytes (a power of two, at least one page). The data area may be mapped twice
+ * back to back (as the BPF ring buffer does), so a record that crosses the end
+ * of the area is still contiguous in the mapping:
+ *
+ *   ctrl mapping:  [ control page ]
+ *   data mapping:  [ data 0 .. data_size ][ the same pages again ]
+ *
+ * The control page keeps the producers' and the consumer's hot words on
+ * different cache lines (128 bytes apart, so the adjacent-line prefetcher does
+ * not pair them either), grouped by who writes them:
+ *
+ *   0x000 struct uhp_prod_line   written by producers
+ *   0x080 struct uhp_cons_line   written by the consumer
+ *   0x100 struct uhp_ring_desc   written once by the kernel at creation
+ *
+ * Positions are free-running 64-bit byte counters; the offset of a position in
+ * the data area is (pos & (data_size - 1)). The ring is empty when
+ * read_pos == write_pos and holds write_pos - read_pos <= data_size bytes.
+ *
+ * Records
+ * -------
+ * A record is a struct uhp_rec_hdr followed by len payload bytes, padded to
+ * UHP_REC_ALIGN; it starts at a UHP_REC_ALIGN-aligned position. Producers
+ * (any number) reserve space by advancing write_pos with compare-and-swap,
+ * then publish the record in two steps through hdr.tag:
+ *
+ *   1. fill len and the other header fields, store-release
+ *      tag = pos ^ salt ^ UHP_TAG_BUSY          (length known, not complete)
+ *   2. write payload and crc, store-release tag = pos ^ salt   (committed)
+ *
+ * The consumer owns read_pos. It load-acquires the tag at read_pos and takes the
+ * record only when tag == read_pos ^ salt. Because the tag encodes the
+ * record's own position and a per-ring random salt, stale bytes left from
+ * earlier laps are never mistaken for a record. A record with
+ * UHP_REC_F_DISCARD set was given back by its producer and carries no data.
+ *
+ * Integrity: hdr.crc is the CRC32C (Castagnoli, reflected, init ~0, final ~0)
+ * of the header bytes from 'len' up to and not including 'crc'
+ * (UHP_REC_CRC_HDR_LEN bytes) followed by the payload.
+ *
+ * Sleeping and waking
+ * -------------------
+ * A consumer that runs dry stores need_wakeup = 1 in every sub-ring, issues a
+ * full barrier, re-checks every sub-ring, and only then sleeps in poll() on the
+ * channel fd (POLLIN: a committed record is at read_pos of some sub-ring).
+ * A producer, after committing, issues a full barrier and reads need_wakeup; if
+ * it is set it calls UHP_IOC_NOTIFY. The two full barriers pair with each
+ * other: either the consumer's re-check sees the record or the producer sees
+ * need_wakeup (store-buffer litmus test). So the fast path needs no syscall.
+ *
+ * mmap
+ * ----
+ * Offsets come from UHP_MMAP_OFF(ring, part) (also reported by UHP_IOC_INFO).
+ * UHP_PART_CTRL maps exactly one page; UHP_PART_DATA maps data_size or
+ * 2 * data_size bytes. Mappings must be MAP_SHARED and not executable; they
+ * cannot be grown (mremap) or split (partial munmap/mprotect -> -EINVAL).
+ *
+ * The kernel never trusts the shared pages: it reads positions with
+ * READ_ONCE, bounds every index with its own private mask, and answers a
+ * corrupted position (write_pos - read_pos > data_size) with -EUCLEAN.
+ */
+#ifndef _UAPI_LINUX_UHP_H
+#define _UAPI_LINUX_UHP_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define UHP_ABI_VERSION		1
+#define UHP_DEVICE_PATH		"/dev/uhp"
+
+/* Channel names: 1..UHP_NAME_MAX-1 bytes of [A-Za-z0-9._-], not starting with '.'. */
+#define UHP_NAME_MAX		64
+
+#define UHP_REC_ALIGN		64
+#define UHP_CACHELINE		64
+#define UHP_CTRL_PROD_OFF	0x000
+#define UHP_CTRL_CONS_OFF	0x080
+#define UHP_CTRL_DESC_OFF	0x100
+#define UHP_CTRL_SIZE		4096
+
+/* Written by producers. cached_read_pos is a hint: a recent read_pos. */
+struct uhp_prod_line {
+	__aligned_u64 write_pos;
+	__aligned_u64 cached_read_pos;
+	__u32 producer_cpu;	/* last CPU that produced (informational) */
+	__u32 __pad0;
+	__aligned_u64 __pad[5];
+};
+
+/* Written by the consumer (and by the kernel to clear need_wakeup on release). */
+struct uhp_cons_line {
+	__aligned_u64 read_pos;
+	__aligned_u64 cached_write_pos;
+	__u32 consumer_cpu;	/* last CPU that consumed (informational) */
+	__u32 need_wakeup;	/* 1: the consumer sleeps, producers must NOTIFY */
+	__aligned_u64 __pad[5];
+};
+
+#define UHP_RING_MAGIC		0x55485052494e4731ULL	/* "UHPRING1" */
+
+/* Written once by the kernel. Informational: the kernel never reads it back. */
+struct uhp_ring_desc {
+	__aligned_u64 magic;
+	__aligned_u64 data_size;
+	__aligned_u64 salt;	/* per-ring random value mixed into hdr.tag */
+	__u32 abi_version;
+	__s32 node;		/* NUMA node of this sub-ring's pages */
+	__u32 ring_index;
+	__u32 __reserved0;
+	__aligned_u64 __reserved[2];
+};
+
+#define UHP_TAG_BUSY		(1ULL << 63)
+
+/* Record flags (uhp_rec_hdr.flags). */
+#define UHP_REC_F_KERNEL	(1U << 0)	/* written by the kernel (UHP_IOC_SEND) */
+#define UHP_REC_F_DISCARD	(1U << 1)	/* reservation given back: skip it */
+
+struct uhp_rec_hdr {
+	__aligned_u64 tag;	/* commit word, see "Records" above */
+	__u32 len;		/* payload bytes */
+	__u16 type;		/* application-defined */
+	__u16 flags;		/* UHP_REC_F_* */
+	__u32 src;		/* source agent id */
+	__u32 dst;		/* destination agent id */
+	__aligned_u64 seq;	/* sequence number, chosen by the producer */
+	__u32 crc;		/* CRC32C, see "Integrity" above */
+	__u32 __reserved;	/* must be 0 */
+};
+
+#define UHP_REC_HDR_SIZE	40
+#define UHP_REC_CRC_HDR_OFF	8	/* CRC covers hdr bytes [8, 32) ... */
+#define UHP_REC_CRC_HDR_LEN	24	/* ... then the payload */
+
+/* Bytes a record with 'len' payload bytes occupies in the ring. */
+#define UHP_REC_TOTAL(len) \
+	(((__u64)(len) + UHP_REC_HDR_SIZE + UHP_REC_ALIGN - 1) & \
+	 ~(__u64)(UHP_REC_ALIGN - 1))
+
+/* mmap offsets: bits 36.. select the sub-ring, bits 32..35 the part. */
+#define UHP_PART_CTRL		0
+#define UHP_PART_DATA		1
+#define UHP_MMAP_OFF(ring, part) \
+	(((__u64)(ring) << 36) | ((__u64)(part) << 32))
+
+/* ---- /dev/uhp ioctls ---- */
+
+#define UHP_IOC_MAGIC		0xB8
+
+/* uhp_create.flags */
+#define UHP_CREATE_NODE		(1U << 0)	/* one sub-ring, on uhp_create.node */
+#define UHP_CREATE_CONSUMER	(1U << 1)	/* this fd takes the consumer role */
+#define UHP_CREATE_FLAGS	(UHP_CREATE_NODE | UHP_CREATE_CONSUMER)
+
+struct uhp_create {
+	__u32 size;		/* sizeof(struct uhp_create) */
+	__u32 flags;		/* UHP_CREATE_* */
+	__u32 mode;		/* permission bits (0777 mask) checked by ATTACH */
+	__s32 node;		/* with UHP_CREATE_NODE: the node; else must be 0 */
+	__aligned_u64 ring_size;	/* data bytes per sub-ring: power of two */
+	char name[UHP_NAME_MAX];	/* NUL-terminated */
+	__aligned_u64 __reserved[2];	/* must be 0 */
+};
+
+/* uhp_attach.flags */
+#define UHP_ATTACH_CONSUMER	(1U << 0)	/* take the consumer role (one per channel) */
+#define UHP_ATTACH_FLAGS	(UHP_ATTACH_CONSUMER)
+
+struct uhp_attach {
+	__u32 size;		/* sizeof(struct uhp_attach) */
+	__u32 flags;		/* UHP_ATTACH_* */
+	char name[UHP_NAME_MAX];
+	__aligned_u64 __reserved[2];	/* must be 0 */
+};
+
+struct uhp_unlink {
+	__u32 size;		/* sizeof(struct uhp_unlink) */
+	__u32 flags;		/* none defined: must be 0 */
+	char name[UHP_NAME_MAX];
+	__aligned_u64 __reserved[2];	/* must be 0 */
+};
+
+/* ---- channel fd ioctls ---- */
+
+/* uhp_info.features: what this module implements. */
+#define UHP_FEAT_NUMA_RINGS	(1ULL << 0)	/* per-node sub-rings */
+#define UHP_FEAT_DOUBLE_MAP	(1ULL << 1)	/* data may be mapped twice */
+#define UHP_FEAT_NEED_WAKEUP	(1ULL << 2)	/* need_wakeup + NOTIFY protocol */
+#define UHP_FEAT_KERNEL_SEND	(1ULL << 3)	/* UHP_IOC_SEND */
+#define UHP_FEAT_VERIFY		(1ULL << 4)	/* UHP_IOC_VERIFY */
+
+/* uhp_info.copy_path: the kernel's copy routine in use. */
+#define UHP_COPY_GENERIC	0
+
+/* uhp_info.flags (output) */
+#define UHP_INFO_F_CONSUMER	(1U << 0)	/* this fd holds the consumer role */
+
+struct uhp_ring_info {
+	__s32 node;
+	__u32 __reserved0;
+	__aligned_u64 ctrl_off;	/* mmap offset of the control page */
+	__aligned_u64 data_off;	/* mmap offset of the data area */
+};
+
+struct uhp_info {
+	__u32 size;		/* in: sizeof(struct uhp_info) */
+	__u32 flags;		/* out: UHP_INFO_F_* */
+	__u32 abi_version;	/* out: UHP_ABI_VERSION */
+	__u32 nr_rings;		/* out: sub-rings in the channel */
+	__aligned_u64 features;	/* out: UHP_FEAT_* */
+	__aligned_u64 data_size;	/* out: data bytes per sub-ring */
+	__u32 ctrl_size;	/* out: bytes of the control mapping */
+	__u32 copy_path;	/* out: UHP_COPY_* */
+	__u32 mode;		/* out: permission bits */
+	__u32 uid;		/* out: owner */
+	__u32 gid;		/* out: owner's group */
+	__u32 rings_cap;	/* in: entries rings_uptr can hold */
+	__aligned_u64 rings_uptr;	/* in: struct uhp_ring_info[rings_cap], or 0 */
+	char name[UHP_NAME_MAX];	/* out */
+	__aligned_u64 __reserved[2];	/* must be 0 */
+};
+
+/* Wake the consumer sleeping in poll() on this channel. */
+struct uhp_notify {
+	__u32 size;
+	__u32 flags;		/* none defined: must be 0 */
+	__aligned_u64 __reserved;	/* must be 0 */
+};
+
+/*
+ * Send one record through the kernel (the slow path, e.g. for callers that
+ * cannot map the ring): the kernel reserves, copies, seals it with crc32c() and
+ * sets UHP_REC_F_KERNEL. -EAGAIN when the sub-ring is full.
+ */
+struct uhp_send {
+	__u32 size;
+	__u32 flags;		/* none defined: must be 0 */
+	__u32 ring;		/* sub-ring index */
+	__u16 type;
+	__u16 __reserved0;	/* must be 0 */
+	__u32 src;
+	__u32 dst;
+	__aligned_u64 seq;
+	__aligned_u64 buf;	/* user pointer to the payload */
+	__u32 len;		/* payload bytes */
+	__u32 __reserved1;	/* must be 0 */
+	__aligned_u64 pos;	/* out: position of the record */
+};
+
+/*
+ * Check the record at 'pos' of sub-ring 'ring' with the kernel's crc32c():
+ * 0 if its CRC matches, -EBADMSG if not, -EAGAIN if it is not committed yet,
+ * -ERANGE if pos is outside [read_pos, write_pos), -EUCLEAN if the ring's
+ * positions or the record's length are corrupt.
+ */
+struct uhp_verify {
+	__u32 size;
+	__u32 flags;		/* none defined: must be 0 */
+	__u32 ring;
+	__u32 len;		/* out: payload length of the record */
+	__aligned_u64 pos;
+	__u32 crc;		/* out: CRC32C the kernel computed */
+	__u32 __reserved0;	/* must be 0 */
+};
+
+#define UHP_IOC_CREATE	_IO(UHP_IOC_MAGIC, 0x00)
+#define UHP_IOC_ATTACH	_IO(UHP_IOC_MAGIC, 0x01)
+#define UHP_IOC_UNLINK	_IO(UHP_IOC_MAGIC, 0x02)
+#define UHP_IOC_INFO	_IO(UHP_IOC_MAGIC, 0x10)
+#define UHP_IOC_NOTIFY	_IO(UHP_IOC_MAGIC, 0x11)
+#define UHP_IOC_SEND	_IO(UHP_IOC_MAGIC, 0x12)
+#define UHP_IOC_VERIFY	_IO(UHP_IOC_MAGIC, 0x13)
+
+#endif /* _UAPI_LINUX_UHP_H */
