@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * uhp channel: the object behind a name, and the fd a process holds on it.
+ *
+ * A channel fd is an anon inode file whose private_data holds a channel
+ * reference. It offers the channel ioctls (INFO, NOTIFY, SEND, VERIFY),
+ * poll() for consumers that ran dry, and mmap() of each sub-ring's control
+ * page and data area. One fd at a time may hold the consumer role (the ring's
+ * read_pos has a single writer); when it is closed the role is free again and
+ * need_wakeup is cleared so producers stop calling NOTIFY for nobody.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/cred.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/nodemask.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+
+#include "uhp.h"
+
+/* Offsets are UHP_MMAP_OFF(ring, part): split vm_pgoff the same way. */
+#define UHP_PGOFF_PART_SHIFT	(32 - PAGE_SHIFT)
+#define UHP_PGOFF_RING_SHIFT	(36 - PAGE_SHIFT)
+
+static void uhp_channel_release(struct kref *ref)
+{
+	struct uhp_channel *ch = container_of(ref, struct uhp_channel, ref);
+	unsigned int i;
+
+	uhp_registry_release(ch);
+	for (i = 0; i < ch->nr_rings; i++)
+		uhp_ring_destroy(&ch->rings[i]);
+	kfree(ch);
+}
+
+void uhp_channel_get(struct uhp_channel *ch)
+{
+	kref_get(&ch->ref);
+}
+
+void uhp_channel_put(struct uhp_channel *ch)
+{
+	kref_put(&ch->ref, uhp_channel_release);
+}
+
+/*
+ * Allocate a channel with one sub-ring per node with memory, or a single one
+ * on 'node' (node >= 0). The caller validated name, size, node and mode.
+ */
+struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
+				      int node, umode_t mode)
+{
+	unsigned int nr_rings = node >= 0 ? 1 : num_node_state(N_MEMORY);
+	struct uhp_channel *ch;
+	unsigned int i = 0;
+	int nid, ret;
+
+	ch = kzalloc(struct_size(ch, rings, nr_rings), GFP_KERNEL_ACCOUNT);
+	if (!ch)
+		return ERR_PTR(-ENOMEM);
+	kref_init(&ch->ref);
+	strscpy(ch->name, name, sizeof(ch->name));
+	ch->uid = current_fsuid();
+	ch->gid = current_fsgid();
+	ch->mode = mode;
+	INIT_LIST_HEAD(&ch->all_node);
+	spin_lock_init(&ch->consumer_lock);
+	init_waitqueue_head(&ch->wq);
+	ch->data_size = ring_size;
+
+	if (node >= 0) {
+		ret = uhp_ring_init(&ch->rings[0], node, ring_size, 0);
+		if (ret)
+			goto err_free;
+		i = 1;
+	} else {
+		for_each_node_state(nid, N_MEMORY) {
+			/* Nodes may come online since we counted them. */
+			if (i == nr_rings)
+				break;
+			ret = uhp_ring_init(&ch->rings[i], nid, ring_size, i);
+			if (ret)
+				goto err_free;
+			i++;
+		}
+	}
+	ch->nr_rings = i;
+	return ch;
+
+err_free:
+	while (i--)
+		uhp_ring_destroy(&ch->rings[i]);
+	kfree(ch);
+	return ERR_PTR(ret);
+}
+
+static bool uhp_channel_readable(struct uhp_channel *ch)
+{
+	unsigned int i;
+
+	for (i = 0; i < ch->nr_rings; i++)
+		if (uhp_ring_readable(&ch->rings[i]))
+			return true;
+	return false;
+}
+
+static void uhp_channel_wake(struct uhp_channel *ch)
+{
+	/*
+	 * The waitqueue lock orders this against a consumer in poll():
+	 * either it is already queued and gets woken, or its readable check
+	 * runs after the record was committed (the producer committed before
+	 * calling NOTIFY, the consumer's smp_mb() after setting need_wakeup
+	 * pairs with the producer's smp_mb() after committing).
+	 */
+	wake_up_interruptible_poll(&ch->wq, EPOLLIN | EPOLLRDNORM);
+}
+
+static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
+{
+	struct uhp_channel *ch = ucmd->file->private_data;
+	struct uhp_info *info = ucmd->cmd;
+	struct uhp_ring_info __user *uri;
+	unsigned int i, n;
+
+	if (info->flags || memchr_inv(info->__reserved, 0,
+				      sizeof(info->__reserved)))
+		return -EINVAL;
+	if (info->rings_cap && !info->rings_uptr)
+		return -EINVAL;
+
+	uri = u64_to_user_ptr(info->rings_uptr);
+	n = min(info->rings_cap, ch->nr_rings);
+	for (i = 0; i < n; i++) {
+		struct uhp_ring_info ri = {
+			.node = ch->rings[i].node,
+			.ctrl_off = UHP_MMAP_OFF(i, UHP_PART_CTRL),
+			.data_off = UHP_MMAP_OFF(i, UHP_PART_DATA),
+		};
+
+		if (copy_to_user(&uri[i], &ri, sizeof(ri)))
+			return -EFAULT;
+	}
+
+	info->flags = READ_ONCE(ch->consumer) == ucmd->file ?
+		      UHP_INFO_F_CONSUMER : 0;
+	info->abi_version = UHP_ABI_VERSION;
+	info->nr_rings = ch->nr_rings;
+	info->features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
+			 UHP_FEAT_NEED_WAKEUP | UHP_FEAT_KERNEL_SEND |
+			 UHP_FEAT_VERIFY;
+	info->data_size = ch->data_size;
+	info->ctrl_size = UHP_CTRL_SIZE;
+	info->copy_path = UHP_COPY_GENERIC;
+	info->mode = ch->mode;
+	info->uid = from_kuid_munged(current_user_ns(), ch->uid);
+	info->gid = from_kgid_munged(current_user_ns(), ch->gid);
+	memcpy(info->name, ch->name, sizeof(info->name));
+	return 0;
+}
+
+static int uhp_ioctl_notify(struct uhp_ucmd *ucmd)
+{
+	struct uhp_channel *ch = ucmd->file->private_data;
+	struct uhp_notify *n = ucmd->cmd;
+
+	if (n->flags || n->__reserved)
+		return -EINVAL;
+	uhp_channel_wake(ch);
+	return 0;
+}
+
+static int uhp_ioctl_send(struct uhp_ucmd *ucmd)
+{
+	struct uhp_channel *ch = ucmd->file->private_data;
+	struct uhp_send *s = ucmd->cmd;
+	struct iov_iter iter;
+	struct iovec iov;
+	int ret;
+
+	if (s->flags || s->__reserved0 || s->__reserved1 || s->pos)
+		return -EINVAL;
+	if (s->ring >= ch->nr_rings)
+		return -EINVAL;
+	ret = import_single_range(ITER_SOURCE, u64_to_user_ptr(s->buf), s->len,
+				  &iov, &iter);
+	if (ret)
+		return ret;
+	if (iov.iov_len != s->len)	/* import clamps to MAX_RW_COUNT */
+		return -EMSGSIZE;
+	ret = uhp_ring_send(&ch->rings[s->ring], s, &iter, &s->pos);
+	if (ret == 0 || ret == -EFAULT)	/* -EFAULT still filled the ring */
+		uhp_channel_wake(ch);
+	return ret;
+}
+
+static int uhp_ioctl_verify(struct uhp_ucmd *ucmd)
+{
+	struct uhp_channel *ch = ucmd->file->private_data;
+	struct uhp_verify *v = ucmd->cmd;
+	int ret;
+
+	if (v->flags || v->__reserved0 || v->len || v->crc)
+		return -EINVAL;
+	if (v->ring >= ch->nr_rings)
+		return -EINVAL;
+	ret = uhp_ring_verify(&ch->rings[v->ring], v->pos, &v->len, &v->crc);
+	/* Report what was computed even on a mismatch. */
+	if (ret == -EBADMSG &&
+	    copy_to_user(ucmd->ubuffer, v, min_t(u32, ucmd->user_size, sizeof(*v))))
+		return -EFAULT;
+	return ret;
+}
+
+#define UHP_CH_IOC_BASE	_IOC_NR(UHP_IOC_INFO)
+
+static const struct uhp_ioctl_op uhp_channel_ioctl_ops[] = {
+	UHP_IOCTL_OP(UHP_CH_IOC_BASE, UHP_IOC_INFO, uhp_ioctl_info,
+		     struct uhp_info, __reserved, true),
+	UHP_IOCTL_OP(UHP_CH_IOC_BASE, UHP_IOC_NOTIFY, uhp_ioctl_notify,
+		     struct uhp_notify, __reserved, false),
+	UHP_IOCTL_OP(UHP_CH_IOC_BASE, UHP_IOC_SEND, uhp_ioctl_send,
+		     struct uhp_send, pos, true),
+	UHP_IOCTL_OP(UHP_CH_IOC_BASE, UHP_IOC_VERIFY, uhp_ioctl_verify,
+		     struct uhp_verify, __reserved0, true),
+};
+
+static long uhp_channel_ioctl(struct file *file, unsigned int cmd,
+			      unsigned long arg)
+{
+	return uhp_ioctl_dispatch(uhp_channel_ioctl_ops,
+				  ARRAY_SIZE(uhp_channel_ioctl_ops),
+				  UHP_CH_IOC_BASE, file, cmd, arg);
+}
+
+static __poll_t uhp_channel_poll(struct file *file, poll_table *wait)
+{
+	struct uhp_channel *ch = file->private_data;
+
+	poll_wait(file, &ch->wq, wait);
+	return uhp_channel_readable(ch) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+/* A partial munmap/mprotect would split the mapping: refuse it. */
+static int uhp_vma_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	return -EINVAL;
+}
+
+static const struct vm_operations_struct uhp_vm_ops = {
+	.may_split = uhp_vma_may_split,
+};
+
+static int uhp_channel_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct uhp_channel *ch = file->private_data;
+	unsigned long pgoff = vma->vm_pgoff;
+	unsigned long ring = pgoff >> UHP_PGOFF_RING_SHIFT;
+	unsigned int part = (pgoff >> UHP_PGOFF_PART_SHIFT) & 0xf;
+	int ret;
+
+	if (pgoff & ((1UL << UHP_PGOFF_PART_SHIFT) - 1) || ring >= ch->nr_rings)
+		return -EINVAL;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;		/* a private copy would see nothing */
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+	ret = uhp_ring_mmap(&ch->rings[ring], vma, part);
+	if (ret)
+		return ret;
+	vma->vm_flags &= ~VM_MAYEXEC;	/* mprotect(PROT_EXEC) stays refused */
+	vma->vm_ops = &uhp_vm_ops;
+	return 0;
+}
+
+static int uhp_channel_fd_release(struct inode *inode, struct file *file)
+{
+	struct uhp_channel *ch = file->private_data;
+	bool was_consumer = false;
+	unsigned int i;
+
+	spin_lock(&ch->consumer_lock);
+	if (ch->consumer == file) {
+		WRITE_ONCE(ch->consumer, NULL);
+		was_consumer = true;
+	}
+	spin_unlock(&ch->consumer_lock);
+	if (was_consumer)
+		for (i = 0; i < ch->nr_rings; i++)
+			uhp_ring_clear_need_wakeup(&ch->rings[i]);
+	uhp_channel_put(ch);
+	return 0;
+}
+
+static const struct file_operations uhp_channel_fops = {
+	.owner = THIS_MODULE,
+	.release = uhp_channel_fd_release,
+	.unlocked_ioctl = uhp_channel_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.poll = uhp_channel_poll,
+	.mmap = uhp_channel_mmap,
+	.llseek = noop_llseek,
+};
+
+/*
+ * Make a channel fd (O_CLOEXEC) holding a new channel reference, taking the
+ * consumer role if asked. Returns the fd, or -EBUSY if another fd holds the
+ * role.
+ */
+int uhp_channel_install_fd(struct uhp_channel *ch, bool consumer)
+{
+	struct file *file;
+	int fd, ret;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	uhp_channel_get(ch);	/* the file's reference */
+	file = anon_inode_getfile("[uhp]", &uhp_channel_fops, ch, O_RDWR);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		uhp_channel_put(ch);
+		goto err_put_fd;
+	}
+	if (consumer) {
+		spin_lock(&ch->consumer_lock);
+		ret = ch->consumer ? -EBUSY : 0;
+		if (!ret)
+			WRITE_ONCE(ch->consumer, file);
+		spin_unlock(&ch->consumer_lock);
+		if (ret)
+			goto err_fput;	/* release puts the file's reference */
+	}
+	fd_install(fd, file);
+	return fd;
+
+err_fput:
+	fput(file);
+err_put_fd:
+	put_unused_fd(fd);
+	return ret;
+}

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * uhp channel registry: names, owners, permissions and per-user limits.
+ *
+ * One mutex (uhp_registry_lock) protects the name hash and the list of every
+ * live channel. The name hash holds a reference on each named channel; the
+ * list does not (a channel leaves it in uhp_registry_release(), called from
+ * the channel's final put). Nothing here is on a fast path: CREATE, ATTACH and
+ * UNLINK are control operations, so a plain mutex and a linear count of a
+ * user's channels are fine (the count is bounded by the per-user limit).
+ *
+ * Never call uhp_channel_put() with uhp_registry_lock held: the final put
+ * takes it.
+ */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/ctype.h>
+#include <linux/hashtable.h>
+#include <linux/mutex.h>
+#include <linux/string.h>
+#include <linux/stringhash.h>
+
+#include "uhp.h"
+
+#define UHP_NAME_HASH_BITS	8
+
+static DEFINE_MUTEX(uhp_registry_lock);
+static DEFINE_HASHTABLE(uhp_names, UHP_NAME_HASH_BITS);
+static LIST_HEAD(uhp_all);
+
+static u32 uhp_name_hash(const char *name)
+{
+	return full_name_hash(NULL, name, strlen(name));
+}
+
+/* 1..UHP_NAME_MAX-1 bytes of [A-Za-z0-9._-], NUL-terminated, no leading '.'. */
+int uhp_name_validate(const char *name)
+{
+	size_t len = strnlen(name, UHP_NAME_MAX);
+	size_t i;
+
+	if (len == UHP_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (len == 0 || name[0] == '.')
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static struct uhp_channel *uhp_name_find(const char *name)
+{
+	struct uhp_channel *ch;
+
+	lockdep_assert_held(&uhp_registry_lock);
+	hash_for_each_possible(uhp_names, ch, name_node, uhp_name_hash(name))
+		if (!strcmp(ch->name, name))
+			return ch;
+	return NULL;
+}
+
+static unsigned int uhp_user_channels(kuid_t uid)
+{
+	struct uhp_channel *ch;
+	unsigned int n = 0;
+
+	lockdep_assert_held(&uhp_registry_lock);
+	list_for_each_entry(ch, &uhp_all, all_node)
+		if (uid_eq(ch->uid, uid))
+			n++;
+	return n;
+}
+
+/*
+ * Enter a freshly allocated channel: counted against its owner's limit and,
+ * the name being unique, hashed. On success the registry holds a reference
+ * for the name.
+ */
+int uhp_registry_create(struct uhp_channel *ch)
+{
+	int ret = 0;
+
+	mutex_lock(&uhp_registry_lock);
+	if (uhp_user_channels(ch->uid) >= uhp_max_channels_per_user) {
+		ret = -ENOSPC;
+		goto out_unlock;
+	}
+	if (uhp_name_find(ch->name)) {
+		ret = -EEXIST;
+		goto out_unlock;
+	}
+	uhp_channel_get(ch);
+	ch->named = true;
+	hash_add(uhp_names, &ch->name_node, uhp_name_hash(ch->name));
+	list_add(&ch->all_node, &uhp_all);
+out_unlock:
+	mutex_unlock(&uhp_registry_lock);
+	return ret;
+}
+
+/* Returns the named channel with a reference held, or NULL. */
+struct uhp_channel *uhp_registry_lookup(const char *name)
+{
+	struct uhp_channel *ch;
+
+	mutex_lock(&uhp_registry_lock);
+	ch = uhp_name_find(name);
+	if (ch)
+		uhp_channel_get(ch);
+	mutex_unlock(&uhp_registry_lock);
+	return ch;
+}
+
+/* Owner, or CAP_DAC_OVERRIDE, may unlink (as with a file in a sticky dir). */
+int uhp_registry_unlink(const char *name)
+{
+	struct uhp_channel *ch;
+	int ret = 0;
+
+	mutex_lock(&uhp_registry_lock);
+	ch = uhp_name_find(name);
+	if (!ch) {
+		ret = -ENOENT;
+		goto out_unlock;
+	}
+	if (!uid_eq(current_fsuid(), ch->uid) && !capable(CAP_DAC_OVERRIDE)) {
+		ret = -EACCES;
+		goto out_unlock;
+	}
+	hash_del(&ch->name_node);
+	ch->named = false;
+out_unlock:
+	mutex_unlock(&uhp_registry_lock);
+	if (!ret)
+		uhp_channel_put(ch);	/* the name's reference */
+	return ret;
+}
+
+/*
+ * Attaching gives read and write access to the rings, so it needs both bits
+ * in the class (owner, group, other) the caller falls into, like a file opened
+ * O_RDWR; CAP_DAC_OVERRIDE overrides, as for files.
+ */
+int uhp_registry_permission(const struct uhp_channel *ch)
+{
+	umode_t mode = ch->mode;
+
+	if (uid_eq(current_fsuid(), ch->uid))
+		mode >>= 6;
+	else if (in_group_p(ch->gid))
+		mode >>= 3;
+	if ((mode & 06) == 06)
+		return 0;
+	return capable(CAP_DAC_OVERRIDE) ? 0 : -EACCES;
+}
+
+/* Undo a successful uhp_registry_create() whose fd could not be made. */
+void uhp_registry_forget(struct uhp_channel *ch)
+{
+	bool was_named;
+
+	mutex_lock(&uhp_registry_lock);
+	was_named = ch->named;
+	if (was_named) {
+		hash_del(&ch->name_node);
+		ch->named = false;
+	}
+	mutex_unlock(&uhp_registry_lock);
+	if (was_named)
+		uhp_channel_put(ch);	/* the name's reference */
+}
+
+/* Called by the channel's final put. */
+void uhp_registry_release(struct uhp_channel *ch)
+{
+	mutex_lock(&uhp_registry_lock);
+	if (!list_empty(&ch->all_node))
+		list_del_init(&ch->all_node);
+	mutex_unlock(&uhp_registry_lock);
+}
+
+/*
+ * Module exit: no fd or mapping can exist any more (each pins the module), so
+ * dropping the names' references frees every channel.
+ */
+void uhp_registry_drain(void)
+{
+	struct uhp_channel *ch;
+	struct hlist_node *tmp;
+	LIST_HEAD(doomed);
+	int bkt;
+
+	mutex_lock(&uhp_registry_lock);
+	hash_for_each_safe(uhp_names, bkt, tmp, ch, name_node) {
+		hash_del(&ch->name_node);
+		ch->named = false;
+		list_move(&ch->all_node, &doomed);
+	}
+	mutex_unlock(&uhp_registry_lock);
+
+	while (!list_empty(&doomed)) {
+		ch = list_first_entry(&doomed, struct uhp_channel, all_node);
+		list_del_init(&ch->all_node);
+		uhp_channel_put(ch);
+	}
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * uhp internal declarations.
+ *
+ * Files and what each owns:
+ *   ioctl.c     table-driven ioctl dispatch (size-first structs)
+ *   main.c      module init/exit, module parameters, the /dev/uhp misc device
+ *               and its ioctl table (CREATE, ATTACH, UNLINK)
+ *   registry.c  channel names, owners, permissions, per-user limits
+ *   channel.c   the channel object and its fd: ioctl table (INFO, NOTIFY,
+ *               SEND, VERIFY), poll, mmap, release
+ *   ring.c      one sub-ring: NUMA-local pages, the double-mapped data area,
+ *               and every kernel access to the shared positions and records
+ *   copy.c      the one routine that copies payloads into a ring
+ *
+ * Object lifetime: a channel is reference counted (kref). The registry holds
+ * one reference while the channel is named; every channel fd holds one (the
+ * file's private_data); every mapping holds the file (vma->vm_file), hence the
+ * channel. The last put frees the rings. Every channel fd and every open
+ * /dev/uhp pins the module through fops->owner, so rmmod is refused while any
+ * of them (or a mapping) exists; named channels with no users are freed by
+ * module exit.
+ */
+#ifndef _UHP_INTERNAL_H
+#define _UHP_INTERNAL_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/types.h>
+#include <linux/uidgid.h>
+#include <linux/wait.h>
+
+#include "../uapi/linux/uhp.h"
+
+struct file;
+struct iov_iter;
+struct vm_area_struct;
+
+/* Module parameters (main.c). */
+extern unsigned int uhp_max_channels_per_user;
+extern unsigned long uhp_max_ring_size;
+
+/*
+ * One sub-ring. Everything a kernel decision depends on (size, mask, salt,
+ * node) lives here, in kernel memory; the shared control page is only read
+ * with READ_ONCE()/acquire and validated before use.
+ */
+struct uhp_ring {
+	void *vaddr;			/* vmap: ctrl page, data, data again */
+	struct uhp_prod_line *prod;	/* shared, user-writable */
+	struct uhp_cons_line *cons;	/* shared, user-writable */
+	void *data;			/* start of the double-mapped data area */
+	struct page **pages;		/* 1 ctrl + nr_data pages, then data again */
+	unsigned int nr_data_pages;
+	int node;
+	u64 size;			/* data bytes, power of two */
+	u64 mask;			/* size - 1 */
+	u64 salt;			/* mixed into every record tag */
+};
+
+struct uhp_channel {
+	struct kref ref;
+	char name[UHP_NAME_MAX];
+	kuid_t uid;
+	kgid_t gid;
+	umode_t mode;
+	bool named;			/* in the name hash (registry lock) */
+	struct hlist_node name_node;	/* registry lock */
+	struct list_head all_node;	/* registry lock: every live channel */
+	struct file *consumer;		/* consumer_lock: fd holding the role */
+	spinlock_t consumer_lock;
+	wait_queue_head_t wq;		/* consumers sleeping in poll() */
+	u64 data_size;
+	unsigned int nr_rings;
+	struct uhp_ring rings[];
+};
+
+/* ioctl.c */
+struct uhp_ucmd {
+	struct file *file;
+	void __user *ubuffer;
+	u32 user_size;
+	void *cmd;		/* the kernel's copy of the argument struct */
+};
+
+struct uhp_ioctl_op {
+	unsigned int size;	/* sizeof the argument struct */
+	unsigned int min_size;	/* smallest size userspace may pass */
+	unsigned int ioctl_num;
+	bool copy_out;		/* copy the struct back on success */
+	int (*execute)(struct uhp_ucmd *ucmd);
+};
+
+/* Table entries are indexed by _IOC_NR(cmd) - base. */
+#define UHP_IOCTL_OP(_base, _ioctl, _fn, _struct, _last, _out)		\
+	[_IOC_NR(_ioctl) - (_base)] = {					\
+		.size = sizeof(_struct),				\
+		.min_size = offsetofend(_struct, _last),		\
+		.ioctl_num = _ioctl,					\
+		.copy_out = _out,					\
+		.execute = _fn,						\
+	}
+
+long uhp_ioctl_dispatch(const struct uhp_ioctl_op *ops, unsigned int nr_ops,
+			unsigned int base, struct file *file, unsigned int cmd,
+			unsigned long arg);
+
+/* ring.c */
+int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index);
+void uhp_ring_destroy(struct uhp_ring *r);
+int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
+		  unsigned int part);
+bool uhp_ring_readable(struct uhp_ring *r);
+int uhp_ring_send(struct uhp_ring *r, const struct uhp_send *s,
+		  struct iov_iter *payload, u64 *pos_out);
+int uhp_ring_verify(struct uhp_ring *r, u64 pos, u32 *len_out, u32 *crc_out);
+void uhp_ring_clear_need_wakeup(struct uhp_ring *r);
+
+/* copy.c */
+int uhp_copy_from_iter(void *dst, size_t len, struct iov_iter *from);
+
+/* channel.c */
+struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
+				      int node, umode_t mode);
+void uhp_channel_get(struct uhp_channel *ch);
+void uhp_channel_put(struct uhp_channel *ch);
+int uhp_channel_install_fd(struct uhp_channel *ch, bool consumer);
+
+/* registry.c */
+int uhp_name_validate(const char *name);
+int uhp_registry_create(struct uhp_channel *ch);
+struct uhp_channel *uhp_registry_lookup(const char *name);
+int uhp_registry_unlink(const char *name);
+int uhp_registry_permission(const struct uhp_channel *ch);
+void uhp_registry_release(struct uhp_channel *ch);
+void uhp_registry_forget(struct uhp_channel *ch);
+void uhp_registry_drain(void);
+
+#endif /* _UHP_INTERNAL_H */
