@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Fast path: producers (many, any thread or process) and the consumer (one).
+ * No system call here except UHP_IOC_NOTIFY when the consumer sleeps.
+ *
+ * Order of things in this file:
+ *   1. record helpers: address of a position, record CRC
+ *   2. producer: ring choice, reservation (CAS on write_pos), the two-step
+ *      tag publish, the wakeup check, and the public send calls
+ *   3. consumer: the head of a ring, round robin over rings, and the public
+ *      receive calls
+ *
+ * Memory ordering, by shared word (every atomic below names its partner):
+ *   write_pos        CAS among producers; relaxed: it only hands out space,
+ *                    the consumer learns about records from the tags.
+ *   read_pos         consumer store-release after it is done with a record;
+ *                    producers load-acquire it before reusing that space.
+ *   cached_read_pos  producers' hint; store-release/load-acquire so that a
+ *                    producer that trusts the hint also inherits the
+ *                    acquire of read_pos made by whoever wrote it.
+ *   hdr.tag          producer store-release (BUSY, then committed); the
+ *                    consumer load-acquires it before reading header/payload.
+ *   need_wakeup      full fence on both sides (store-buffer pattern), see
+ *                    wake_check() here and uhp_wait() in wait.c.
+ *
+ * Hostile peers: everything read from the shared pages is bounded with the
+ * private data_size/mask before it is used as an offset or length, and the
+ * header is copied to private memory once before it is looked at; recv
+ * checks the CRC over its private copy of the payload.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include "uhp_internal.h"
+
+/* ---- 1. records ---- */
+
+static inline struct uhp_rec_hdr *rec_at(const struct uhp_ring *r, uint64_t pos)
+{
+	/* The header never wraps (UHP_REC_ALIGN >= header); a payload may run
+	 * into the second mapping of the data area, which is contiguous. */
+	return (struct uhp_rec_hdr *)(r->data + (pos & r->mask));
+}
+
+uint32_t uhp__rec_crc(const struct uhp_rec_hdr *h, const void *payload,
+		      uint32_t len)
+{
+	uint32_t c;
+
+	c = uhp_crc32c(~0U, (const char *)h + UHP_REC_CRC_HDR_OFF,
+		       UHP_REC_CRC_HDR_LEN);
+	c = uhp_crc32c(c, payload, len);
+	return ~c;
+}
+
+/* ---- 2. producer ---- */
+
+static __thread int tls_force_ring = -1;
+static __thread int tls_node = -1;
+static __thread unsigned tls_left;
+
+void uhp__set_thread_ring(int ring)
+{
+	tls_force_ring = ring;
+}
+
+UHP_COLD static void refresh_node(void)
+{
+	unsigned cpu, node;
+
+	tls_node = getcpu(&cpu, &node) == 0 ? (int)node : -1;
+	tls_left = UHP_CPU_REFRESH;
+}
+
+/* The ring of the node this thread runs on (cached), else ring 0. */
+static inline unsigned pick_ring(const struct uhp_channel *ch)
+{
+	int k;
+
+	if (uhp_unlikely(tls_force_ring >= 0))
+		return (unsigned)tls_force_ring < ch->nr_rings ? (unsigned)tls_force_ring : 0;
+	if (ch->nr_rings == 1)
+		return 0;
+	if (uhp_unlikely(tls_left == 0))
+		refresh_node();
+	tls_left--;
+	if (tls_node < 0 || (unsigned)tls_node >= ch->nr_node_ring)
+		return 0;
+	k = ch->node_ring[tls_node];
+	return k >= 0 ? (unsigned)k : 0;
+}
+
+/* How many records (prefix[i] = bytes of records 0..i) fit between rp and wp. */
+static inline unsigned fit(uint64_t wp, uint64_t rp, uint64_t ds,
+			   const uint64_t *prefix, unsigned n)
+{
+	uint64_t used = wp - rp, room;
+	unsigned k = 0;
+
+	if (used > ds)		/* also catches rp > wp (hint ahead or corrupt) */
+		return 0;
+	room = ds - used;
+	while (k < n && prefix[k] <= room)
+		k++;
+	return k;
+}
+
+/*
+ * Reserve the first k >= 1 of n records (as many as fit, all of them when
+ * possible) with one CAS on write_pos. Returns k and the start in *pos, or
+ * -EAGAIN (not even one fits) or -EUCLEAN (shared positions corrupt).
+ */
+static int reserve(struct uhp_ring *r, uint64_t ds, const uint64_t *prefix,
+		   unsigned n, uint64_t *pos)
+{
+	__u64 wp = __atomic_load_n(&r->prod->write_pos, __ATOMIC_RELAXED);
+
+	for (;;) {
+		uint64_t rp;
+		unsigned k;
+
+		if (uhp_unlikely(wp & (UHP_REC_ALIGN - 1)))
+			return -EUCLEAN;
+		/* Pairs with the store-release of the hint below. */
+		rp = __atomic_load_n(&r->prod->cached_read_pos, __ATOMIC_ACQUIRE);
+		k = fit(wp, rp, ds, prefix, n);
+		if (k < n) {
+			/*
+			 * Looks full with the hint: read the real read_pos.
+			 * Pairs with the consumer's store-release in
+			 * uhp__ring_consume(): its reads of the space we are
+			 * about to reuse are finished.
+			 */
+			rp = __atomic_load_n(&r->cons->read_pos, __ATOMIC_ACQUIRE);
+			if (uhp_unlikely((int64_t)(wp - rp) < 0)) {
+				/* our wp is stale, or read_pos is garbage */
+				uint64_t now = __atomic_load_n(&r->prod->write_pos,
+							       __ATOMIC_RELAXED);
+				if (now != wp) {
+					wp = now;
+					continue;
+				}
+				return -EUCLEAN;
+			}
+			if (uhp_unlikely(wp - rp > ds))
+				return -EUCLEAN;
+			k = fit(wp, rp, ds, prefix, n);
+			if (k == 0)
+				return -EAGAIN;
+			/* Publish the hint; pairs with the load-acquire above. */
+			__atomic_store_n(&r->prod->cached_read_pos, rp,
+					 __ATOMIC_RELEASE);
+		}
+		/* On failure wp is reloaded and the space is checked again. */
+		if (__atomic_compare_exchange_n(&r->prod->write_pos, &wp,
+						wp + prefix[k - 1], true,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+			*pos = wp;
+			return (int)k;
+		}
+	}
+}
+
+/* Step 1 of the publish: length known, record not complete. */
+static inline struct uhp_rec_hdr *rec_begin(struct uhp_ring *r, uint64_t pos,
+					    uint32_t len)
+{
+	struct uhp_rec_hdr *h = rec_at(r, pos);
+
+	h->len = len;
+	h->type = 0;
+	h->flags = 0;
+	h->src = 0;
+	h->dst = 0;
+	h->seq = 0;
+	h->crc = 0;
+	h->__reserved = 0;
+	/* Pairs with the consumer's load-acquire of the tag: a consumer that
+	 * sees BUSY (stall recovery) also sees len. */
+	__atomic_store_n(&h->tag, pos ^ r->salt ^ UHP_TAG_BUSY, __ATOMIC_RELEASE);
+	return h;
+}
+
+/* Step 2: fill the header, seal it with the CRC, commit. */
+static inline void rec_finish(struct uhp_ring *r, uint64_t pos,
+			      struct uhp_rec_hdr *h, uint32_t len,
+			      const struct uhp_meta *meta, uint16_t flags)
+{
+	h->len = len;
+	h->flags = flags;
+	if (meta) {
+		h->type = meta->type;
+		h->src = meta->src;
+		h->dst = meta->dst;
+		h->seq = meta->seq;
+	}
+	h->crc = uhp__rec_crc(h, h + 1, len);
+	/* Pairs with the consumer's load-acquire of the tag in
+	 * uhp__ring_head(): header, payload and crc are visible first. */
+	__atomic_store_n(&h->tag, pos ^ r->salt, __ATOMIC_RELEASE);
+}
+
+/*
+ * After committing: wake the consumer if it announced it is going to sleep.
+ * A failed NOTIFY is not reported: the record is in the ring, and a waiting
+ * consumer re-checks at least every stall timeout (capped at 1 s) anyway.
+ */
+static inline void wake_check(struct uhp_channel *ch, struct uhp_ring *r)
+{
+	/*
+	 * Full barrier: the committed tag store is ordered before the
+	 * need_wakeup load. Pairs with the fence in uhp_wait() between the
+	 * consumer's need_wakeup store and its re-check of the rings: either
+	 * it sees our record or we see need_wakeup.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (uhp_unlikely(__atomic_load_n(&r->cons->need_wakeup, __ATOMIC_RELAXED)))
+		(void)uhp_notify(ch);
+}
+
+UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
+		     const struct uhp_meta *meta)
+{
+	uint64_t total = UHP_REC_TOTAL(len), pos;
+	struct uhp_rec_hdr *h;
+	struct uhp_ring *r;
+	int ret;
+
+	if (uhp_unlikely(!buf && len))
+		return -EINVAL;
+	if (uhp_unlikely(total > ch->data_size))
+		return -EMSGSIZE;
+	r = &ch->rings[pick_ring(ch)];
+	ret = reserve(r, ch->data_size, &total, 1, &pos);
+	if (ret < 0)
+		return ret;
+	h = rec_begin(r, pos, len);
+	if (len)
+		memcpy(h + 1, buf, len);
+	rec_finish(r, pos, h, len, meta, 0);
+	__atomic_fetch_add(&ch->pstat.sent, 1, __ATOMIC_RELAXED);
+	wake_check(ch, r);
+	return 0;
+}
+
+UHP_API int uhp_reserve(struct uhp_channel *ch, uint32_t len, struct uhp_txn *t)
+{
+	uint64_t total = UHP_REC_TOTAL(len), pos;
+	unsigned k;
+	int ret;
+
+	if (uhp_unlikely(!t))
+		return -EINVAL;
+	if (uhp_unlikely(total > ch->data_size))
+		return -EMSGSIZE;
+	k = pick_ring(ch);
+	ret = reserve(&ch->rings[k], ch->data_size, &total, 1, &pos);
+	if (ret < 0)
+		return ret;
+	t->payload = rec_begin(&ch->rings[k], pos, len) + 1;
+	t->len = len;
+	t->ring_ = k;
+	t->pos_ = pos;
+	return 0;
+}
+
+/* The header of a live reservation made through t, or NULL. */
+static struct uhp_rec_hdr *txn_hdr(struct uhp_channel *ch,
+				   const struct uhp_txn *t)
+{
+	struct uhp_ring *r;
+	struct uhp_rec_hdr *h;
+
+	if (!t || t->ring_ >= ch->nr_rings)
+		return NULL;
+	r = &ch->rings[t->ring_];
+	h = rec_at(r, t->pos_);
+	/* Our own BUSY store; relaxed is enough to recognise it. */
+	if (__atomic_load_n(&h->tag, __ATOMIC_RELAXED) !=
+	    (t->pos_ ^ r->salt ^ UHP_TAG_BUSY) || (void *)(h + 1) != t->payload)
+		return NULL;
+	return h;
+}
+
+UHP_API int uhp_commit(struct uhp_channel *ch, struct uhp_txn *t,
+		       const struct uhp_meta *meta)
+{
+	struct uhp_rec_hdr *h = txn_hdr(ch, t);
+
+	if (!h)
+		return -EINVAL;
+	rec_finish(&ch->rings[t->ring_], t->pos_, h, t->len, meta, 0);
+	__atomic_fetch_add(&ch->pstat.sent, 1, __ATOMIC_RELAXED);
+	wake_check(ch, &ch->rings[t->ring_]);
+	t->payload = NULL;
+	return 0;
+}
+
+UHP_API int uhp_discard(struct uhp_channel *ch, struct uhp_txn *t)
+{
+	struct uhp_rec_hdr *h = txn_hdr(ch, t);
+
+	if (!h)
+		return -EINVAL;
+	rec_finish(&ch->rings[t->ring_], t->pos_, h, t->len, NULL,
+		   UHP_REC_F_DISCARD);
+	/* The consumer may be waiting for this slot to clear. */
+	wake_check(ch, &ch->rings[t->ring_]);
+	t->payload = NULL;
+	return 0;
+}
+
+#define UHP_BATCH_CHUNK 64
+
+UHP_API int uhp_send_batch(struct uhp_channel *ch,
+			   const struct uhp_iov_msg *msgs, unsigned n)
+{
+	uint64_t prefix[UHP_BATCH_CHUNK];
+	struct uhp_ring *r;
+	unsigned done = 0;
+	int err = 0;
+
+	if (n && !msgs)
+		return -EINVAL;
+	r = &ch->rings[pick_ring(ch)];
+	while (done < n && !err) {
+		uint64_t sum = 0, pos;
+		unsigned m = 0;
+		int k;
+
+		/* Prefix sums of the next chunk, up to the first bad message. */
+		for (; m < UHP_BATCH_CHUNK && done + m < n; m++) {
+			const struct uhp_iov_msg *msg = &msgs[done + m];
+			uint64_t total = UHP_REC_TOTAL(msg->len);
+
+			if (!msg->buf && msg->len) {
+				err = -EINVAL;
+				break;
+			}
+			if (total > ch->data_size) {
+				err = -EMSGSIZE;
+				break;
+			}
+			sum += total;
+			prefix[m] = sum;
+		}
+		if (m == 0)
+			break;
+		k = reserve(r, ch->data_size, prefix, m, &pos);
+		if (k < 0) {
+			err = k;
+			break;
+		}
+		for (int i = 0; i < k; i++) {
+			const struct uhp_iov_msg *msg = &msgs[done + i];
+			uint64_t at = pos + (i ? prefix[i - 1] : 0);
+			struct uhp_rec_hdr *h = rec_begin(r, at, msg->len);
+
+			if (msg->len)
+				memcpy(h + 1, msg->buf, msg->len);
+			rec_finish(r, at, h, msg->len, &msg->meta, 0);
+		}
+		done += (unsigned)k;
+		if ((unsigned)k < m)
+			break;		/* ring full */
+	}
+	if (done) {
+		__atomic_fetch_add(&ch->pstat.sent, done, __ATOMIC_RELAXED);
+		wake_check(ch, r);
+		return (int)done;
+	}
+	return err;
+}
+
+/* ---- 3. consumer ---- */
+
+void uhp__ring_consume(struct uhp_channel *ch, struct uhp_ring *r,
+		       uint64_t newpos)
+{
+	(void)ch;
+	r->rpos = newpos;
+	r->stall_since = 0;
+	/* Pairs with the producers' load-acquire of read_pos in reserve():
+	 * our reads of the record happen before they reuse its space. */
+	__atomic_store_n(&r->cons->read_pos, newpos, __ATOMIC_RELEASE);
+}
+
+/*
+ * The committed record at the head of ring k, header copied into hd.
+ * Discarded records are consumed on the way. Returns 0, -EAGAIN (nothing
+ * committed, stall recovery may have run), or -EUCLEAN (committed tag but an
+ * impossible length: the caller skips it with uhp__ring_skip_garbage()).
+ */
+int uhp__ring_head(struct uhp_channel *ch, unsigned k, struct uhp_head *hd)
+{
+	struct uhp_ring *r = &ch->rings[k];
+
+	for (;;) {
+		uint64_t pos = r->rpos, tag, total;
+		struct uhp_rec_hdr *h = rec_at(r, pos);
+
+		/* Pairs with the producer's store-release of the tag
+		 * (rec_begin/rec_finish): what it wrote before is visible. */
+		tag = __atomic_load_n(&h->tag, __ATOMIC_ACQUIRE);
+		if (uhp_unlikely(tag != (pos ^ r->salt))) {
+			if (uhp__ring_stalled(ch, r, tag) == -EAGAIN)
+				return -EAGAIN;
+			continue;	/* recovery moved rpos */
+		}
+		memcpy(&hd->h, h, sizeof(hd->h));	/* one read of the header */
+		total = UHP_REC_TOTAL(hd->h.len);
+		if (uhp_unlikely((int64_t)(r->wpos_seen - pos) < (int64_t)total ||
+				 total > ch->data_size)) {
+			uint64_t ahead;
+
+			/*
+			 * A committed record lies below write_pos; re-read it
+			 * only when the cached value is too old. Relaxed: the
+			 * producer's CAS preceded its release of the tag.
+			 */
+			r->wpos_seen = __atomic_load_n(&r->prod->write_pos,
+						       __ATOMIC_RELAXED);
+			ahead = r->wpos_seen - pos;
+			if ((int64_t)ahead < UHP_REC_ALIGN)
+				return -EAGAIN;	/* forged tag where nothing is reserved */
+			if (total > ahead || total > ch->data_size)
+				return -EUCLEAN;
+		}
+		if (uhp_unlikely(hd->h.flags & UHP_REC_F_DISCARD)) {
+			uhp__ring_consume(ch, r, pos + total);
+			continue;
+		}
+		hd->rec = (const unsigned char *)h;
+		hd->pos = pos;
+		hd->total = total;
+		hd->ring = k;
+		return 0;
+	}
+}
+
+/* First ring, starting at the round-robin cursor, with something to say. */
+static int head_any(struct uhp_channel *ch, struct uhp_head *hd)
+{
+	unsigned nr = ch->nr_rings;
+
+	for (unsigned i = 0; i < nr; i++) {
+		unsigned k = ch->rr + i;
+		int ret;
+
+		if (k >= nr)
+			k -= nr;
+		ret = uhp__ring_head(ch, k, hd);
+		if (ret != -EAGAIN) {
+			hd->ring = k;
+			return ret;
+		}
+	}
+	return -EAGAIN;
+}
+
+bool uhp__ready(struct uhp_channel *ch)
+{
+	struct uhp_head hd;
+
+	return head_any(ch, &hd) != -EAGAIN;
+}
+
+static inline void stat_inc(uint64_t *c)
+{
+	/* single writer (the consumer); atomic so uhp_stats() can read it */
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+}
+
+/* Consume the head record of hd->ring and move the round-robin cursor. */
+static void take(struct uhp_channel *ch, const struct uhp_head *hd, bool good)
+{
+	uhp__ring_consume(ch, &ch->rings[hd->ring], hd->pos + hd->total);
+	stat_inc(good ? &ch->cstat.received : &ch->cstat.crc_errors);
+	ch->rr = hd->ring + 1 < ch->nr_rings ? hd->ring + 1 : 0;
+}
+
+static void meta_fill(struct uhp_meta *m, const struct uhp_head *hd)
+{
+	m->seq = hd->h.seq;
+	m->src = hd->h.src;
+	m->dst = hd->h.dst;
+	m->type = hd->h.type;
+	m->flags = hd->h.flags;
+	m->ring = hd->ring;
+}
+
+/* -EBADMSG without consuming when !consume_bad (batch: report next call). */
+static ssize_t recv_one(struct uhp_channel *ch, void *buf, size_t cap,
+			struct uhp_meta *meta_out, bool consume_bad)
+{
+	struct uhp_head hd;
+	int ret;
+
+	if (uhp_unlikely(!ch->consumer))
+		return -EPERM;
+	if (uhp_unlikely(!buf && cap))
+		return -EINVAL;
+	ret = head_any(ch, &hd);
+	if (uhp_unlikely(ret == -EUCLEAN)) {
+		if (consume_bad) {
+			uhp__ring_skip_garbage(ch, &ch->rings[hd.ring]);
+			stat_inc(&ch->cstat.crc_errors);
+		}
+		return -EBADMSG;
+	}
+	if (ret)
+		return ret;
+	if (hd.h.len > cap)
+		return -EMSGSIZE;
+	if (hd.h.len)
+		memcpy(buf, hd.rec + UHP_REC_HDR_SIZE, hd.h.len);
+	/* Check what we return: our copies of header and payload. */
+	if (uhp_unlikely(uhp__rec_crc(&hd.h, buf, hd.h.len) != hd.h.crc)) {
+		if (consume_bad)
+			take(ch, &hd, false);
+		return -EBADMSG;
+	}
+	take(ch, &hd, true);
+	if (meta_out)
+		meta_fill(meta_out, &hd);
+	return hd.h.len;
+}
+
+UHP_API ssize_t uhp_recv(struct uhp_channel *ch, void *buf, size_t cap,
+			 struct uhp_meta *meta_out)
+{
+	return recv_one(ch, buf, cap, meta_out, true);
+}
+
+UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
+			   unsigned n)
+{
+	unsigned i;
+
+	if (n && !msgs)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		ssize_t len = recv_one(ch, msgs[i].buf, msgs[i].cap,
+				       &msgs[i].meta, i == 0);
+
+		if (len < 0)
+			return i ? (int)i : (int)len;
+		msgs[i].len = (uint32_t)len;
+	}
+	return (int)i;
+}
+
+UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
+{
+	struct uhp_head hd;
+	const void *payload;
+	int ret;
+
+	if (uhp_unlikely(!ch->consumer))
+		return -EPERM;
+	if (uhp_unlikely(!rx))
+		return -EINVAL;
+	ret = head_any(ch, &hd);
+	if (uhp_unlikely(ret == -EUCLEAN)) {
+		uhp__ring_skip_garbage(ch, &ch->rings[hd.ring]);
+		stat_inc(&ch->cstat.crc_errors);
+		return -EBADMSG;
+	}
+	if (ret)
+		return ret;
+	payload = hd.rec + UHP_REC_HDR_SIZE;
+	if (uhp_unlikely(uhp__rec_crc(&hd.h, payload, hd.h.len) != hd.h.crc)) {
+		take(ch, &hd, false);
+		return -EBADMSG;
+	}
+	rx->payload = payload;
+	rx->len = hd.h.len;
+	meta_fill(&rx->meta, &hd);
+	rx->pos_ = hd.pos;
+	rx->total_ = hd.total;
+	return 0;
+}
+
+UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx)
+{
+	struct uhp_head hd;
+
+	if (!rx || !ch->consumer || rx->meta.ring >= ch->nr_rings ||
+	    ch->rings[rx->meta.ring].rpos != rx->pos_ ||
+	    rx->total_ != UHP_REC_TOTAL(rx->len))
+		return -EINVAL;
+	hd.ring = rx->meta.ring;
+	hd.pos = rx->pos_;
+	hd.total = rx->total_;
+	take(ch, &hd, true);
+	return 0;
+}
+
+UHP_API int uhp_stats(const struct uhp_channel *ch, struct uhp_stats *out)
+{
+	if (!ch || !out)
+		return -EINVAL;
+	out->sent = __atomic_load_n(&ch->pstat.sent, __ATOMIC_RELAXED);
+	out->notifies = __atomic_load_n(&ch->pstat.notifies, __ATOMIC_RELAXED);
+	out->received = __atomic_load_n(&ch->cstat.received, __ATOMIC_RELAXED);
+	out->crc_errors = __atomic_load_n(&ch->cstat.crc_errors, __ATOMIC_RELAXED);
+	out->stalled_skips = __atomic_load_n(&ch->cstat.stalled_skips,
+					     __ATOMIC_RELAXED);
+	return 0;
+}

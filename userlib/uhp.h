@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libuhp - userspace side of uhp message channels.
+ *
+ * A channel (created or attached through /dev/uhp) has one ring per NUMA
+ * node, mapped into this process. Any number of producers (threads here and
+ * in other processes) send records; exactly one consumer per channel receives
+ * them. Sending and receiving make no system call; the only syscall on the
+ * data path is UHP_IOC_NOTIFY, issued by a producer when the consumer has
+ * announced that it is going to sleep (need_wakeup).
+ *
+ * Guarantees
+ *  - Records of one producer thread to one ring arrive in the order they were
+ *    committed (FIFO per producer per ring). A producer sends to the ring of
+ *    the node it runs on, so a thread that migrates across nodes may see its
+ *    records reordered across rings; tag them with a seq if that matters.
+ *  - One consumer per channel, and inside a process one thread at a time
+ *    calls the receive and wait functions of a struct uhp_channel. Producer
+ *    functions may be called from many threads on the same struct uhp_channel.
+ *  - Every record carries a CRC32C; a damaged one is reported (-EBADMSG) and
+ *    skipped so it never wedges the channel.
+ *  - A producer that reserved space and never committed (killed, stopped)
+ *    stalls the ring only for the stall timeout (default 200 ms), after which
+ *    the consumer skips the reservation (counted in stalled_skips). Residual
+ *    risk: a producer that is merely stopped for longer than the timeout loses
+ *    its record, and its late write lands in space that is free again; if
+ *    that space was already reused, the newer record fails its CRC.
+ *
+ * Errors: every function that can fail returns a negative errno value; none
+ * prints anything or relies on errno alone.
+ */
+#ifndef UHP_H
+#define UHP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/uhp.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef UHP_API
+#define UHP_API __attribute__((visibility("default")))
+#endif
+
+#define UHP_DEFAULT_RING_SIZE		(1ULL << 20)
+#define UHP_DEFAULT_MODE		0600
+#define UHP_DEFAULT_STALL_TIMEOUT_NS	200000000ULL
+
+/* Opaque handle: the channel fd, its ring mappings and private state. */
+struct uhp_channel;
+
+/*
+ * Creation options. Start from UHP_CREATE_OPTS_INIT: a zeroed struct means
+ * "single ring on node 0", not "defaults".
+ */
+struct uhp_create_opts {
+	uint64_t ring_size;	/* data bytes per ring, power of two; 0: default */
+	uint32_t mode;		/* permission bits checked by attach; 0: default */
+	int node;		/* -1: one ring per node; >= 0: one ring on node */
+	bool consumer;		/* the creating fd takes the consumer role */
+};
+
+#define UHP_CREATE_OPTS_INIT \
+	{ .ring_size = UHP_DEFAULT_RING_SIZE, .mode = UHP_DEFAULT_MODE, \
+	  .node = -1, .consumer = false }
+
+/* Record metadata. On send only type/src/dst/seq are used. */
+struct uhp_meta {
+	uint64_t seq;		/* chosen by the producer */
+	uint32_t src;		/* source agent id */
+	uint32_t dst;		/* destination agent id */
+	uint16_t type;		/* application-defined */
+	uint16_t flags;		/* receive only: UHP_REC_F_* of the record */
+	uint32_t ring;		/* receive only: ring the record came from */
+};
+
+/* A reservation made by uhp_reserve(): write len bytes at payload. */
+struct uhp_txn {
+	void *payload;
+	uint32_t len;
+	uint32_t ring_;		/* private */
+	uint64_t pos_;		/* private */
+};
+
+/* A record looked at in place by uhp_peek(); valid until uhp_release(). */
+struct uhp_rx {
+	const void *payload;	/* in the shared mapping: read-only, see uhp_peek() */
+	uint32_t len;
+	struct uhp_meta meta;
+	uint64_t pos_;		/* private */
+	uint64_t total_;	/* private */
+};
+
+/* One message of uhp_send_batch(). */
+struct uhp_iov_msg {
+	const void *buf;
+	uint32_t len;
+	struct uhp_meta meta;
+};
+
+/* One slot of uhp_recv_batch(). */
+struct uhp_rx_msg {
+	void *buf;		/* in */
+	uint32_t cap;		/* in: bytes buf can hold */
+	uint32_t len;		/* out: payload bytes received */
+	struct uhp_meta meta;	/* out */
+};
+
+/* Counters of this handle (this process's view, not the channel's). */
+struct uhp_stats {
+	uint64_t sent;		/* records committed by producers on this handle */
+	uint64_t received;	/* records delivered by recv/peek */
+	uint64_t crc_errors;	/* records skipped for a bad CRC or garbage header */
+	uint64_t stalled_skips;	/* reservations skipped after the stall timeout */
+	uint64_t notifies;	/* UHP_IOC_NOTIFY calls (need_wakeup seen set) */
+};
+
+/* ---- control: /dev/uhp and the channel fd ---- */
+
+/*
+ * Open /dev/uhp (O_RDWR | O_CLOEXEC).
+ * Returns the fd, or -ENOENT (no module), -EACCES, or another open() -errno.
+ */
+UHP_API int uhp_open(void);
+
+/*
+ * Create the channel 'name' (1..UHP_NAME_MAX-1 bytes of [A-Za-z0-9._-], not
+ * starting with '.') on the /dev/uhp fd 'dev', map its rings and return a
+ * handle in *out. opts NULL means UHP_CREATE_OPTS_INIT.
+ * Returns 0, or -EINVAL (bad name/opts), -ENAMETOOLONG, -EEXIST (name taken),
+ * -ENOMEM, -EPROTO (the kernel reported an unsupported ABI or inconsistent
+ * geometry; the channel is unlinked again), -EOPNOTSUPP (the module cannot
+ * double-map), or an ioctl()/mmap() -errno. Nothing is left behind on error.
+ */
+UHP_API int uhp_create(int dev, const char *name,
+		       const struct uhp_create_opts *opts,
+		       struct uhp_channel **out);
+
+/*
+ * Attach to the existing channel 'name'. flags: UHP_ATTACH_CONSUMER to take
+ * the consumer role.
+ * Returns 0, or -EINVAL, -ENAMETOOLONG, -ENOENT (no such channel), -EACCES
+ * (mode), -EBUSY (consumer role taken), -ENOMEM, -EPROTO, -EOPNOTSUPP, or an
+ * ioctl()/mmap() -errno.
+ */
+UHP_API int uhp_attach(int dev, const char *name, unsigned flags,
+		       struct uhp_channel **out);
+
+/*
+ * Remove the name; the channel lives on while handles map it.
+ * Returns 0, or -EINVAL, -ENAMETOOLONG, -ENOENT, -EACCES, -EBADF, -ENOTTY.
+ */
+UHP_API int uhp_unlink(int dev, const char *name);
+
+/*
+ * Ask the kernel about the channel. rings (may be NULL if cap is 0) receives
+ * up to cap entries; out->nr_rings tells how many exist.
+ * Returns 0, or -EINVAL, -EFAULT, or another ioctl() -errno.
+ * On an in-memory channel the answer is synthesised (uid/gid/mode are 0).
+ */
+UHP_API int uhp_info(struct uhp_channel *ch, struct uhp_info *out,
+		     struct uhp_ring_info *rings, unsigned cap);
+
+/* Unmap the rings, close the channel fd and free the handle. NULL is a no-op. */
+UHP_API void uhp_close(struct uhp_channel *ch);
+
+/* The channel fd (for poll/epoll), or -EOPNOTSUPP for an in-memory channel. */
+UHP_API int uhp_channel_fd(const struct uhp_channel *ch);
+
+/* Number of rings (>= 1). */
+UHP_API unsigned uhp_nr_rings(const struct uhp_channel *ch);
+
+/*
+ * Wake the consumer (UHP_IOC_NOTIFY). Producers call this by themselves when
+ * need_wakeup is set; explicit calls are rarely needed.
+ * Returns 0, or an ioctl() -errno. A no-op on an in-memory channel.
+ */
+UHP_API int uhp_notify(struct uhp_channel *ch);
+
+/*
+ * Send through the kernel (UHP_IOC_SEND) into ring 'ring'; the record gets
+ * UHP_REC_F_KERNEL. *pos_out (may be NULL) receives its position.
+ * Returns 0, or -EAGAIN (ring full), -EINVAL, -EFAULT, -EMSGSIZE,
+ * -EOPNOTSUPP (in-memory channel), or another ioctl() -errno.
+ */
+UHP_API int uhp_kernel_send(struct uhp_channel *ch, unsigned ring,
+			    const void *buf, uint32_t len,
+			    const struct uhp_meta *meta, uint64_t *pos_out);
+
+/*
+ * Have the kernel check the record at 'pos' of ring 'ring' (UHP_IOC_VERIFY).
+ * len_out/crc_out (may be NULL) receive its payload length and the CRC the
+ * kernel computed.
+ * Returns 0 (CRC matches), -EBADMSG, -EAGAIN (not committed), -ERANGE (pos
+ * not in [read_pos, write_pos)), -EUCLEAN (corrupt positions or length),
+ * -EOPNOTSUPP (in-memory channel), or another ioctl() -errno.
+ */
+UHP_API int uhp_verify(struct uhp_channel *ch, unsigned ring, uint64_t pos,
+		       uint32_t *len_out, uint32_t *crc_out);
+
+/* ---- producer fast path ---- */
+
+/*
+ * Copy one record into the ring of the caller's NUMA node (ring 0 if that
+ * node has none). meta NULL means all zero.
+ * Returns 0, or -EAGAIN (ring full), -EMSGSIZE (UHP_REC_TOTAL(len) exceeds
+ * the ring), -EINVAL (buf NULL with len > 0), -EUCLEAN (the shared positions
+ * are corrupt). If the consumer sleeps, a NOTIFY follows the commit; its
+ * failure is not reported (the record is sent, and a sleeping consumer
+ * re-checks at least every stall timeout, at most 1 s, anyway).
+ */
+UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
+		     const struct uhp_meta *meta);
+
+/*
+ * Reserve room for a len-byte record; write the payload at t->payload, then
+ * uhp_commit() or uhp_discard() it soon (a reservation older than the stall
+ * timeout is skipped by the consumer).
+ * Returns 0, or -EAGAIN, -EMSGSIZE, -EINVAL, -EUCLEAN.
+ */
+UHP_API int uhp_reserve(struct uhp_channel *ch, uint32_t len,
+			struct uhp_txn *t);
+
+/*
+ * Seal (CRC) and publish a reservation. meta NULL means all zero.
+ * Returns 0, or -EINVAL (t is not a live reservation on ch).
+ */
+UHP_API int uhp_commit(struct uhp_channel *ch, struct uhp_txn *t,
+		       const struct uhp_meta *meta);
+
+/*
+ * Give a reservation back: it is published with UHP_REC_F_DISCARD and
+ * consumers skip it. Returns 0, or -EINVAL (t is not a live reservation).
+ */
+UHP_API int uhp_discard(struct uhp_channel *ch, struct uhp_txn *t);
+
+/*
+ * Send up to n records with one reservation (one ring, one write_pos update
+ * when the ring has room for all) and one wakeup check.
+ * Returns the number sent (a prefix of msgs; fewer than n when the ring
+ * fills up or a later message is invalid), or, when none was sent, -EAGAIN,
+ * -EMSGSIZE, -EINVAL, -EUCLEAN. Returns 0 only for n == 0.
+ */
+UHP_API int uhp_send_batch(struct uhp_channel *ch,
+			   const struct uhp_iov_msg *msgs, unsigned n);
+
+/* ---- consumer fast path (consumer handles only) ---- */
+
+/*
+ * Receive the next record, taking the rings in turn (round robin).
+ * meta_out may be NULL.
+ * Returns the payload length, or -EAGAIN (nothing committed), -EMSGSIZE (cap
+ * too small: the record stays), -EBADMSG (CRC mismatch or garbage header: the
+ * record is consumed and counted), -EPERM (not the consumer).
+ */
+UHP_API ssize_t uhp_recv(struct uhp_channel *ch, void *buf, size_t cap,
+			 struct uhp_meta *meta_out);
+
+/*
+ * Look at the next record in place (CRC already checked). rx->payload points
+ * into memory that other processes can write: copy what you must trust.
+ * Call uhp_release() when done. Returns 0, or -EAGAIN, -EBADMSG (consumed and
+ * counted as with uhp_recv), -EPERM.
+ */
+UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx);
+
+/*
+ * Consume the record returned by the last uhp_peek().
+ * Returns 0, or -EINVAL (rx is not the record at the head of its ring).
+ */
+UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx);
+
+/*
+ * Receive up to n records into msgs[]. Returns the number received; when
+ * none, -EAGAIN, -EMSGSIZE, -EBADMSG or -EPERM as uhp_recv(). An error met
+ * after the first record is returned by the next call (the bad record stays
+ * until then).
+ */
+UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
+			   unsigned n);
+
+/* ---- waiting (consumer handles only) ---- */
+
+/*
+ * Wait until a record is ready in some ring: spin briefly, then announce
+ * need_wakeup and sleep in poll() (nanosleep on an in-memory channel).
+ * timeout_ms < 0 waits forever, 0 only checks.
+ * Returns 1 (ready), 0 (timeout), or -EPERM, -EINTR, -EIO (the fd reported
+ * an error), or a poll() -errno.
+ */
+UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms);
+
+/*
+ * uhp_recv(), waiting up to timeout_ms (< 0: forever) while it is -EAGAIN.
+ * Returns as uhp_recv(), or -ETIMEDOUT, or a uhp_wait() -errno.
+ */
+UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
+			      struct uhp_meta *meta_out, int timeout_ms);
+
+/* ---- recovery, statistics, CRC ---- */
+
+/*
+ * How long the record at the head of a ring may stay uncommitted before the
+ * consumer skips it. 0 disables skipping (a dead producer then wedges its
+ * ring). Default UHP_DEFAULT_STALL_TIMEOUT_NS.
+ */
+UHP_API void uhp_set_stall_timeout_ns(struct uhp_channel *ch, uint64_t ns);
+
+/* Copy this handle's counters. Returns 0, or -EINVAL (NULL argument). */
+UHP_API int uhp_stats(const struct uhp_channel *ch, struct uhp_stats *out);
+
+/*
+ * CRC32C (Castagnoli, reflected) without pre/post inversion, like the
+ * kernel's crc32c(seed, buf, len): the standard CRC of b[0..n) is
+ * uhp_crc32c(~0U, b, n) ^ ~0U. Uses SSE4.2 when the CPU has it, unless the
+ * environment has UHP_CRC=table.
+ */
+UHP_API uint32_t uhp_crc32c(uint32_t crc, const void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UHP_H */

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Waiting for records: the consumer's half of the need_wakeup protocol.
+ *
+ * Order of things in this file:
+ *   1. cpu_relax() and need_wakeup helpers
+ *   2. sleep_once(): one bounded sleep, poll() on the channel fd, or
+ *      nanosleep() with backoff for an in-memory channel (no fd)
+ *   3. uhp_wait(), uhp_recv_wait()
+ *
+ * uhp_wait: spin a little (records usually follow each other closely), then
+ * store need_wakeup = 1 in every ring, full fence, re-check every ring, and
+ * only then sleep. Each sleep is capped by the stall timeout (and 1 s) so
+ * that dead-producer recovery runs and a lost NOTIFY costs at most that long.
+ * need_wakeup is cleared on the way out.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <time.h>
+
+#include "uhp_internal.h"
+
+#define UHP_SPIN_CHECKS		256
+#define UHP_SLEEP_CAP_NS	1000000000ULL
+#define UHP_MEM_SLEEP_MIN_NS	10000ULL	/* in-memory channel backoff */
+#define UHP_MEM_SLEEP_MAX_NS	1000000ULL
+
+/* ---- 1. helpers ---- */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static void need_wakeup_set(struct uhp_channel *ch, uint32_t v)
+{
+	int cpu = v ? sched_getcpu() : -1;
+
+	for (unsigned k = 0; k < ch->nr_rings; k++) {
+		struct uhp_ring *r = &ch->rings[k];
+
+		if (v) {
+			/* informational */
+			if (cpu >= 0)
+				__atomic_store_n(&r->cons->consumer_cpu,
+						 (uint32_t)cpu, __ATOMIC_RELAXED);
+			/*
+			 * Re-publish our private read_pos: if a peer scribbled
+			 * on it, the kernel would otherwise judge POLLIN on a
+			 * wrong position. Same pairing as uhp__ring_consume().
+			 */
+			__atomic_store_n(&r->cons->read_pos, r->rpos,
+					 __ATOMIC_RELEASE);
+		}
+		/* Ordered by the fence in uhp_wait() (set) or not at all (clear:
+		 * a stale 1 only costs a producer one needless NOTIFY). */
+		__atomic_store_n(&r->cons->need_wakeup, v, __ATOMIC_RELAXED);
+	}
+}
+
+/* ---- 2. one sleep ---- */
+
+/* Returns 0 after sleeping up to ns, or -errno. */
+static int sleep_once(struct uhp_channel *ch, uint64_t ns, uint64_t *backoff)
+{
+	if (ch->fd >= 0) {
+		struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
+		int ms = (int)((ns + 999999) / 1000000);
+		int n = poll(&pfd, 1, ms);
+
+		if (n < 0)
+			return -errno;
+		if (n > 0 && (pfd.revents & POLLNVAL))
+			return -EBADF;
+		if (n > 0 && (pfd.revents & (POLLERR | POLLHUP)))
+			return -EIO;
+		return 0;
+	}
+	/* No fd: nobody can wake us, so sleep short and back off. */
+	if (ns > *backoff)
+		ns = *backoff;
+	if (*backoff < UHP_MEM_SLEEP_MAX_NS)
+		*backoff *= 2;
+	struct timespec ts = {
+		.tv_sec = (time_t)(ns / 1000000000ULL),
+		.tv_nsec = (long)(ns % 1000000000ULL),
+	};
+	if (nanosleep(&ts, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- 3. public ---- */
+
+UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
+{
+	uint64_t deadline, cap, backoff = UHP_MEM_SLEEP_MIN_NS;
+	int ret;
+
+	if (!ch->consumer)
+		return -EPERM;
+	if (uhp__ready(ch))
+		return 1;
+	if (timeout_ms == 0)
+		return 0;
+	for (int i = 0; i < UHP_SPIN_CHECKS; i++) {
+		cpu_relax();
+		if (uhp__ready(ch))
+			return 1;
+	}
+
+	deadline = timeout_ms < 0 ? UINT64_MAX :
+		   uhp__now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	cap = ch->stall_timeout_ns && ch->stall_timeout_ns < UHP_SLEEP_CAP_NS ?
+	      ch->stall_timeout_ns : UHP_SLEEP_CAP_NS;
+
+	need_wakeup_set(ch, 1);
+	/*
+	 * Full barrier: need_wakeup stores before the re-check's tag loads.
+	 * Pairs with the producer's fence between its committed tag store and
+	 * its need_wakeup load (wake_check() in ring.c).
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (;;) {
+		uint64_t now;
+
+		if (uhp__ready(ch)) {
+			ret = 1;
+			break;
+		}
+		now = uhp__now_ns();
+		if (now >= deadline) {
+			ret = 0;
+			break;
+		}
+		ret = sleep_once(ch, deadline - now < cap ? deadline - now : cap,
+				 &backoff);
+		if (ret < 0)
+			break;
+	}
+	need_wakeup_set(ch, 0);
+	return ret;
+}
+
+UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
+			      struct uhp_meta *meta_out, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
+			    uhp__now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+
+	for (;;) {
+		ssize_t n = uhp_recv(ch, buf, cap, meta_out);
+		uint64_t now;
+		int left, w;
+
+		if (n != -EAGAIN)
+			return n;
+		now = uhp__now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		left = deadline == UINT64_MAX ? -1 :
+		       (int)((deadline - now + 999999) / 1000000);
+		w = uhp_wait(ch, left);
+		if (w < 0)
+			return w;
+	}
+}
