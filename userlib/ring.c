@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 
@@ -64,6 +65,17 @@ static __thread unsigned tls_left;
 void uhp__set_thread_ring(int ring)
 {
 	tls_force_ring = ring;
+}
+
+/* A fork()ed child may be pinned elsewhere at once: re-read its node. */
+static void tls_reset_in_child(void)
+{
+	tls_left = 0;
+}
+
+__attribute__((constructor)) static void ring_init(void)
+{
+	pthread_atfork(NULL, NULL, tls_reset_in_child);
 }
 
 UHP_COLD static void refresh_node(void)
@@ -261,8 +273,8 @@ UHP_API int uhp_reserve(struct uhp_channel *ch, uint32_t len, struct uhp_txn *t)
 		return ret;
 	t->payload = rec_begin(&ch->rings[k], pos, len) + 1;
 	t->len = len;
-	t->ring_ = k;
-	t->pos_ = pos;
+	t->ring = k;
+	t->pos = pos;
 	return 0;
 }
 
@@ -273,13 +285,13 @@ static struct uhp_rec_hdr *txn_hdr(struct uhp_channel *ch,
 	struct uhp_ring *r;
 	struct uhp_rec_hdr *h;
 
-	if (!t || t->ring_ >= ch->nr_rings)
+	if (!t || t->ring >= ch->nr_rings)
 		return NULL;
-	r = &ch->rings[t->ring_];
-	h = rec_at(r, t->pos_);
+	r = &ch->rings[t->ring];
+	h = rec_at(r, t->pos);
 	/* Our own BUSY store; relaxed is enough to recognise it. */
 	if (__atomic_load_n(&h->tag, __ATOMIC_RELAXED) !=
-	    (t->pos_ ^ r->salt ^ UHP_TAG_BUSY) || (void *)(h + 1) != t->payload)
+	    (t->pos ^ r->salt ^ UHP_TAG_BUSY) || (void *)(h + 1) != t->payload)
 		return NULL;
 	return h;
 }
@@ -291,9 +303,9 @@ UHP_API int uhp_commit(struct uhp_channel *ch, struct uhp_txn *t,
 
 	if (!h)
 		return -EINVAL;
-	rec_finish(&ch->rings[t->ring_], t->pos_, h, t->len, meta, 0);
+	rec_finish(&ch->rings[t->ring], t->pos, h, t->len, meta, 0);
 	__atomic_fetch_add(&ch->pstat.sent, 1, __ATOMIC_RELAXED);
-	wake_check(ch, &ch->rings[t->ring_]);
+	wake_check(ch, &ch->rings[t->ring]);
 	t->payload = NULL;
 	return 0;
 }
@@ -304,10 +316,10 @@ UHP_API int uhp_discard(struct uhp_channel *ch, struct uhp_txn *t)
 
 	if (!h)
 		return -EINVAL;
-	rec_finish(&ch->rings[t->ring_], t->pos_, h, t->len, NULL,
+	rec_finish(&ch->rings[t->ring], t->pos, h, t->len, NULL,
 		   UHP_REC_F_DISCARD);
 	/* The consumer may be waiting for this slot to clear. */
-	wake_check(ch, &ch->rings[t->ring_]);
+	wake_check(ch, &ch->rings[t->ring]);
 	t->payload = NULL;
 	return 0;
 }
@@ -579,7 +591,7 @@ UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
 	rx->payload = payload;
 	rx->len = hd.h.len;
 	meta_fill(&rx->meta, &hd);
-	rx->pos_ = hd.pos;
+	rx->pos = hd.pos;
 	rx->total_ = hd.total;
 	return 0;
 }
@@ -589,11 +601,11 @@ UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx)
 	struct uhp_head hd;
 
 	if (!rx || !ch->consumer || rx->meta.ring >= ch->nr_rings ||
-	    ch->rings[rx->meta.ring].rpos != rx->pos_ ||
+	    ch->rings[rx->meta.ring].rpos != rx->pos ||
 	    rx->total_ != UHP_REC_TOTAL(rx->len))
 		return -EINVAL;
 	hd.ring = rx->meta.ring;
-	hd.pos = rx->pos_;
+	hd.pos = rx->pos;
 	hd.total = rx->total_;
 	take(ch, &hd, true);
 	return 0;

@@ -83,17 +83,17 @@ struct uhp_meta {
 struct uhp_txn {
 	void *payload;
 	uint32_t len;
-	uint32_t ring_;		/* private */
-	uint64_t pos_;		/* private */
+	uint32_t ring;		/* ring index (e.g. for uhp_verify) */
+	uint64_t pos;		/* record position in that ring */
 };
 
 /* A record looked at in place by uhp_peek(); valid until uhp_release(). */
 struct uhp_rx {
 	const void *payload;	/* in the shared mapping: read-only, see uhp_peek() */
 	uint32_t len;
-	struct uhp_meta meta;
-	uint64_t pos_;		/* private */
-	uint64_t total_;	/* private */
+	struct uhp_meta meta;	/* meta.ring: the ring it came from */
+	uint64_t pos;		/* record position in that ring (uhp_verify) */
+	uint64_t total_;	/* private: bytes the record occupies */
 };
 
 /* One message of uhp_send_batch(). */
