@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install the Debian packages the build and the tests need, if any is missing.
+#
+# Quick and silent when everything is present (one dpkg-query call), so every
+# `make check` can run it.  Needs root to install; as another user it prints
+# the exact apt command and fails, rather than half-working later.
+set -euo pipefail
+
+pkgs=(
+    make gcc libc6-dev          # userlib, the static guest tests
+    linux-headers-amd64         # KDIR for the module; names <kver> (scripts/kver.sh)
+    dkms                        # `make check` builds uhp.ko through dkms
+    kmod                        # modinfo on the host
+    qemu-system-x86             # the test guest (TCG)
+    busybox-static              # the guest's userland
+    cpio                        # initramfs
+    xz-utils zstd               # modules in the image may be compressed
+    liburing-dev libnuma-dev    # static libs for tests and demos
+    git                         # the dkms source copy uses git ls-files
+)
+
+# One dpkg-query for all: it lists the packages it knows (any state) and
+# complains on stderr about the ones it has never seen; both count as missing
+# unless listed as "install ok installed".
+installed=" $( (dpkg-query -W -f='${Package}=${Status}\n' "${pkgs[@]}" 2>/dev/null || true) |
+              sed -n 's/=install ok installed$//p' | tr '\n' ' ') "
+missing=()
+for p in "${pkgs[@]}"; do
+    [[ $installed == *" $p "* ]] || missing+=("$p")
+done
+
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+    echo "deps.sh: missing packages: ${missing[*]}" >&2
+    echo "deps.sh: run as root:  apt-get update && $cmd" >&2
+    exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+$cmd
