@@ -1,0 +1,104 @@
+# uhp: top-level Makefile.
+#
+#   make            the module (./uhp.ko) and the library (build/userlib/libuhp.a)
+#   make check      everything: deps, host tests, dkms build, guest tests in QEMU
+#   make run        boot the guest, load uhp.ko, run the agent demo
+#   make vm-shell   boot the guest with uhp.ko loaded and give a shell
+#
+# The module is an ordinary out-of-tree one: kbuild, entered with
+# `make -C $(KDIR) M=$(CURDIR)`, reads ./Kbuild and never this file, so this
+# file only drives.  kbuild writes its objects next to the sources (uhp.ko
+# lands here at the top); everything else goes under build/.
+
+BUILD := $(CURDIR)/build
+
+# The kernel to build against.  By default the Debian headers that the
+# installed linux-headers-amd64 names (scripts/kver.sh): the guest boots
+# exactly that kernel.  On a real machine:
+#   make KDIR=/lib/modules/$(uname -r)/build
+ifeq ($(origin KDIR),undefined)
+KVER := $(shell scripts/kver.sh 2>/dev/null)
+KDIR := /usr/src/linux-headers-$(KVER)
+endif
+
+# Extra options for scripts/uhp-vm, e.g. make check UHP_VM_FLAGS=-v
+UHP_VM_FLAGS ?=
+
+all: module lib
+
+# ---- build -----------------------------------------------------------------
+
+module:
+	@test -f Kbuild || { echo "make module: no Kbuild yet (the module is not written)" >&2; exit 1; }
+	@test -d "$(KDIR)" || { echo "make module: kernel headers not found at KDIR=$(KDIR) (scripts/deps.sh, or pass KDIR=...)" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+lib:
+	$(MAKE) -C userlib
+
+# Static guest test programs (build/tests/guest/t_*); they link libuhp.
+tests: lib
+	$(MAKE) -C tests/guest
+
+# build/demo/uhp_demo from demo/*.c, static like the tests.
+demo: lib
+	@test -n "$(wildcard demo/*.c)" || { echo "make: demo/agent_demo.c is not written yet: there is no demo to build or run" >&2; exit 1; }
+	$(MAKE) -C tests/guest demo
+
+deps:
+	@scripts/deps.sh
+
+# The guest kernel image, fetched and unpacked once into build/kernel/<kver>/.
+kernel: deps
+	@scripts/kernel.sh --vmlinuz
+
+# ---- test ------------------------------------------------------------------
+
+# deps -> host tests -> dkms build -> guest tests.  deps runs first in its
+# own step, then a sub-make, so that KVER is derived after the headers are
+# installed.  Host and guest tests both run even if one fails: one CI run
+# then tells about both.  The exit status is the verdict.
+check:
+	@t0=$$(date +%s); \
+	scripts/deps.sh && $(MAKE) --no-print-directory check-steps; rc=$$?; \
+	t=$$(( $$(date +%s) - t0 )); \
+	if [ $$rc -eq 0 ]; then v=PASS; else v=FAIL; fi; \
+	echo "make check: $$v in $$((t / 60))m$$((t % 60))s"; \
+	exit $$rc
+
+check-steps: tests
+	@rc=0; \
+	echo "== host tests"; \
+	$(MAKE) -C tests/host check || rc=1; \
+	echo "== dkms build of uhp.ko for $(KVER)"; \
+	if ko=$$(scripts/dkms-build.sh); then \
+		echo "== guest tests (uhp.ko from dkms: $$ko)"; \
+		scripts/uhp-vm $(UHP_VM_FLAGS) --ko "$$ko" test || rc=1; \
+	else \
+		rc=1; \
+	fi; \
+	exit $$rc
+
+# ---- run -------------------------------------------------------------------
+
+run: deps module demo
+	scripts/uhp-vm $(UHP_VM_FLAGS) --ko uhp.ko run $(BUILD)/demo/uhp_demo
+
+vm-shell: deps module
+	scripts/uhp-vm $(UHP_VM_FLAGS) --ko uhp.ko shell
+
+# ---- clean -----------------------------------------------------------------
+
+# Keeps nothing but the sources; build/kernel (the ~70 MB image download)
+# goes too: `make clean-keep-kernel` spares it.
+clean: clean-keep-kernel
+	rm -rf $(BUILD)
+
+clean-keep-kernel:
+	@if [ -f Kbuild ] && [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
+	@if [ -f userlib/Makefile ]; then $(MAKE) -C userlib clean; fi
+	@if [ -f tests/host/Makefile ]; then $(MAKE) -C tests/host clean; fi
+	$(MAKE) -C tests/guest clean
+	find $(BUILD) -mindepth 1 -maxdepth 1 ! -name kernel -exec rm -rf {} + 2>/dev/null || true
+
+.PHONY: all module lib tests demo deps kernel check check-steps run vm-shell clean clean-keep-kernel
