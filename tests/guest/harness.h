@@ -124,6 +124,9 @@ static inline void uhp_test_register(struct uhp_test *t)
 	} while (0)
 
 /*
+ * The user-facing macros stringify their arguments themselves and pass the
+ * strings down: stringified one level lower, ENOTTY would print as 25.
+ *
  * uhp_fail_(): report and either end the test (assert) or mark it failed
  * (expect).  Values are printed both signed and in hex: ioctl results are
  * small signed numbers, flags and positions read better in hex.
@@ -151,7 +154,7 @@ static inline void uhp_fail_(int is_assert, const char *file, int line,
  * ASSERT_EQ(info.nr_rings, 2) compares a __u32 with an int: that is meant,
  * so -Wsign-compare is silenced for the comparison itself.
  */
-#define UHP_CMP_(is_assert, kind, a, op, b)				\
+#define UHP_CMP_(is_assert, kind, a, op, b, sa, sb)			\
 	do {								\
 		__typeof__(a) uhp_a_ = (a);				\
 		__typeof__(b) uhp_b_ = (b);				\
@@ -163,23 +166,23 @@ static inline void uhp_fail_(int is_assert, const char *file, int line,
 		if (!uhp_ok_)						\
 			uhp_fail_(is_assert, __FILE__, __LINE__,	\
 				  kind "(%s, %s) failed: %s = %lld (0x%llx), %s = %lld (0x%llx)", \
-				  #a, #b, #a,				\
+				  sa, sb, sa,				\
 				  (long long)uhp_a_,			\
 				  (unsigned long long)uhp_a_,		\
-				  #b, (long long)uhp_b_,		\
+				  sb, (long long)uhp_b_,		\
 				  (unsigned long long)uhp_b_);		\
 	} while (0)
 
-#define UHP_BOOL_(is_assert, kind, expr, want)				\
+#define UHP_BOOL_(is_assert, kind, expr, want, sexpr)			\
 	do {								\
 		if ((!!(expr)) != (want))				\
 			uhp_fail_(is_assert, __FILE__, __LINE__,	\
 				  kind "(%s) failed (errno %d: %s)",	\
-				  #expr, errno, strerror(errno));	\
+				  sexpr, errno, strerror(errno));	\
 	} while (0)
 
 /* expr must return -1 with errno == err (the libc convention for syscalls). */
-#define UHP_ERRNO_(is_assert, kind, expr, err)				\
+#define UHP_ERRNO_(is_assert, kind, expr, err, sexpr, serr)		\
 	do {								\
 		long uhp_r_;						\
 		errno = 0;						\
@@ -187,41 +190,41 @@ static inline void uhp_fail_(int is_assert, const char *file, int line,
 		if (uhp_r_ != -1 || errno != (err))			\
 			uhp_fail_(is_assert, __FILE__, __LINE__,	\
 				  kind "(%s, %s) failed: returned %ld, errno %d (%s), want -1 errno %d (%s)", \
-				  #expr, #err, uhp_r_, errno,		\
+				  sexpr, serr, uhp_r_, errno,		\
 				  strerror(errno), (int)(err),		\
 				  strerror(err));			\
 	} while (0)
 
-#define UHP_STREQ_(is_assert, kind, a, b)				\
+#define UHP_STREQ_(is_assert, kind, a, b, sa, sb)			\
 	do {								\
 		const char *uhp_sa_ = (a), *uhp_sb_ = (b);		\
 		if (strcmp(uhp_sa_, uhp_sb_))				\
 			uhp_fail_(is_assert, __FILE__, __LINE__,	\
 				  kind "(%s, %s) failed: \"%s\" != \"%s\"", \
-				  #a, #b, uhp_sa_, uhp_sb_);		\
+				  sa, sb, uhp_sa_, uhp_sb_);		\
 	} while (0)
 
-#define ASSERT_EQ(a, b)		UHP_CMP_(1, "ASSERT_EQ", a, ==, b)
-#define ASSERT_NE(a, b)		UHP_CMP_(1, "ASSERT_NE", a, !=, b)
-#define ASSERT_LT(a, b)		UHP_CMP_(1, "ASSERT_LT", a, <, b)
-#define ASSERT_LE(a, b)		UHP_CMP_(1, "ASSERT_LE", a, <=, b)
-#define ASSERT_GT(a, b)		UHP_CMP_(1, "ASSERT_GT", a, >, b)
-#define ASSERT_GE(a, b)		UHP_CMP_(1, "ASSERT_GE", a, >=, b)
-#define ASSERT_TRUE(e)		UHP_BOOL_(1, "ASSERT_TRUE", e, 1)
-#define ASSERT_FALSE(e)		UHP_BOOL_(1, "ASSERT_FALSE", e, 0)
-#define ASSERT_ERRNO(e, err)	UHP_ERRNO_(1, "ASSERT_ERRNO", e, err)
-#define ASSERT_STREQ(a, b)	UHP_STREQ_(1, "ASSERT_STREQ", a, b)
+#define ASSERT_EQ(a, b)		UHP_CMP_(1, "ASSERT_EQ", a, ==, b, #a, #b)
+#define ASSERT_NE(a, b)		UHP_CMP_(1, "ASSERT_NE", a, !=, b, #a, #b)
+#define ASSERT_LT(a, b)		UHP_CMP_(1, "ASSERT_LT", a, <, b, #a, #b)
+#define ASSERT_LE(a, b)		UHP_CMP_(1, "ASSERT_LE", a, <=, b, #a, #b)
+#define ASSERT_GT(a, b)		UHP_CMP_(1, "ASSERT_GT", a, >, b, #a, #b)
+#define ASSERT_GE(a, b)		UHP_CMP_(1, "ASSERT_GE", a, >=, b, #a, #b)
+#define ASSERT_TRUE(e)		UHP_BOOL_(1, "ASSERT_TRUE", e, 1, #e)
+#define ASSERT_FALSE(e)		UHP_BOOL_(1, "ASSERT_FALSE", e, 0, #e)
+#define ASSERT_ERRNO(e, err)	UHP_ERRNO_(1, "ASSERT_ERRNO", e, err, #e, #err)
+#define ASSERT_STREQ(a, b)	UHP_STREQ_(1, "ASSERT_STREQ", a, b, #a, #b)
 
-#define EXPECT_EQ(a, b)		UHP_CMP_(0, "EXPECT_EQ", a, ==, b)
-#define EXPECT_NE(a, b)		UHP_CMP_(0, "EXPECT_NE", a, !=, b)
-#define EXPECT_LT(a, b)		UHP_CMP_(0, "EXPECT_LT", a, <, b)
-#define EXPECT_LE(a, b)		UHP_CMP_(0, "EXPECT_LE", a, <=, b)
-#define EXPECT_GT(a, b)		UHP_CMP_(0, "EXPECT_GT", a, >, b)
-#define EXPECT_GE(a, b)		UHP_CMP_(0, "EXPECT_GE", a, >=, b)
-#define EXPECT_TRUE(e)		UHP_BOOL_(0, "EXPECT_TRUE", e, 1)
-#define EXPECT_FALSE(e)		UHP_BOOL_(0, "EXPECT_FALSE", e, 0)
-#define EXPECT_ERRNO(e, err)	UHP_ERRNO_(0, "EXPECT_ERRNO", e, err)
-#define EXPECT_STREQ(a, b)	UHP_STREQ_(0, "EXPECT_STREQ", a, b)
+#define EXPECT_EQ(a, b)		UHP_CMP_(0, "EXPECT_EQ", a, ==, b, #a, #b)
+#define EXPECT_NE(a, b)		UHP_CMP_(0, "EXPECT_NE", a, !=, b, #a, #b)
+#define EXPECT_LT(a, b)		UHP_CMP_(0, "EXPECT_LT", a, <, b, #a, #b)
+#define EXPECT_LE(a, b)		UHP_CMP_(0, "EXPECT_LE", a, <=, b, #a, #b)
+#define EXPECT_GT(a, b)		UHP_CMP_(0, "EXPECT_GT", a, >, b, #a, #b)
+#define EXPECT_GE(a, b)		UHP_CMP_(0, "EXPECT_GE", a, >=, b, #a, #b)
+#define EXPECT_TRUE(e)		UHP_BOOL_(0, "EXPECT_TRUE", e, 1, #e)
+#define EXPECT_FALSE(e)		UHP_BOOL_(0, "EXPECT_FALSE", e, 0, #e)
+#define EXPECT_ERRNO(e, err)	UHP_ERRNO_(0, "EXPECT_ERRNO", e, err, #e, #err)
+#define EXPECT_STREQ(a, b)	UHP_STREQ_(0, "EXPECT_STREQ", a, b, #a, #b)
 
 enum uhp_test_result { UHP_PASS, UHP_FAIL, UHP_SKIP };
 
