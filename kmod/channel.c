@@ -156,7 +156,7 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 			 UHP_FEAT_VERIFY;
 	info->data_size = ch->data_size;
 	info->ctrl_size = UHP_CTRL_SIZE;
-	info->copy_path = UHP_COPY_GENERIC;
+	info->copy_path = uhp_copy_path();
 	info->mode = ch->mode;
 	info->uid = from_kuid_munged(current_user_ns(), ch->uid);
 	info->gid = from_kgid_munged(current_user_ns(), ch->gid);

@@ -157,10 +157,14 @@ static int __init uhp_init(void)
 {
 	int ret;
 
+	ret = uhp_copy_init();
+	if (ret)
+		return ret;
 	ret = misc_register(&uhp_misc);
 	if (ret)
 		return ret;
-	pr_info("uhp: ABI %d, /dev/%s ready\n", UHP_ABI_VERSION, uhp_misc.name);
+	pr_info("uhp: ABI %d, copy path %s, /dev/%s ready\n", UHP_ABI_VERSION,
+		uhp_copy_name(uhp_copy_path()), uhp_misc.name);
 	return 0;
 }
 

@@ -117,6 +117,12 @@ int uhp_ring_verify(struct uhp_ring *r, u64 pos, u32 *len_out, u32 *crc_out);
 void uhp_ring_clear_need_wakeup(struct uhp_ring *r);
 
 /* copy.c */
+int uhp_copy_init(void);
+void uhp_copy(void *dst, const void *src, size_t len);
+void uhp_copy_with(unsigned int path, void *dst, const void *src, size_t len);
+unsigned int uhp_copy_path(void);
+bool uhp_copy_path_supported(unsigned int path);
+const char *uhp_copy_name(unsigned int path);
 int uhp_copy_from_iter(void *dst, size_t len, struct iov_iter *from);
 
 /* channel.c */

@@ -117,4 +117,48 @@ TEST(named_channel_alone_does_not_block_unload)
 	EXPECT_ERRNO(ioctl(dev, UHP_IOC_ATTACH, &a), ENOENT);
 }
 
+static int info_copy_path(void)
+{
+	struct uhp_info info = { .size = sizeof(info) };
+	int dev, fd = create("rmmod.copy", &dev);
+	struct uhp_unlink u = { .size = sizeof(u), .name = "rmmod.copy" };
+
+	if (ioctl(fd, UHP_IOC_INFO, &info) || ioctl(dev, UHP_IOC_UNLINK, &u))
+		FAIL("info: %s", strerror(errno));
+	close(fd);
+	close(dev);
+	return (int)info.copy_path;
+}
+
+static int cpu_has(const char *flag)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "grep -qw %s /proc/cpuinfo", flag);
+	return system(cmd) == 0;
+}
+
+TEST(copy_parameter_picks_or_refuses_a_path)
+{
+	int has512 = cpu_has("avx512f") && cpu_has("avx512bw");
+	int has2 = cpu_has("avx2"), erms = cpu_has("erms");
+	int best = has512 ? UHP_COPY_AVX512 : has2 ? UHP_COPY_AVX2 :
+		   erms ? UHP_COPY_ERMS : UHP_COPY_GENERIC;
+
+	EXPECT_EQ(info_copy_path(), best);	/* auto */
+	ASSERT_EQ(rmmod(), 0);
+	EXPECT_NE(system("insmod " UHP_KO " copy=bogus 2>/dev/null"), 0);
+	EXPECT_FALSE(loaded());
+	if (!has512) {
+		/* A path the CPU lacks is refused, not faked. */
+		EXPECT_NE(system("insmod " UHP_KO " copy=avx512 2>/dev/null"), 0);
+		EXPECT_FALSE(loaded());
+	}
+	ASSERT_EQ(system("insmod " UHP_KO " copy=generic"), 0);
+	EXPECT_EQ(info_copy_path(), UHP_COPY_GENERIC);
+	ASSERT_EQ(rmmod(), 0);
+	reload();
+	EXPECT_EQ(info_copy_path(), best);
+}
+
 TEST_HARNESS_MAIN

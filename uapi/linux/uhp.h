@@ -223,8 +223,11 @@ struct uhp_unlink {
 #define UHP_FEAT_KERNEL_SEND	(1ULL << 3)	/* UHP_IOC_SEND */
 #define UHP_FEAT_VERIFY		(1ULL << 4)	/* UHP_IOC_VERIFY */
 
-/* uhp_info.copy_path: the kernel's copy routine in use. */
-#define UHP_COPY_GENERIC	0
+/* uhp_info.copy_path: the kernel's payload copy routine in use. */
+#define UHP_COPY_GENERIC	0	/* memcpy() */
+#define UHP_COPY_ERMS		1	/* rep movsb */
+#define UHP_COPY_AVX2		2	/* 32-byte vectors in an FPU section */
+#define UHP_COPY_AVX512		3	/* 64-byte vectors, masked tail, NT stores */
 
 /* uhp_info.flags (output) */
 #define UHP_INFO_F_CONSUMER	(1U << 0)	/* this fd holds the consumer role */
