@@ -58,9 +58,16 @@ uint32_t uhp__rec_crc(const struct uhp_rec_hdr *h, const void *payload,
 
 /* ---- 2. producer ---- */
 
-static __thread int tls_force_ring = -1;
-static __thread int tls_node = -1;
-static __thread unsigned tls_left;
+/*
+ * Per-thread producer state. initial-exec: no __tls_get_addr call on the
+ * fast path of libuhp.so (12 bytes fit the static TLS surplus even when
+ * the library is dlopen()ed).
+ */
+#define UHP_TLS __thread __attribute__((tls_model("initial-exec")))
+static UHP_TLS int tls_force_ring = -1;	/* tests: fixed ring */
+static UHP_TLS int tls_node = -1;		/* NUMA node, from getcpu() */
+static UHP_TLS unsigned tls_left;		/* sends before the next getcpu() */
+static UHP_TLS unsigned tls_cpu;
 
 void uhp__set_thread_ring(int ring)
 {
@@ -83,7 +90,18 @@ UHP_COLD static void refresh_node(void)
 	unsigned cpu, node;
 
 	tls_node = getcpu(&cpu, &node) == 0 ? (int)node : -1;
+	tls_cpu = cpu;
 	tls_left = UHP_CPU_REFRESH;
+}
+
+static inline int pick_ring_of_node(const struct uhp_channel *ch)
+{
+	int k;
+
+	if (tls_node < 0 || (unsigned)tls_node >= ch->nr_node_ring)
+		return 0;
+	k = ch->node_ring[tls_node];
+	return k >= 0 ? k : 0;
 }
 
 /* The ring of the node this thread runs on (cached), else ring 0. */
@@ -95,13 +113,17 @@ static inline unsigned pick_ring(const struct uhp_channel *ch)
 		return (unsigned)tls_force_ring < ch->nr_rings ? (unsigned)tls_force_ring : 0;
 	if (ch->nr_rings == 1)
 		return 0;
-	if (uhp_unlikely(tls_left == 0))
+	if (uhp_unlikely(tls_left == 0)) {
 		refresh_node();
+		k = pick_ring_of_node(ch);
+		/* informational, so only as often as we ask getcpu() */
+		__atomic_store_n(&ch->rings[k].prod->producer_cpu, tls_cpu,
+				 __ATOMIC_RELAXED);
+	} else {
+		k = pick_ring_of_node(ch);
+	}
 	tls_left--;
-	if (tls_node < 0 || (unsigned)tls_node >= ch->nr_node_ring)
-		return 0;
-	k = ch->node_ring[tls_node];
-	return k >= 0 ? (unsigned)k : 0;
+	return (unsigned)k;
 }
 
 /* How many records (prefix[i] = bytes of records 0..i) fit between rp and wp. */
@@ -129,7 +151,7 @@ static int reserve(struct uhp_ring *r, uint64_t ds, const uint64_t *prefix,
 {
 	__u64 wp = __atomic_load_n(&r->prod->write_pos, __ATOMIC_RELAXED);
 
-	for (;;) {
+	for (unsigned tries = 0; tries < UHP_RESERVE_MAX_TRIES; tries++) {
 		uint64_t rp;
 		unsigned k;
 
@@ -173,6 +195,9 @@ static int reserve(struct uhp_ring *r, uint64_t ds, const uint64_t *prefix,
 			return (int)k;
 		}
 	}
+	/* Every failed CAS means another producer got space, so only a peer
+	 * rewriting write_pos nonstop gets here: answer as for a full ring. */
+	return -EAGAIN;
 }
 
 /* Step 1 of the publish: length known, record not complete. */

@@ -29,6 +29,8 @@
 
 /* A producer thread re-reads its NUMA node every this many sends. */
 #define UHP_CPU_REFRESH		64
+/* Failed write_pos CASes before a reservation gives up with -EAGAIN. */
+#define UHP_RESERVE_MAX_TRIES	4096
 
 struct uhp_ring {
 	/* read-mostly, set at map time */

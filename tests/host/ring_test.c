@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "helpers.h"
@@ -356,6 +357,20 @@ static void t_round_robin(void)
 		       "with ring 1 empty: 0,2,0,2 (got %u,%u,%u,%u)",
 		       order[0], order[1], order[2], order[3]);
 	}
+	{
+		/* in-memory ring k is on "node" k: we must land on our node's */
+		unsigned cpu = 0, node = 0;
+		struct uhp_meta m = { .ring = 99 };
+		uint32_t want;
+
+		getcpu(&cpu, &node);
+		want = node < 3 ? node : 0;
+		uhp_send(ch, in, 8, NULL);
+		uhp_recv(ch, out, sizeof(out), &m);
+		tap_ok(m.ring == want && t_ring(ch, want)->prod->producer_cpu < 4096,
+		       "a producer uses the ring of the node it runs on (node %u, ring %u)",
+		       node, m.ring);
+	}
 	uhp_close(ch);
 }
 
@@ -390,7 +405,7 @@ static void t_control_in_memory(void)
 
 int main(void)
 {
-	tap_plan(68);
+	tap_plan(69);
 	t_round_trip();
 	t_sizes_and_full();
 	t_wrap();

@@ -5,11 +5,13 @@
  * arrives (recv, peek, recv_batch); a committed header with an impossible
  * length, a forged tag, corrupt shared positions and a random scribbling
  * peer never crash the consumer nor make it read outside the mapping (ASan
- * watches); a producer that reserves and never commits (in this process,
+ * watches), nor can a peer rewriting write_pos trap a producer in its CAS
+ * loop; a producer that reserves and never commits (in this process,
  * or a child that exits) is skipped after the stall timeout, and not before.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,6 +153,41 @@ static void t_positions(void)
 	       "the consumer keeps its own read position and still delivers");
 	tap_is(send_seq(ch, 10, 3), 0, "its next store of read_pos heals the producers");
 	tap_is(recv_seq(ch), 3, "and the record arrives");
+	uhp_close(ch);
+}
+
+static volatile int churn_stop;
+
+/* A peer that rewrites write_pos nonstop (aligned values, so CAS can fail). */
+static void *churn_main(void *arg)
+{
+	struct uhp_ring *r = arg;
+	uint64_t base = r->prod->write_pos;
+
+	for (uint64_t i = 0; !churn_stop; i++)
+		__atomic_store_n(&r->prod->write_pos, base + (i % 4) * 64, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void t_churn(void)
+{
+	struct uhp_channel *ch = mk(1 << 16);
+	pthread_t th;
+	uint64_t t0 = t_now_ns();
+	int bad = 0;
+
+	churn_stop = 0;
+	pthread_create(&th, NULL, churn_main, t_ring(ch, 0));
+	for (int i = 0; i < 20000; i++) {
+		int ret = send_seq(ch, 32, (uint64_t)i);
+
+		bad += ret != 0 && ret != -EAGAIN && ret != -EUCLEAN;
+	}
+	churn_stop = 1;
+	pthread_join(th, NULL);
+	tap_ok(bad == 0 && t_now_ns() - t0 < 30000000000ULL,
+	       "a peer rewriting write_pos nonstop cannot trap a producer (%.2f s)",
+	       (double)(t_now_ns() - t0) / 1e9);
 	uhp_close(ch);
 }
 
@@ -372,11 +409,12 @@ static void t_dead_child(void)
 
 int main(void)
 {
-	tap_plan(41);
+	tap_plan(42);
 	t_corrupt();
 	t_garbage_header();
 	t_positions();
 	t_fuzz();
+	t_churn();
 	t_dead_producer();
 	t_dead_child();
 	return tap_done();
