@@ -169,7 +169,12 @@ UHP_API int uhp_info(struct uhp_channel *ch, struct uhp_info *out,
 /* Unmap the rings, close the channel fd and free the handle. NULL is a no-op. */
 UHP_API void uhp_close(struct uhp_channel *ch);
 
-/* The channel fd (for poll/epoll), or -EOPNOTSUPP for an in-memory channel. */
+/*
+ * The channel fd, or -EOPNOTSUPP for an in-memory channel. It reports
+ * POLLIN when a committed record waits, but producers only NOTIFY while the
+ * consumer has need_wakeup set, which uhp_wait() does: sleeping on the fd
+ * by other means can miss records until the next timeout.
+ */
 UHP_API int uhp_channel_fd(const struct uhp_channel *ch);
 
 /* Number of rings (>= 1). */
@@ -196,9 +201,10 @@ UHP_API int uhp_kernel_send(struct uhp_channel *ch, unsigned ring,
  * Have the kernel check the record at 'pos' of ring 'ring' (UHP_IOC_VERIFY).
  * len_out/crc_out (may be NULL) receive its payload length and the CRC the
  * kernel computed.
- * Returns 0 (CRC matches), -EBADMSG, -EAGAIN (not committed), -ERANGE (pos
- * not in [read_pos, write_pos)), -EUCLEAN (corrupt positions or length),
- * -EOPNOTSUPP (in-memory channel), or another ioctl() -errno.
+ * Returns 0 (CRC matches), -EBADMSG (len_out/crc_out are filled too),
+ * -EAGAIN (not committed), -ERANGE (pos not in [read_pos, write_pos)),
+ * -EUCLEAN (corrupt positions or length), -EINVAL (bad ring or unaligned
+ * pos), -EOPNOTSUPP (in-memory channel), or another ioctl() -errno.
  */
 UHP_API int uhp_verify(struct uhp_channel *ch, unsigned ring, uint64_t pos,
 		       uint32_t *len_out, uint32_t *crc_out);
@@ -256,7 +262,8 @@ UHP_API int uhp_send_batch(struct uhp_channel *ch,
  * meta_out may be NULL.
  * Returns the payload length, or -EAGAIN (nothing committed), -EMSGSIZE (cap
  * too small: the record stays), -EBADMSG (CRC mismatch or garbage header: the
- * record is consumed and counted), -EPERM (not the consumer).
+ * record is consumed and counted), -EPERM (not the consumer), -EINVAL (buf
+ * NULL with cap > 0).
  */
 UHP_API ssize_t uhp_recv(struct uhp_channel *ch, void *buf, size_t cap,
 			 struct uhp_meta *meta_out);
@@ -265,21 +272,22 @@ UHP_API ssize_t uhp_recv(struct uhp_channel *ch, void *buf, size_t cap,
  * Look at the next record in place (CRC already checked). rx->payload points
  * into memory that other processes can write: copy what you must trust.
  * Call uhp_release() when done. Returns 0, or -EAGAIN, -EBADMSG (consumed and
- * counted as with uhp_recv), -EPERM.
+ * counted as with uhp_recv), -EPERM, -EINVAL (rx NULL).
  */
 UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx);
 
 /*
  * Consume the record returned by the last uhp_peek().
- * Returns 0, or -EINVAL (rx is not the record at the head of its ring).
+ * Returns 0, or -EINVAL (rx is not the record at the head of its ring, or
+ * this handle is not the consumer).
  */
 UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx);
 
 /*
  * Receive up to n records into msgs[]. Returns the number received; when
- * none, -EAGAIN, -EMSGSIZE, -EBADMSG or -EPERM as uhp_recv(). An error met
- * after the first record is returned by the next call (the bad record stays
- * until then).
+ * none, -EAGAIN, -EMSGSIZE, -EBADMSG, -EPERM or -EINVAL as uhp_recv(). An
+ * error met after the first record is returned by the next call (the bad
+ * record stays until then).
  */
 UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
 			   unsigned n);
@@ -290,8 +298,9 @@ UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
  * Wait until a record is ready in some ring: spin briefly, then announce
  * need_wakeup and sleep in poll() (nanosleep on an in-memory channel).
  * timeout_ms < 0 waits forever, 0 only checks.
- * Returns 1 (ready), 0 (timeout), or -EPERM, -EINTR, -EIO (the fd reported
- * an error), or a poll() -errno.
+ * Returns 1 (ready), 0 (timeout), or -EPERM (not the consumer), -EINTR (a
+ * signal), -EBADF (the channel fd is gone), -EIO (POLLERR/POLLHUP), or
+ * another poll() -errno. need_wakeup is cleared again on every return.
  */
 UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms);
 
