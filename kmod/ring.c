@@ -46,6 +46,7 @@ static_assert(offsetof(struct uhp_rec_hdr, crc) ==
 	      UHP_REC_CRC_HDR_OFF + UHP_REC_CRC_HDR_LEN);
 static_assert(sizeof(struct uhp_prod_line) == UHP_CACHELINE);
 static_assert(sizeof(struct uhp_cons_line) == UHP_CACHELINE);
+static_assert(sizeof(struct uhp_wake_line) == UHP_CACHELINE);
 static_assert(UHP_CTRL_DESC_OFF + sizeof(struct uhp_ring_desc) <= UHP_CTRL_SIZE);
 static_assert(UHP_CTRL_SIZE == PAGE_SIZE);
 
@@ -85,6 +86,7 @@ int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index)
 	r->salt = get_random_u64() & ~UHP_TAG_BUSY;
 	r->prod = r->vaddr + UHP_CTRL_PROD_OFF;
 	r->cons = r->vaddr + UHP_CTRL_CONS_OFF;
+	r->wake = r->vaddr + UHP_CTRL_WAKE_OFF;
 	r->data = r->vaddr + PAGE_SIZE;
 
 	desc = r->vaddr + UHP_CTRL_DESC_OFF;
@@ -272,9 +274,11 @@ int uhp_ring_send(struct uhp_ring *r, const struct uhp_send *s,
 
 	ret = uhp_copy_from_iter(rec + 1, s->len, payload);
 	if (ret) {
-		/* The space is ours: give it back as a discarded record. */
+		/*
+		 * The space is ours: give it back as a discarded record. len
+		 * keeps covering the reservation so consumers skip all of it.
+		 */
 		h.flags |= UHP_REC_F_DISCARD;
-		h.len = 0;
 	}
 	h.crc = uhp_rec_crc(&h, rec + 1, h.len);
 	uhp_rec_store_fields(rec, &h);
@@ -321,5 +325,5 @@ int uhp_ring_verify(struct uhp_ring *r, u64 pos, u32 *len_out, u32 *crc_out)
 /* The consumer is gone: producers need not wake it any more. */
 void uhp_ring_clear_need_wakeup(struct uhp_ring *r)
 {
-	WRITE_ONCE(r->cons->need_wakeup, 0);
+	WRITE_ONCE(r->wake->need_wakeup, 0);
 }

@@ -49,6 +49,7 @@ struct uhp_ring {
 	void *vaddr;			/* vmap: ctrl page, data, data again */
 	struct uhp_prod_line *prod;	/* shared, user-writable */
 	struct uhp_cons_line *cons;	/* shared, user-writable */
+	struct uhp_wake_line *wake;	/* shared, user-writable */
 	void *data;			/* start of the double-mapped data area */
 	struct page **pages;		/* 1 ctrl + nr_data pages, then data again */
 	unsigned int nr_data_pages;

@@ -82,6 +82,7 @@ static int mem_ring_map(struct uhp_channel *ch, unsigned k, size_t page)
 
 	r->prod = (struct uhp_prod_line *)((char *)r->ctrl + UHP_CTRL_PROD_OFF);
 	r->cons = (struct uhp_cons_line *)((char *)r->ctrl + UHP_CTRL_CONS_OFF);
+	r->wake = (struct uhp_wake_line *)((char *)r->ctrl + UHP_CTRL_WAKE_OFF);
 	r->mask = ds - 1;
 	r->salt = desc->salt;
 	r->node = (int)k;

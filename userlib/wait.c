@@ -62,7 +62,7 @@ static void need_wakeup_set(struct uhp_channel *ch, uint32_t v)
 		}
 		/* Ordered by the fence in uhp_wait() (set) or not at all (clear:
 		 * a stale 1 only costs a producer one needless NOTIFY). */
-		__atomic_store_n(&r->cons->need_wakeup, v, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->wake->need_wakeup, v, __ATOMIC_RELAXED);
 	}
 }
 

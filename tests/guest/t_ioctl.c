@@ -402,10 +402,14 @@ TEST(send_and_verify_arguments)
 	s.len = 10;
 	s.buf = 16;				/* unreadable payload */
 	EXPECT_EQ(xioctl(fd, UHP_IOC_SEND, &s), -EFAULT);
-	/* ... which still left a discarded record, not a hole. */
+	/* ... which still left a discarded record covering its space. */
 	rec = (struct uhp_rec_hdr *)((char *)data + 2 * UHP_REC_TOTAL(sizeof(payload)));
 	EXPECT_EQ(rec->flags & UHP_REC_F_DISCARD, UHP_REC_F_DISCARD);
-	EXPECT_EQ(rec->len, 0);
+	EXPECT_EQ(rec->len, 10);
+	s.buf = (uintptr_t)payload;
+	s.pos = 0;
+	ASSERT_EQ(xioctl(fd, UHP_IOC_SEND, &s), 0);
+	EXPECT_EQ(s.pos, 2 * UHP_REC_TOTAL(sizeof(payload)) + UHP_REC_TOTAL(10));
 }
 
 TEST(send_until_full)

@@ -446,7 +446,7 @@ static void t_poll(void)
 	pthread_create(&w.th, NULL, waiter_main, &w);
 	t0 = t_now_ns();
 	while (t_now_ns() - t0 < 3000000000ULL &&
-	       !(seen = t_ring(ch, 0)->cons->need_wakeup && t_ring(ch, 1)->cons->need_wakeup))
+	       !(seen = t_ring(ch, 0)->wake->need_wakeup && t_ring(ch, 1)->wake->need_wakeup))
 		t_sleep_ms(1);
 	t_sleep_ms(100);	/* let it sleep in poll() */
 	uhp_send(ch, "ping", 4, NULL);

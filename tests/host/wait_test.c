@@ -19,7 +19,7 @@ static uint8_t buf[256];
 
 static uint32_t need_wakeup(unsigned k)
 {
-	return __atomic_load_n(&t_ring(ch, k)->cons->need_wakeup, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&t_ring(ch, k)->wake->need_wakeup, __ATOMIC_ACQUIRE);
 }
 
 static uint64_t notifies(void)

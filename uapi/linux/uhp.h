@@ -39,13 +39,16 @@
  *   ctrl mapping:  [ control page ]
  *   data mapping:  [ data 0 .. data_size ][ the same pages again ]
  *
- * The control page keeps the producers' and the consumer's hot words on
- * different cache lines (128 bytes apart, so the adjacent-line prefetcher does
- * not pair them either), grouped by who writes them:
+ * The control page keeps words with different writers on different cache
+ * lines (128 bytes apart, so the adjacent-line prefetcher does not pair them
+ * either), grouped by who writes them and how often:
  *
- *   0x000 struct uhp_prod_line   written by producers
- *   0x080 struct uhp_cons_line   written by the consumer
- *   0x100 struct uhp_ring_desc   written once by the kernel at creation
+ *   0x000 struct uhp_prod_line   written by producers on every record
+ *   0x080 struct uhp_cons_line   written by the consumer on every record
+ *   0x100 struct uhp_wake_line   written by the consumer only around sleeps,
+ *                                read by producers after every commit (so it
+ *                                stays shared in their caches)
+ *   0x180 struct uhp_ring_desc   written once by the kernel at creation
  *
  * Positions are free-running 64-bit byte counters; the offset of a position in
  * the data area is (pos & (data_size - 1)). The ring is empty when
@@ -66,7 +69,9 @@
  * record only when tag == read_pos ^ salt. Because the tag encodes the
  * record's own position and a per-ring random salt, stale bytes left from
  * earlier laps are never mistaken for a record. A record with
- * UHP_REC_F_DISCARD set was given back by its producer and carries no data.
+ * UHP_REC_F_DISCARD set was given back by its producer and carries no data;
+ * its len still covers the whole reservation, so the consumer skips it as a
+ * whole.
  *
  * Integrity: hdr.crc is the CRC32C (Castagnoli, reflected, init ~0, final ~0)
  * of the header bytes from 'len' up to and not including 'crc'
@@ -109,7 +114,8 @@
 #define UHP_CACHELINE		64
 #define UHP_CTRL_PROD_OFF	0x000
 #define UHP_CTRL_CONS_OFF	0x080
-#define UHP_CTRL_DESC_OFF	0x100
+#define UHP_CTRL_WAKE_OFF	0x100
+#define UHP_CTRL_DESC_OFF	0x180
 #define UHP_CTRL_SIZE		4096
 
 /* Written by producers. cached_read_pos is a hint: a recent read_pos. */
@@ -121,13 +127,20 @@ struct uhp_prod_line {
 	__aligned_u64 __pad[5];
 };
 
-/* Written by the consumer (and by the kernel to clear need_wakeup on release). */
+/* Written by the consumer. */
 struct uhp_cons_line {
 	__aligned_u64 read_pos;
 	__aligned_u64 cached_write_pos;
 	__u32 consumer_cpu;	/* last CPU that consumed (informational) */
-	__u32 need_wakeup;	/* 1: the consumer sleeps, producers must NOTIFY */
+	__u32 __pad0;
 	__aligned_u64 __pad[5];
+};
+
+/* Written by the consumer around sleeps, and by the kernel on its release. */
+struct uhp_wake_line {
+	__u32 need_wakeup;	/* 1: the consumer sleeps, producers must NOTIFY */
+	__u32 __pad0;
+	__aligned_u64 __pad[7];
 };
 
 #define UHP_RING_MAGIC		0x55485052494e4731ULL	/* "UHPRING1" */
