@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -35,7 +36,9 @@ _Static_assert(offsetof(struct uhp_rec_hdr, crc) ==
 	       UHP_REC_CRC_HDR_OFF + UHP_REC_CRC_HDR_LEN, "crc covers up to crc");
 _Static_assert(sizeof(struct uhp_prod_line) <= UHP_CTRL_CONS_OFF - UHP_CTRL_PROD_OFF,
 	       "prod line fits");
-_Static_assert(sizeof(struct uhp_cons_line) <= UHP_CTRL_DESC_OFF - UHP_CTRL_CONS_OFF,
+_Static_assert(sizeof(struct uhp_wake_line) <= UHP_CTRL_DESC_OFF - UHP_CTRL_WAKE_OFF,
+	       "wake line overlaps the desc");
+_Static_assert(sizeof(struct uhp_cons_line) <= UHP_CTRL_WAKE_OFF - UHP_CTRL_CONS_OFF,
 	       "cons line fits");
 _Static_assert(UHP_CTRL_DESC_OFF + sizeof(struct uhp_ring_desc) <= UHP_CTRL_SIZE,
 	       "desc fits");
@@ -123,7 +126,23 @@ int uhp__channel_index_nodes(struct uhp_channel *ch)
 			ch->node_ring[n] = (int16_t)k;
 	}
 	ch->nr_node_ring = (unsigned)max + 1;
+	uhp__channel_pick_producer_ring(ch);
 	return 0;
+}
+
+/* Producers of a new handle use the ring of the caller's node, or ring 0. */
+void uhp__channel_pick_producer_ring(struct uhp_channel *ch)
+{
+	unsigned cpu, node;
+
+	ch->prod_ring = 0;
+	if (getcpu(&cpu, &node) || node >= ch->nr_node_ring ||
+	    ch->node_ring[node] < 0)
+		return;
+	ch->prod_ring = (unsigned)ch->node_ring[node];
+	/* informational: who produces where */
+	__atomic_store_n(&ch->rings[ch->prod_ring].prod->producer_cpu, cpu,
+			 __ATOMIC_RELAXED);
 }
 
 void uhp__channel_free(struct uhp_channel *ch)
@@ -188,6 +207,7 @@ static int map_ring(struct uhp_channel *ch, int fd, unsigned k,
 
 	r->prod = (struct uhp_prod_line *)((char *)r->ctrl + UHP_CTRL_PROD_OFF);
 	r->cons = (struct uhp_cons_line *)((char *)r->ctrl + UHP_CTRL_CONS_OFF);
+	r->wake = (struct uhp_wake_line *)((char *)r->ctrl + UHP_CTRL_WAKE_OFF);
 	r->mask = ch->data_size - 1;
 	r->salt = desc.salt;
 	r->node = ri->node;

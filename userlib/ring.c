@@ -59,71 +59,39 @@ uint32_t uhp__rec_crc(const struct uhp_rec_hdr *h, const void *payload,
 /* ---- 2. producer ---- */
 
 /*
- * Per-thread producer state. initial-exec: no __tls_get_addr call on the
- * fast path of libuhp.so (12 bytes fit the static TLS surplus even when
- * the library is dlopen()ed).
+ * Producer ring choice. Every record a handle sends goes to the handle's
+ * producer ring (ch->prod_ring, picked at create/attach time from the calling
+ * thread's NUMA node): one ring per handle is what makes records arrive in
+ * the order a handle sent them, whatever threads it runs on. Tests may force
+ * a ring per thread. initial-exec TLS: no __tls_get_addr call on the fast
+ * path of libuhp.so.
  */
-#define UHP_TLS __thread __attribute__((tls_model("initial-exec")))
-static UHP_TLS int tls_force_ring = -1;	/* tests: fixed ring */
-static UHP_TLS int tls_node = -1;		/* NUMA node, from getcpu() */
-static UHP_TLS unsigned tls_left;		/* sends before the next getcpu() */
-static UHP_TLS unsigned tls_cpu;
+static __thread __attribute__((tls_model("initial-exec"))) int tls_force_ring = -1;
 
 void uhp__set_thread_ring(int ring)
 {
 	tls_force_ring = ring;
 }
 
-/* A fork()ed child may be pinned elsewhere at once: re-read its node. */
-static void tls_reset_in_child(void)
-{
-	tls_left = 0;
-}
-
-__attribute__((constructor)) static void ring_init(void)
-{
-	pthread_atfork(NULL, NULL, tls_reset_in_child);
-}
-
-UHP_COLD static void refresh_node(void)
-{
-	unsigned cpu, node;
-
-	tls_node = getcpu(&cpu, &node) == 0 ? (int)node : -1;
-	tls_cpu = cpu;
-	tls_left = UHP_CPU_REFRESH;
-}
-
-static inline int pick_ring_of_node(const struct uhp_channel *ch)
-{
-	int k;
-
-	if (tls_node < 0 || (unsigned)tls_node >= ch->nr_node_ring)
-		return 0;
-	k = ch->node_ring[tls_node];
-	return k >= 0 ? k : 0;
-}
-
-/* The ring of the node this thread runs on (cached), else ring 0. */
 static inline unsigned pick_ring(const struct uhp_channel *ch)
 {
-	int k;
-
 	if (uhp_unlikely(tls_force_ring >= 0))
 		return (unsigned)tls_force_ring < ch->nr_rings ? (unsigned)tls_force_ring : 0;
-	if (ch->nr_rings == 1)
-		return 0;
-	if (uhp_unlikely(tls_left == 0)) {
-		refresh_node();
-		k = pick_ring_of_node(ch);
-		/* informational, so only as often as we ask getcpu() */
-		__atomic_store_n(&ch->rings[k].prod->producer_cpu, tls_cpu,
-				 __ATOMIC_RELAXED);
-	} else {
-		k = pick_ring_of_node(ch);
-	}
-	tls_left--;
-	return (unsigned)k;
+	/* Written only by uhp_set_producer_ring(); any recent value is fine. */
+	return __atomic_load_n(&ch->prod_ring, __ATOMIC_RELAXED);
+}
+
+UHP_API int uhp_set_producer_ring(struct uhp_channel *ch, unsigned ring)
+{
+	if (!ch || ring >= ch->nr_rings)
+		return -EINVAL;
+	__atomic_store_n(&ch->prod_ring, ring, __ATOMIC_RELAXED);
+	return 0;
+}
+
+UHP_API unsigned uhp_producer_ring(const struct uhp_channel *ch)
+{
+	return __atomic_load_n(&ch->prod_ring, __ATOMIC_RELAXED);
 }
 
 /* How many records (prefix[i] = bytes of records 0..i) fit between rp and wp. */
@@ -253,7 +221,7 @@ static inline void wake_check(struct uhp_channel *ch, struct uhp_ring *r)
 	 * it sees our record or we see need_wakeup.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (uhp_unlikely(__atomic_load_n(&r->cons->need_wakeup, __ATOMIC_RELAXED)))
+	if (uhp_unlikely(__atomic_load_n(&r->wake->need_wakeup, __ATOMIC_RELAXED)))
 		(void)uhp_notify(ch);
 }
 

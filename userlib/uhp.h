@@ -10,10 +10,11 @@
  * announced that it is going to sleep (need_wakeup).
  *
  * Guarantees
- *  - Records of one producer thread to one ring arrive in the order they were
- *    committed (FIFO per producer per ring). A producer sends to the ring of
- *    the node it runs on, so a thread that migrates across nodes may see its
- *    records reordered across rings; tag them with a seq if that matters.
+ *  - Records sent through one handle arrive in the order they were committed
+ *    (FIFO per handle, so per producer thread): a handle sends every record
+ *    to one ring, its producer ring, which uhp_create()/uhp_attach() pick as
+ *    the ring of the NUMA node the calling thread runs on. A thread that runs
+ *    on another node produces locally through a handle of its own.
  *  - One consumer per channel, and inside a process one thread at a time
  *    calls the receive and wait functions of a struct uhp_channel. Producer
  *    functions may be called from many threads on the same struct uhp_channel.
@@ -210,6 +211,15 @@ UHP_API int uhp_verify(struct uhp_channel *ch, unsigned ring, uint64_t pos,
 		       uint32_t *len_out, uint32_t *crc_out);
 
 /* ---- producer fast path ---- */
+
+/*
+ * The ring this handle sends to (see Guarantees). uhp_set_producer_ring()
+ * moves it, e.g. after the thread moved to another node: records sent before
+ * the move may then be received after records sent after it, unless the old
+ * ring was drained in between. Returns 0, or -EINVAL (ring out of range).
+ */
+UHP_API int uhp_set_producer_ring(struct uhp_channel *ch, unsigned ring);
+UHP_API unsigned uhp_producer_ring(const struct uhp_channel *ch);
 
 /*
  * Copy one record into the ring of the caller's NUMA node (ring 0 if that

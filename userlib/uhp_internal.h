@@ -27,8 +27,6 @@
 #define UHP_MIN_DATA_SIZE	4096ULL
 #define UHP_MAX_DATA_SIZE	(1ULL << 40)
 
-/* A producer thread re-reads its NUMA node every this many sends. */
-#define UHP_CPU_REFRESH		64
 /* Failed write_pos CASes before a reservation gives up with -EAGAIN. */
 #define UHP_RESERVE_MAX_TRIES	4096
 
@@ -37,6 +35,7 @@ struct uhp_ring {
 	void *ctrl;
 	struct uhp_prod_line *prod;
 	struct uhp_cons_line *cons;
+	struct uhp_wake_line *wake;
 	unsigned char *data;		/* 2 * data_size bytes */
 	uint64_t mask;			/* data_size - 1, private */
 	uint64_t salt;			/* from the desc, read once */
@@ -61,6 +60,8 @@ struct uhp_channel {
 	int16_t *node_ring;
 	unsigned nr_node_ring;
 
+	/* ring this handle's producers use (uhp_set_producer_ring) */
+	unsigned prod_ring;
 	/* consumer's round-robin cursor: next ring to look at */
 	unsigned rr;
 
@@ -94,6 +95,7 @@ struct uhp_head {
 /* control.c */
 UHP_HIDDEN struct uhp_channel *uhp__channel_alloc(unsigned nr_rings);
 UHP_HIDDEN int uhp__channel_index_nodes(struct uhp_channel *ch);
+UHP_HIDDEN void uhp__channel_pick_producer_ring(struct uhp_channel *ch);
 UHP_HIDDEN void uhp__channel_free(struct uhp_channel *ch);
 
 /* ring.c */

@@ -367,9 +367,15 @@ static void t_round_robin(void)
 		want = node < 3 ? node : 0;
 		uhp_send(ch, in, 8, NULL);
 		uhp_recv(ch, out, sizeof(out), &m);
-		tap_ok(m.ring == want && t_ring(ch, want)->prod->producer_cpu < 4096,
-		       "a producer uses the ring of the node it runs on (node %u, ring %u)",
+		tap_ok(m.ring == want && uhp_producer_ring(ch) == want &&
+		       t_ring(ch, want)->prod->producer_cpu < 4096,
+		       "a new handle produces into the ring of its node (node %u, ring %u)",
 		       node, m.ring);
+		tap_is(uhp_set_producer_ring(ch, 3), -EINVAL, "no ring 3 to move to");
+		tap_is(uhp_set_producer_ring(ch, 2), 0, "the producer ring can be moved");
+		uhp_send(ch, in, 8, NULL);
+		uhp_recv(ch, out, sizeof(out), &m);
+		tap_is(m.ring, 2, "and records follow it");
 	}
 	uhp_close(ch);
 }
@@ -405,7 +411,7 @@ static void t_control_in_memory(void)
 
 int main(void)
 {
-	tap_plan(69);
+	tap_plan(72);
 	t_round_trip();
 	t_sizes_and_full();
 	t_wrap();
