@@ -4,6 +4,7 @@
 #   make check      everything: deps, host tests, dkms build, guest tests in QEMU
 #   make run        boot the guest, load uhp.ko, run the agent demo
 #   make vm-shell   boot the guest with uhp.ko loaded and give a shell
+#   make kunit      the KUnit suites (kunit/) on UML, via scripts/kunit.sh
 #
 # The module is an ordinary out-of-tree one: kbuild, entered with
 # `make -C $(KDIR) M=$(CURDIR)`, reads ./Kbuild and never this file, so this
@@ -70,6 +71,8 @@ check-steps: tests
 	@rc=0; \
 	echo "== host tests"; \
 	$(MAKE) -C tests/host check || rc=1; \
+	echo "== kunit (UML)"; \
+	scripts/kunit.sh || rc=1; \
 	echo "== dkms build of uhp.ko for $(KVER)"; \
 	if ko=$$(scripts/dkms-build.sh); then \
 		echo "== guest tests (uhp.ko from dkms: $$ko)"; \
@@ -78,6 +81,10 @@ check-steps: tests
 		rc=1; \
 	fi; \
 	exit $$rc
+
+# The KUnit suites (kunit/*_kunit.c) on UML, in a kernel tree under build/kunit.
+kunit: deps
+	@scripts/kunit.sh
 
 # ---- run -------------------------------------------------------------------
 
@@ -101,4 +108,4 @@ clean-keep-kernel:
 	$(MAKE) -C tests/guest clean
 	find $(BUILD) -mindepth 1 -maxdepth 1 ! -name kernel -exec rm -rf {} + 2>/dev/null || true
 
-.PHONY: all module lib tests demo deps kernel check check-steps run vm-shell clean clean-keep-kernel
+.PHONY: all module lib tests demo deps kernel check check-steps kunit run vm-shell clean clean-keep-kernel

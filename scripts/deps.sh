@@ -17,6 +17,7 @@ pkgs=(
     xz-utils zstd               # modules in the image may be compressed
     liburing-dev libnuma-dev    # static libs for tests and demos
     git                         # the dkms source copy uses git ls-files
+    linux-source-6.1 bc flex bison  # `make kunit`: a UML kernel tree for KUnit
 )
 
 # One dpkg-query for all: it lists the packages it knows (any state) and
