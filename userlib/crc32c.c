@@ -1,164 +1,147 @@
 // SPDX-License-Identifier: MIT
 /*
- * CRC32C (Castagnoli, polynomial 0x1EDC6F41, reflected as 0x82F63B78).
+ * CRC32C (Castagnoli, polynomial 0x1EDC6F41, reflected as 0x82F63B78):
+ * uhp_crc32c() and the choice of its implementation.
  *
  * Convention: like the kernel's crc32c(seed, buf, len), no inversion inside;
  * the standard CRC is uhp_crc32c(~0U, buf, len) ^ ~0U.
  *
- * Two implementations, chosen once (pthread_once) on first use:
- *   hw     SSE4.2 'crc32' instruction, 8 bytes per step after aligning the
- *          pointer; compiled with a target attribute so the rest of the
- *          library needs no -msse4.2, used only if the CPU reports sse4.2.
- *   table  portable slicing-by-8: eight 256-entry tables built at init;
- *          table[0] is the byte-at-a-time table, table[k][i] advances
- *          table[k-1][i] by one more zero byte.
- * UHP_CRC=table in the environment forces the table path (tests, debugging).
+ * Paths (each handles every length; the x86 ones are in crc32c_x86.c and
+ * compiled with target attributes, so the library runs on any x86-64):
+ *   table   portable slicing-by-8 (crc32c_table.c)
+ *   sse42   one crc32-instruction chain: short records
+ *   pclmul  three crc32 chains joined with PCLMULQDQ: mid sizes and up
+ *   avx512  VPCLMULQDQ folding on zmm from UHP_CRC32C_AVX512_MIN bytes
+ * The best path the CPU (and OS: AVX-512 state enabled) supports is picked
+ * once, at the first call, and stored in a function pointer: no CPUID per
+ * call. UHP_CRC=table|sse42|pclmul|avx512|auto forces a path; an unknown
+ * value or a path this CPU lacks means auto.
  */
 #define _GNU_SOURCE
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "uhp_internal.h"
 
-#define CRC32C_POLY_REFLECTED	0x82F63B78U
+static const char *const path_names[UHP_CRC_NR_PATHS] = {
+	[UHP_CRC_TABLE] = "table",
+	[UHP_CRC_SSE42] = "sse42",
+	[UHP_CRC_PCLMUL] = "pclmul",
+	[UHP_CRC_AVX512] = "avx512",
+};
 
-static uint32_t crc_table[8][256];
-static uint32_t (*crc_impl)(uint32_t, const void *, size_t);
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static uint32_t load_le32(const unsigned char *p)
+const char *uhp__crc32c_path_name(unsigned path)
 {
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	v = __builtin_bswap32(v);
-#endif
-	return v;
+	return path < UHP_CRC_NR_PATHS ? path_names[path] : "?";
 }
 
-static void crc_tables_build(void)
+uhp_crc_fn uhp__crc32c_path_fn(unsigned path, const char **why_not)
 {
-	for (unsigned i = 0; i < 256; i++) {
-		uint32_t c = i;
+	const char *why = NULL;
+	uhp_crc_fn fn = NULL;
 
-		for (int b = 0; b < 8; b++)
-			c = (c >> 1) ^ ((c & 1) ? CRC32C_POLY_REFLECTED : 0);
-		crc_table[0][i] = c;
-	}
-	for (unsigned i = 0; i < 256; i++)
-		for (int k = 1; k < 8; k++)
-			crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^
-					  crc_table[0][crc_table[k - 1][i] & 0xff];
-}
-
-static uint32_t crc_table_run(uint32_t crc, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len && ((uintptr_t)p & 7)) {
-		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
-		len--;
-	}
-	while (len >= 8) {
-		uint32_t lo = crc ^ load_le32(p);
-		uint32_t hi = load_le32(p + 4);
-
-		crc = crc_table[7][lo & 0xff] ^
-		      crc_table[6][(lo >> 8) & 0xff] ^
-		      crc_table[5][(lo >> 16) & 0xff] ^
-		      crc_table[4][lo >> 24] ^
-		      crc_table[3][hi & 0xff] ^
-		      crc_table[2][(hi >> 8) & 0xff] ^
-		      crc_table[1][(hi >> 16) & 0xff] ^
-		      crc_table[0][hi >> 24];
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
-	return crc;
-}
-
+	switch (path) {
+	case UHP_CRC_TABLE:
+		fn = uhp__crc32c_table;
+		break;
 #if defined(__x86_64__)
-__attribute__((target("sse4.2")))
-static uint32_t crc_hw_run(uint32_t crc, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	uint64_t c = crc;
-
-	while (len && ((uintptr_t)p & 7)) {
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-		len--;
-	}
-	while (len >= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, sizeof(v));	/* aligned: one load */
-		c = __builtin_ia32_crc32di(c, v);
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-	return (uint32_t)c;
-}
-#endif
-
-bool uhp__crc32c_hw_supported(void)
-{
-#if defined(__x86_64__)
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("sse4.2");
+	case UHP_CRC_SSE42:
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("sse4.2"))
+			why = "CPU lacks SSE4.2";
+		fn = uhp__crc32c_sse42;
+		break;
+	case UHP_CRC_PCLMUL:
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("sse4.2") ||
+		    !__builtin_cpu_supports("pclmul"))
+			why = "CPU lacks SSE4.2 or PCLMULQDQ";
+		fn = uhp__crc32c_pclmul;
+		break;
+	case UHP_CRC_AVX512:
+		/* libgcc also checks that the OS saves the zmm/opmask state */
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("sse4.2") ||
+		    !__builtin_cpu_supports("pclmul") ||
+		    !__builtin_cpu_supports("avx512f") ||
+		    !__builtin_cpu_supports("avx512vl") ||
+		    !__builtin_cpu_supports("vpclmulqdq"))
+			why = "CPU or OS lacks AVX512F/VL or VPCLMULQDQ";
+		fn = uhp__crc32c_avx512;
+		break;
 #else
-	return false;
+	case UHP_CRC_SSE42:
+	case UHP_CRC_PCLMUL:
+	case UHP_CRC_AVX512:
+		why = "not an x86-64 build";
+		break;
 #endif
+	default:
+		why = "no such path";
+		break;
+	}
+	if (why_not)
+		*why_not = why;
+	return why ? NULL : fn;
 }
 
-static void crc_init(void)
+static unsigned crc_choose(void)
 {
 	const char *force = getenv("UHP_CRC");
 
-	crc_tables_build();
-	crc_impl = crc_table_run;
-#if defined(__x86_64__)
-	if (!(force && strcmp(force, "table") == 0) && uhp__crc32c_hw_supported())
-		crc_impl = crc_hw_run;
-#else
-	(void)force;
-#endif
+	if (force) {
+		for (unsigned i = 0; i < UHP_CRC_NR_PATHS; i++)
+			if (strcmp(force, path_names[i]) == 0 &&
+			    uhp__crc32c_path_fn(i, NULL))
+				return i;
+		if (strcmp(force, "sse4.2") == 0 &&	/* the old name */
+		    uhp__crc32c_path_fn(UHP_CRC_SSE42, NULL))
+			return UHP_CRC_SSE42;
+	}
+	for (unsigned i = UHP_CRC_NR_PATHS; i-- > 0;)
+		if (uhp__crc32c_path_fn(i, NULL))
+			return i;
+	return UHP_CRC_TABLE;
 }
 
-uint32_t uhp__crc32c_table(uint32_t crc, const void *buf, size_t len)
+static uint32_t crc_resolve(uint32_t crc, const void *buf, size_t len);
+
+/*
+ * The implementation in use: crc_resolve until the first call has chosen.
+ * Threads racing on the first call choose the same and store the same;
+ * release/acquire makes the chosen path's state (the table path's tables
+ * are built under its own pthread_once) visible. The acquire load is a
+ * plain mov on x86.
+ */
+static uhp_crc_fn crc_impl = crc_resolve;
+static unsigned crc_path = UHP_CRC_NR_PATHS;
+
+static uhp_crc_fn crc_ready(void)
 {
-	pthread_once(&crc_once, crc_init);
-	return crc_table_run(crc, buf, len);
+	uhp_crc_fn fn = __atomic_load_n(&crc_impl, __ATOMIC_ACQUIRE);
+
+	if (uhp_unlikely(fn == crc_resolve)) {
+		unsigned path = crc_choose();
+
+		fn = uhp__crc32c_path_fn(path, NULL);
+		__atomic_store_n(&crc_path, path, __ATOMIC_RELAXED);
+		__atomic_store_n(&crc_impl, fn, __ATOMIC_RELEASE);
+	}
+	return fn;
 }
 
-/* Callers check uhp__crc32c_hw_supported() first; falls back otherwise. */
-uint32_t uhp__crc32c_hw(uint32_t crc, const void *buf, size_t len)
+static uint32_t crc_resolve(uint32_t crc, const void *buf, size_t len)
 {
-#if defined(__x86_64__)
-	if (uhp__crc32c_hw_supported())
-		return crc_hw_run(crc, buf, len);
-#endif
-	return uhp__crc32c_table(crc, buf, len);
+	return crc_ready()(crc, buf, len);
 }
 
 const char *uhp__crc32c_impl(void)
 {
-	pthread_once(&crc_once, crc_init);
-#if defined(__x86_64__)
-	if (crc_impl == crc_hw_run)
-		return "sse4.2";
-#endif
-	return "table";
+	crc_ready();
+	return uhp__crc32c_path_name(__atomic_load_n(&crc_path, __ATOMIC_RELAXED));
 }
 
 UHP_API uint32_t uhp_crc32c(uint32_t crc, const void *buf, size_t len)
 {
-	/* pthread_once makes crc_impl (written in crc_init) visible here. */
-	pthread_once(&crc_once, crc_init);
-	return crc_impl(crc, buf, len);
+	return __atomic_load_n(&crc_impl, __ATOMIC_ACQUIRE)(crc, buf, len);
 }

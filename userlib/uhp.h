@@ -336,8 +336,15 @@ UHP_API int uhp_stats(const struct uhp_channel *ch, struct uhp_stats *out);
 /*
  * CRC32C (Castagnoli, reflected) without pre/post inversion, like the
  * kernel's crc32c(seed, buf, len): the standard CRC of b[0..n) is
- * uhp_crc32c(~0U, b, n) ^ ~0U. Uses SSE4.2 when the CPU has it, unless the
- * environment has UHP_CRC=table.
+ * uhp_crc32c(~0U, b, n) ^ ~0U. Thread-safe, any alignment.
+ *
+ * The implementation is chosen once, at the first call, from what the CPU
+ * and OS support: avx512 (VPCLMULQDQ folding, plus crc32 chains side by
+ * side for buffers of 4 KiB..4 MiB), pclmul (three crc32 chains joined
+ * with PCLMULQDQ), sse42 (one crc32 chain), table (portable). The
+ * environment variable UHP_CRC=avx512|pclmul|sse42|table|auto, read at that
+ * first call, forces one; a value that is unknown or names a path this CPU
+ * lacks means auto. Every path gives the same result.
  */
 UHP_API uint32_t uhp_crc32c(uint32_t crc, const void *buf, size_t len);
 

@@ -117,11 +117,53 @@ UHP_HIDDEN void uhp__ring_skip_garbage(struct uhp_channel *ch,
 				       struct uhp_ring *r);
 UHP_HIDDEN uint64_t uhp__now_ns(void);
 
-/* crc32c.c */
-UHP_HIDDEN uint32_t uhp__crc32c_table(uint32_t crc, const void *buf, size_t len);
-UHP_HIDDEN uint32_t uhp__crc32c_hw(uint32_t crc, const void *buf, size_t len);
-UHP_HIDDEN bool uhp__crc32c_hw_supported(void);
+/* crc32c.c: the paths of uhp_crc32c() and the one it uses */
+#define UHP_CRC32C_POLY_REFLECTED	0x82F63B78U
+
+enum uhp_crc_path {
+	UHP_CRC_TABLE,		/* crc32c_table.c, portable */
+	UHP_CRC_SSE42,		/* crc32c_x86.c: one crc32 chain */
+	UHP_CRC_PCLMUL,		/* crc32c_x86.c: 3 chains + PCLMULQDQ */
+	UHP_CRC_AVX512,		/* crc32c_x86.c: VPCLMULQDQ folding */
+	UHP_CRC_NR_PATHS
+};
+
+typedef uint32_t (*uhp_crc_fn)(uint32_t crc, const void *buf, size_t len);
+
+UHP_HIDDEN const char *uhp__crc32c_path_name(unsigned path);
+/* The path's function, or NULL (and *why_not, if given, says why) when
+ * this CPU/OS or build lacks it. */
+UHP_HIDDEN uhp_crc_fn uhp__crc32c_path_fn(unsigned path, const char **why_not);
+/* Name of the path uhp_crc32c() uses (chooses it if not done yet). */
 UHP_HIDDEN const char *uhp__crc32c_impl(void);
+
+/* crc32c_table.c */
+UHP_HIDDEN uint32_t uhp__crc32c_table(uint32_t crc, const void *buf, size_t len);
+
+/* crc32c_x86.c: call only through uhp__crc32c_path_fn() (CPU checks) */
+#define UHP_CRC32C_PCL_MIN	256	/* pclmul: below, one crc32 chain */
+#define UHP_CRC32C_AVX512_MIN	256	/* avx512: below, the pclmul path */
+#define UHP_CRC32C_NR_FOLD_K	7
+#define UHP_CRC32C_HYBRID_MIN	4096	/* avx512: from here folds + crc32 chains */
+#define UHP_CRC32C_HYBRID_MAX	(4U << 20) /* ... up to here */
+#define UHP_CRC32C_NR_SHIFT_K	256
+#define UHP_CRC32C_NR_POW2_K	64
+
+struct uhp_crc32c_fold_k {
+	uint32_t bits;		/* fold distance D */
+	uint32_t k_lo;		/* x^(D+31) mod P, for the low (earlier) qword */
+	uint32_t k_hi;		/* x^(D-33) mod P, for the high qword */
+};
+
+UHP_HIDDEN extern const struct uhp_crc32c_fold_k
+	uhp__crc32c_fold_k[UHP_CRC32C_NR_FOLD_K];
+/* [i - 1] = x^(64*i - 33) mod P */
+UHP_HIDDEN extern const uint32_t uhp__crc32c_shift_k[UHP_CRC32C_NR_SHIFT_K];
+/* [b] = x^(64 * 2^b - 33) mod P */
+UHP_HIDDEN extern const uint32_t uhp__crc32c_pow2_k[UHP_CRC32C_NR_POW2_K];
+UHP_HIDDEN uint32_t uhp__crc32c_sse42(uint32_t crc, const void *buf, size_t len);
+UHP_HIDDEN uint32_t uhp__crc32c_pclmul(uint32_t crc, const void *buf, size_t len);
+UHP_HIDDEN uint32_t uhp__crc32c_avx512(uint32_t crc, const void *buf, size_t len);
 
 /* memring.c: a channel in a memfd, no module needed (tests, benchmarks) */
 UHP_HIDDEN int uhp__mem_channel_new(unsigned nr_rings, uint64_t data_size,
