@@ -348,6 +348,17 @@ UHP_API int uhp_stats(const struct uhp_channel *ch, struct uhp_stats *out);
  */
 UHP_API uint32_t uhp_crc32c(uint32_t crc, const void *buf, size_t len);
 
+/*
+ * memcpy(): copy n bytes from src to dst, which must not overlap; returns
+ * dst. What the library uses for payloads. Chosen once, at the first call,
+ * like uhp_crc32c(): avx512 (64-byte moves, masked below 64 bytes), avx2,
+ * erms ('rep movsb') or generic (the C library's memcpy); copies of
+ * several MiB use non-temporal stores (they would not stay in the caches
+ * anyway). UHP_COPY=avx512|avx2|erms|generic|auto forces one; unknown or
+ * unsupported values mean auto.
+ */
+UHP_API void *uhp_memcpy(void *dst, const void *src, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

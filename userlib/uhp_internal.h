@@ -165,6 +165,25 @@ UHP_HIDDEN uint32_t uhp__crc32c_sse42(uint32_t crc, const void *buf, size_t len)
 UHP_HIDDEN uint32_t uhp__crc32c_pclmul(uint32_t crc, const void *buf, size_t len);
 UHP_HIDDEN uint32_t uhp__crc32c_avx512(uint32_t crc, const void *buf, size_t len);
 
+/*
+ * copy.c: the paths of uhp_memcpy() and the one it uses, numbered like the
+ * kernel's (UHP_COPY_GENERIC/ERMS/AVX2/AVX512 of linux/uhp.h, 0..3).
+ */
+#define UHP_COPY_NR_PATHS	4
+
+typedef void *(*uhp_copy_fn)(void *dst, const void *src, size_t n);
+
+#define UHP_COPY_NT_MIN		(4U << 20)	/* no ERMS: streaming stores from here */
+
+UHP_HIDDEN const char *uhp__copy_path_name(unsigned path);
+/* The path's function, or NULL (and *why_not) when this CPU/OS lacks it. */
+UHP_HIDDEN uhp_copy_fn uhp__copy_path_fn(unsigned path, const char **why_not);
+/* Name of the path uhp_memcpy() uses (chooses it if not done yet). */
+UHP_HIDDEN const char *uhp__copy_impl(void);
+/* Tests: where avx512/avx2 switch to rep movsb (SIZE_MAX: never); returns
+ * the previous value (L1d / 2 with ERMS, else SIZE_MAX). */
+UHP_HIDDEN size_t uhp__copy_set_erms_min(size_t n);
+
 /* memring.c: a channel in a memfd, no module needed (tests, benchmarks) */
 UHP_HIDDEN int uhp__mem_channel_new(unsigned nr_rings, uint64_t data_size,
 				    struct uhp_channel **out);
