@@ -14,7 +14,6 @@
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
-#include <linux/ctype.h>
 #include <linux/hashtable.h>
 #include <linux/mutex.h>
 #include <linux/string.h>
@@ -46,7 +45,9 @@ int uhp_name_validate(const char *name)
 	for (i = 0; i < len; i++) {
 		char c = name[i];
 
-		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+		/* ASCII only: the kernel's isalnum() also takes Latin-1 letters. */
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+		    !(c >= '0' && c <= '9') && c != '.' && c != '_' && c != '-')
 			return -EINVAL;
 	}
 	return 0;

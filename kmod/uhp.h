@@ -26,6 +26,7 @@
 
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/string.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
@@ -119,12 +120,23 @@ void uhp_ring_clear_need_wakeup(struct uhp_ring *r);
 
 /* copy.c */
 int uhp_copy_init(void);
-void uhp_copy(void *dst, const void *src, size_t len);
+void uhp_copy_large(void *dst, const void *src, size_t len);
 void uhp_copy_with(unsigned int path, void *dst, const void *src, size_t len);
 unsigned int uhp_copy_path(void);
 bool uhp_copy_path_supported(unsigned int path);
 const char *uhp_copy_name(unsigned int path);
 int uhp_copy_from_iter(void *dst, size_t len, struct iov_iter *from);
+
+#define UHP_COPY_SIMD_MIN	256
+
+/* Kernel-to-kernel payload copy: short ones inline, the rest by path. */
+static inline void uhp_copy(void *dst, const void *src, size_t len)
+{
+	if (len < UHP_COPY_SIMD_MIN)
+		memcpy(dst, src, len);
+	else
+		uhp_copy_large(dst, src, len);
+}
 
 /* channel.c */
 struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
