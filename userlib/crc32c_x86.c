@@ -17,8 +17,21 @@
  *   avx512  VPCLMULQDQ folding, 4 zmm accumulators = 256 bytes per turn
  *           (uhp__crc32c_fold_k[]), then 4 zmm -> 1 zmm -> 128 bits, and the
  *           128-bit remainder is fed to two crc32 steps (no Barrett step:
- *           the crc32 instruction does the reduction). Below AVX512_MIN
- *           bytes: the pclmul path.
+ *           the crc32 instruction does the reduction). From HYBRID_MIN to
+ *           HYBRID_MAX bytes the folds run side by side with six crc32
+ *           chains (crc_hybrid_run). Below AVX512_MIN bytes: sse42.
+ *
+ * Thresholds (uhp_internal.h) from bench/ and per-kernel runs on a Zen 5,
+ * back-to-back independent calls (what bench_crc32c reports) and chained
+ * calls (each seeded with the last result) both considered:
+ *   - one chain beats folding below ~192 bytes in the first mode (folding
+ *     has a fixed ~25-cycle reduction), folding wins from 192 in both;
+ *   - three chains beat one from ~320 bytes back to back (from ~96 when
+ *     chained: the combine is cheap next to a long serial chain); 256 is
+ *     the compromise for CPUs without VPCLMULQDQ;
+ *   - folds + chains beat folds alone from ~3 KiB when the core's other
+ *     hyperthread is idle (1.2x at 4 KiB, 1.8x from 64 KiB), less when it
+ *     is busy (they share the crc32 and load units).
  *
  * Representation (reflected, like the data): a 64-bit lane with bit i
  * standing for x^(63-i); a 32-bit constant v with bit i standing for
@@ -51,6 +64,8 @@
 /* Thresholds, from bench/bench_crc32c on an AMD Zen 5 (see bench/). */
 #define PCL_MIN		UHP_CRC32C_PCL_MIN
 #define AVX512_MIN	UHP_CRC32C_AVX512_MIN
+_Static_assert(UHP_CRC32C_AVX512_MIN <= UHP_CRC32C_PCL_MIN,
+	       "avx512 goes from one chain straight to folding");
 #define HYBRID_MIN	UHP_CRC32C_HYBRID_MIN
 #define HYBRID_MAX	UHP_CRC32C_HYBRID_MAX
 
@@ -399,10 +414,12 @@ T_AVX512 static inline __m128i advance(uint64_t c, uint32_t k)
  * The zmm folds are bound by VPCLMULQDQ throughput (one zmm multiply per
  * 2 cycles on Zen 5: 16 cycles per 256 bytes) and leave the crc32 units
  * idle, so the buffer is cut in regions processed side by side:
- *   H   the first len % HYB_STEP bytes, with the seed: crc_fold_run() or
- *       one crc32 chain, independent of the rest so it overlaps with it;
+ *   H   the first (len % HYB_STEP) % 48 bytes, with the seed: one short
+ *       crc32 chain, independent of the rest so it overlaps with it;
  *   V   256 bytes per turn, folded on zmm (seed 0);
- *   S_j 6 regions of 8 * HYB_Q bytes per turn, one crc32 chain each.
+ *   S_j 6 regions of 8 * HYB_Q bytes per turn, one crc32 chain each, plus
+ *       up to 11 qwords each after the last turn (the rest of a turn that
+ *       does not fill one: cheaper there than in a separate fold).
  * At the end every partial crc is advanced over the bytes after its region
  * (x^(8n) mod P for any n, from uhp__crc32c_pow2_k[]; computed before the
  * loop, off the critical path) and all are XORed. Only for buffers up to
@@ -418,10 +435,12 @@ _Static_assert(UHP_CRC32C_HYBRID_MIN >= HYB_STEP, "at least one turn");
 T_AVX512 static uint32_t crc_hybrid_run(uint32_t crc, const unsigned char *p,
 					size_t len)
 {
-	size_t h = len % HYB_STEP;
 	size_t n = len / HYB_STEP;		/* turns, >= 1 */
-	size_t m = 8 * HYB_Q * n;		/* bytes per chain */
+	size_t e = (len % HYB_STEP) / (8 * HYB_W);	/* extra qwords per chain */
+	size_t h = len % HYB_STEP - 8 * HYB_W * e;	/* head bytes, < 48 */
+	size_t m = 8 * (HYB_Q * n + e);		/* bytes per chain */
 	const unsigned char *v = p + h, *s = v + 256 * n, *end = s;
+	const unsigned char *s3 = s + 3 * m;
 	uint64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, ch, cv;
 	uint32_t k1, k2, k3, k4, k5, k6, kh;
 	__m512i x0, x1, x2, x3, k;
@@ -429,11 +448,8 @@ T_AVX512 static uint32_t crc_hybrid_run(uint32_t crc, const unsigned char *p,
 	__m128i z, t;
 
 	/* H, then the constants: both independent of the loop */
-	if (h >= 64)
-		ch = crc_fold_run(crc, p, h);
-	else
-		ch = crc_serial(crc, p, h);
-	k1 = shift_k_any(HYB_Q * n);		/* over one chain region */
+	ch = crc_serial(crc, p, h);
+	k1 = shift_k_any(HYB_Q * n + e);	/* over one chain region */
 	k2 = xmul33(k1, k1);
 	k3 = xmul33(k2, k1);
 	k4 = xmul33(k2, k2);
@@ -441,19 +457,21 @@ T_AVX512 static uint32_t crc_hybrid_run(uint32_t crc, const unsigned char *p,
 	k6 = xmul33(k3, k3);			/* over all chain regions */
 	kh = xmul33(shift_k_any(32 * n), k6);	/* over V and them */
 
+	/* two bases and one stride: every address is base + m * {0,1,2} + off */
 #define HYB_CHAINS(off) do {						\
 		c0 = _mm_crc32_u64(c0, ld64(s + (off)));		\
 		c1 = _mm_crc32_u64(c1, ld64(s + m + (off)));		\
 		c2 = _mm_crc32_u64(c2, ld64(s + 2 * m + (off)));	\
-		c3 = _mm_crc32_u64(c3, ld64(s + 3 * m + (off)));	\
-		c4 = _mm_crc32_u64(c4, ld64(s + 4 * m + (off)));	\
-		c5 = _mm_crc32_u64(c5, ld64(s + 5 * m + (off)));	\
+		c3 = _mm_crc32_u64(c3, ld64(s3 + (off)));		\
+		c4 = _mm_crc32_u64(c4, ld64(s3 + m + (off)));		\
+		c5 = _mm_crc32_u64(c5, ld64(s3 + 2 * m + (off)));	\
 	} while (0)
 #define HYB_TURN() do {							\
 		_Pragma("GCC unroll 8")					\
 		for (unsigned q_ = 0; q_ < HYB_Q; q_++)			\
 			HYB_CHAINS(8 * q_);				\
 		s += 8 * HYB_Q;						\
+		s3 += 8 * HYB_Q;					\
 	} while (0)
 	_Static_assert(HYB_W == 6, "HYB_CHAINS spells the chains out");
 
@@ -470,6 +488,8 @@ T_AVX512 static uint32_t crc_hybrid_run(uint32_t crc, const unsigned char *p,
 		x3 = fold(x3, k, _mm512_loadu_si512(v + 192));
 		HYB_TURN();
 	}
+	for (; e; e--, s += 8, s3 += 8)
+		HYB_CHAINS(0);
 #undef HYB_TURN
 #undef HYB_CHAINS
 
@@ -496,13 +516,11 @@ T_AVX512 static uint32_t crc_hybrid_run(uint32_t crc, const unsigned char *p,
 
 T_AVX512 uint32_t uhp__crc32c_avx512(uint32_t crc, const void *buf, size_t len)
 {
-	if (len >= HYBRID_MIN && len <= HYBRID_MAX)
-		return crc_hybrid_run(crc, buf, len);
-	if (len >= AVX512_MIN)
-		return crc_fold_run(crc, buf, len);
-	if (len < PCL_MIN)
+	if (len < AVX512_MIN)
 		return (uint32_t)crc_serial(crc, buf, len);
-	return (uint32_t)crc_pcl_run(crc, buf, len);
+	if (len < HYBRID_MIN || len > HYBRID_MAX)
+		return crc_fold_run(crc, buf, len);
+	return crc_hybrid_run(crc, buf, len);
 }
 
 #endif /* __x86_64__ */

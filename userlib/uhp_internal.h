@@ -141,11 +141,12 @@ UHP_HIDDEN const char *uhp__crc32c_impl(void);
 UHP_HIDDEN uint32_t uhp__crc32c_table(uint32_t crc, const void *buf, size_t len);
 
 /* crc32c_x86.c: call only through uhp__crc32c_path_fn() (CPU checks) */
+/* measured thresholds: see crc32c_x86.c */
 #define UHP_CRC32C_PCL_MIN	256	/* pclmul: below, one crc32 chain */
-#define UHP_CRC32C_AVX512_MIN	256	/* avx512: below, the pclmul path */
-#define UHP_CRC32C_NR_FOLD_K	7
+#define UHP_CRC32C_AVX512_MIN	192	/* avx512: below, one crc32 chain */
 #define UHP_CRC32C_HYBRID_MIN	4096	/* avx512: from here folds + crc32 chains */
-#define UHP_CRC32C_HYBRID_MAX	(4U << 20) /* ... up to here */
+#define UHP_CRC32C_HYBRID_MAX	(4U << 20) /* ... up to here, then folds */
+#define UHP_CRC32C_NR_FOLD_K	7
 #define UHP_CRC32C_NR_SHIFT_K	256
 #define UHP_CRC32C_NR_POW2_K	64
 
