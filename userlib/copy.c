@@ -173,7 +173,8 @@ T_AVX512 static void copy_avx512_big(unsigned char *d, const unsigned char *s,
 	Z_ST(d + n - 64, t3);
 }
 
-T_AVX512 static void *copy_avx512(void *dst, const void *src, size_t n)
+T_AVX512 __attribute__((aligned(64)))
+static void *copy_avx512(void *dst, const void *src, size_t n)
 {
 	unsigned char *d = dst;
 	const unsigned char *s = src;
@@ -263,7 +264,8 @@ T_AVX2 static void copy_avx2_big(unsigned char *d, const unsigned char *s,
 	Y_ST(d + n - 32, t3);
 }
 
-T_AVX2 static void *copy_avx2(void *dst, const void *src, size_t n)
+T_AVX2 __attribute__((aligned(64)))
+static void *copy_avx2(void *dst, const void *src, size_t n)
 {
 	unsigned char *d = dst;
 	const unsigned char *s = src;
