@@ -46,6 +46,12 @@ demo: lib
 	@test -n "$(wildcard demo/*.c)" || { echo "make: demo/agent_demo.c is not written yet: there is no demo to build or run" >&2; exit 1; }
 	$(MAKE) -C tests/guest demo
 
+# CRC32C and copy benchmarks against ISA-L and glibc (bench/Makefile);
+# tables on stdout, JSON lines in build/bench/.
+bench: lib
+	$(MAKE) -C bench run
+.PHONY: bench
+
 deps:
 	@scripts/deps.sh
 

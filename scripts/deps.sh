@@ -16,6 +16,7 @@ pkgs=(
     cpio                        # initramfs
     xz-utils zstd               # modules in the image may be compressed
     liburing-dev libnuma-dev    # static libs for tests and demos
+    libisal-dev                 # ISA-L crc32_iscsi: peer in crc32c_test and make bench
     git                         # the dkms source copy uses git ls-files
     linux-source-6.1 bc flex bison  # `make kunit`: a UML kernel tree for KUnit
 )

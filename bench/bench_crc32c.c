@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_crc32c: every CRC32C path of libuhp this CPU has, the dispatching
+ * uhp_crc32c(), and ISA-L's crc32_iscsi() as the peer, side by side in one
+ * process (bench_common.h says how). Calls are independent (seed ~0 each),
+ * as for records: throughput of back-to-back calls, not chained latency.
+ * ISA-L computes the same function: crc32_iscsi(b, n, ~0) == uhp_crc32c(~0,
+ * b, n) (checked below before timing).
+ */
+#include "bench_common.h"
+#include "uhp_internal.h"
+
+#ifdef HAVE_ISAL
+#include <isa-l/crc.h>
+#endif
+
+typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
+
+static unsigned char *buf;
+static volatile uint32_t sink;
+
+#ifdef HAVE_ISAL
+static uint32_t isal_crc(uint32_t crc, const void *b, size_t len)
+{
+	return crc32_iscsi((unsigned char *)b, (int)len, crc);
+}
+#endif
+
+/*
+ * crc32_iscsi() and uhp_crc32c() are called as a program calls them
+ * (PLT resp. direct, then their own dispatch); a single path through a
+ * pointer.
+ */
+static uint64_t crc_batch(const struct bench_impl *impl, size_t size, long iters)
+{
+	crc_fn f = (crc_fn)impl->fn;
+	unsigned char *b = buf;		/* in a register: not reloaded per call */
+	uint32_t s = 0;
+	uint64_t t0 = bench_now_ns();
+
+	if (f == uhp_crc32c)
+		for (long i = 0; i < iters; i++)
+			s += uhp_crc32c(~0U, b, size);
+#ifdef HAVE_ISAL
+	else if (f == isal_crc)
+		for (long i = 0; i < iters; i++)
+			s += crc32_iscsi(b, (int)size, ~0U);
+#endif
+	else
+		for (long i = 0; i < iters; i++)
+			s += f(~0U, b, size);
+	t0 = bench_now_ns() - t0;
+	sink += s;
+	return t0;
+}
+
+int main(void)
+{
+	static const size_t def[] = { 64, 256, 1024, 4096, 65536, 1 << 20, 64 << 20 };
+	size_t sizes[BENCH_MAX_SIZES], max = 0;
+	int nsizes = bench_sizes(sizes, def, sizeof(def) / sizeof(def[0]));
+	struct bench_impl impls[BENCH_MAX_IMPLS];
+	double ns[BENCH_MAX_IMPLS];
+	int n = 0, peer;
+	FILE *jf;
+
+	bench_pin();
+	for (unsigned p = 0; p < UHP_CRC_NR_PATHS; p++) {
+		const char *why;
+		uhp_crc_fn f = uhp__crc32c_path_fn(p, &why);
+
+		if (!f) {
+			printf("# %s: skipped (%s)\n", uhp__crc32c_path_name(p), why);
+			continue;
+		}
+		impls[n].name = uhp__crc32c_path_name(p);
+		impls[n++].fn = (void (*)(void))f;
+	}
+	printf("# uhp_crc32c dispatches to %s\n", uhp__crc32c_impl());
+	impls[n].name = "uhp_crc32c";
+	impls[n++].fn = (void (*)(void))uhp_crc32c;
+#ifdef HAVE_ISAL
+	impls[n].name = "isal";
+	impls[n++].fn = (void (*)(void))isal_crc;
+	peer = n - 1;
+#else
+	printf("# ISA-L not built in (no libisal-dev): ratios are against table\n");
+	peer = 0;
+#endif
+
+	for (int i = 0; i < nsizes; i++)
+		max = sizes[i] > max ? sizes[i] : max;
+	buf = aligned_alloc(4096, (max + 4095) & ~(size_t)4095);
+	if (!buf)
+		return 1;
+	for (size_t i = 0; i < max; i++)
+		buf[i] = (unsigned char)(i * 2654435761U >> 13);
+
+	/* same answers before anything is timed */
+	for (int i = 0; i < n; i++) {
+		crc_fn f = (crc_fn)impls[i].fn;
+		size_t len = max < 100000 ? max : 100000;
+
+		if (f(~0U, buf, len) != uhp__crc32c_table(~0U, buf, len)) {
+			fprintf(stderr, "%s disagrees with table\n", impls[i].name);
+			return 1;
+		}
+	}
+
+	jf = bench_open_jsonl("crc32c");
+	bench_header("crc32c", impls, n, peer);
+	for (int s = 0; s < nsizes; s++) {
+		bench_size(impls, n, sizes[s], crc_batch, ns);
+		bench_report(jf, "crc32c", impls, n, peer, sizes[s], ns);
+	}
+	if (jf)
+		fclose(jf);
+	return 0;
+}
