@@ -243,7 +243,7 @@ UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
 		return ret;
 	h = rec_begin(r, pos, len);
 	if (len)
-		memcpy(h + 1, buf, len);
+		uhp__copy_payload(h + 1, buf, len);
 	rec_finish(r, pos, h, len, meta, 0);
 	__atomic_fetch_add(&ch->pstat.sent, 1, __ATOMIC_RELAXED);
 	wake_check(ch, r);
@@ -364,7 +364,7 @@ UHP_API int uhp_send_batch(struct uhp_channel *ch,
 			struct uhp_rec_hdr *h = rec_begin(r, at, msg->len);
 
 			if (msg->len)
-				memcpy(h + 1, msg->buf, msg->len);
+				uhp__copy_payload(h + 1, msg->buf, msg->len);
 			rec_finish(r, at, h, msg->len, &msg->meta, 0);
 		}
 		done += (unsigned)k;
@@ -521,7 +521,7 @@ static ssize_t recv_one(struct uhp_channel *ch, void *buf, size_t cap,
 	if (hd.h.len > cap)
 		return -EMSGSIZE;
 	if (hd.h.len)
-		memcpy(buf, hd.rec + UHP_REC_HDR_SIZE, hd.h.len);
+		uhp__copy_payload(buf, hd.rec + UHP_REC_HDR_SIZE, hd.h.len);
 	/* Check what we return: our copies of header and payload. */
 	if (uhp_unlikely(uhp__rec_crc(&hd.h, buf, hd.h.len) != hd.h.crc)) {
 		if (consume_bad)
