@@ -294,8 +294,8 @@ T_AVX512 static inline __m512i fold(__m512i x, __m512i k, __m512i d)
  * change a CRC whose state is 0, and the seed is already in the data), so
  * every later chunk is a whole 64 bytes and the last one ends the message.
  */
-T_AVX512 static uint32_t crc_fold_run(uint32_t crc, const unsigned char *p,
-				      size_t len)
+T_AVX512 __attribute__((noinline))
+static uint32_t crc_fold_run(uint32_t crc, const unsigned char *p, size_t len)
 {
 	__m512i x0, x1, x2, x3, k, t;
 	__m256i y;
@@ -432,8 +432,9 @@ T_AVX512 static inline __m128i advance(uint64_t c, uint32_t k)
 
 _Static_assert(UHP_CRC32C_HYBRID_MIN >= HYB_STEP, "at least one turn");
 
-T_AVX512 static uint32_t crc_hybrid_run(uint32_t crc, const unsigned char *p,
-					size_t len)
+/* noinline: its zmm stack frame must not tax the short path of the caller */
+T_AVX512 __attribute__((noinline))
+static uint32_t crc_hybrid_run(uint32_t crc, const unsigned char *p, size_t len)
 {
 	size_t n = len / HYB_STEP;		/* turns, >= 1 */
 	size_t e = (len % HYB_STEP) / (8 * HYB_W);	/* extra qwords per chain */
