@@ -49,13 +49,16 @@ void uhp_channel_put(struct uhp_channel *ch)
 }
 
 /*
- * Allocate a channel with one sub-ring per node with memory, or a single one
- * on 'node' (node >= 0). The caller validated name, size, node and mode.
+ * Allocate a channel with one user sub-ring per node with memory, or a
+ * single one on 'node' (node >= 0); with 'kernel', as many kernel rings
+ * again, on the same nodes, after the user rings. The caller validated name,
+ * size, node and mode.
  */
 struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
-				      int node, umode_t mode)
+				      int node, umode_t mode, bool kernel)
 {
-	unsigned int nr_rings = node >= 0 ? 1 : num_node_state(N_MEMORY);
+	unsigned int nr_user = node >= 0 ? 1 : num_node_state(N_MEMORY);
+	unsigned int nr_rings = kernel ? 2 * nr_user : nr_user;
 	struct uhp_channel *ch;
 	unsigned int i = 0;
 	int nid, ret;
@@ -74,20 +77,30 @@ struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
 	ch->data_size = ring_size;
 
 	if (node >= 0) {
-		ret = uhp_ring_init(&ch->rings[0], node, ring_size, 0);
+		ret = uhp_ring_init(&ch->rings[0], node, ring_size, 0, false);
 		if (ret)
 			goto err_free;
 		i = 1;
 	} else {
 		for_each_node_state(nid, N_MEMORY) {
 			/* Nodes may come online since we counted them. */
-			if (i == nr_rings)
+			if (i == nr_user)
 				break;
-			ret = uhp_ring_init(&ch->rings[i], nid, ring_size, i);
+			ret = uhp_ring_init(&ch->rings[i], nid, ring_size, i,
+					    false);
 			if (ret)
 				goto err_free;
 			i++;
 		}
+	}
+	ch->nr_user_rings = i;
+	/* Kernel rings mirror the user rings' nodes. */
+	for (; kernel && i < 2 * ch->nr_user_rings; i++) {
+		ret = uhp_ring_init(&ch->rings[i],
+				    ch->rings[i - ch->nr_user_rings].node,
+				    ring_size, i, true);
+		if (ret)
+			goto err_free;
 	}
 	ch->nr_rings = i;
 	return ch;
@@ -109,7 +122,7 @@ static bool uhp_channel_readable(struct uhp_channel *ch)
 	return false;
 }
 
-static void uhp_channel_wake(struct uhp_channel *ch)
+void uhp_channel_wake(struct uhp_channel *ch)
 {
 	/*
 	 * The waitqueue lock orders this against a consumer in poll():
@@ -137,10 +150,15 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 	uri = u64_to_user_ptr(info->rings_uptr);
 	n = min(info->rings_cap, ch->nr_rings);
 	for (i = 0; i < n; i++) {
+		struct uhp_ring *r = &ch->rings[i];
 		struct uhp_ring_info ri = {
-			.node = ch->rings[i].node,
-			.ctrl_off = UHP_MMAP_OFF(i, UHP_PART_CTRL),
+			.node = r->node,
+			.flags = r->kernel ? UHP_RING_F_KERNEL : 0,
+			.prod_off = UHP_MMAP_OFF(i, UHP_PART_PROD),
+			.cons_off = UHP_MMAP_OFF(i, UHP_PART_CONS),
 			.data_off = UHP_MMAP_OFF(i, UHP_PART_DATA),
+			.kernel_full = atomic64_read(&r->kfull),
+			.kernel_corrupt = atomic64_read(&r->kcorrupt),
 		};
 
 		if (copy_to_user(&uri[i], &ri, sizeof(ri)))
@@ -153,9 +171,9 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 	info->nr_rings = ch->nr_rings;
 	info->features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
 			 UHP_FEAT_NEED_WAKEUP | UHP_FEAT_KERNEL_SEND |
-			 UHP_FEAT_VERIFY;
+			 UHP_FEAT_VERIFY | UHP_FEAT_KERNEL_RINGS;
 	info->data_size = ch->data_size;
-	info->ctrl_size = UHP_CTRL_SIZE;
+	info->page_size = UHP_PAGE_SIZE;
 	info->copy_path = uhp_copy_path();
 	info->mode = ch->mode;
 	info->uid = from_kuid_munged(current_user_ns(), ch->uid);
@@ -187,6 +205,8 @@ static int uhp_ioctl_send(struct uhp_ucmd *ucmd)
 		return -EINVAL;
 	if (s->ring >= ch->nr_rings)
 		return -EINVAL;
+	if (ch->rings[s->ring].kernel)
+		return -EPERM;	/* only kernel producers write there */
 	ret = import_single_range(ITER_SOURCE, u64_to_user_ptr(s->buf), s->len,
 				  &iov, &iter);
 	if (ret)

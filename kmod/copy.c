@@ -234,6 +234,40 @@ bool uhp_copy_path_supported(unsigned int path)
 }
 
 /*
+ * Several copies in one FPU section (fan-out): uhp_copy_section_begin()
+ * opens it and returns true if the path in use is a vector one, this
+ * context may use the FPU and 'total' bytes are worth it and short enough
+ * to keep preemption off only briefly; then uhp_copy_in_section() copies
+ * and uhp_copy_section_end() closes. On false, use uhp_copy().
+ */
+bool uhp_copy_section_begin(size_t total)
+{
+	if (uhp_copy_active != UHP_COPY_AVX512 &&
+	    uhp_copy_active != UHP_COPY_AVX2)
+		return false;
+	if (total < UHP_COPY_SIMD_MIN || total > UHP_COPY_FPU_CHUNK ||
+	    !irq_fpu_usable())
+		return false;
+	kernel_fpu_begin();
+	return true;
+}
+
+void uhp_copy_in_section(void *dst, const void *src, size_t len)
+{
+	if (len < 32)
+		memcpy(dst, src, len);	/* below the AVX2 routine's minimum */
+	else if (uhp_copy_active == UHP_COPY_AVX512)
+		uhp_copy_avx512(dst, src, len, false);
+	else
+		uhp_copy_avx2(dst, src, len);
+}
+
+void uhp_copy_section_end(void)
+{
+	kernel_fpu_end();
+}
+
+/*
  * Copy len bytes from an iterator into the ring. Kernel sources (kvec) take
  * uhp_copy(); user memory can fault, which no FPU section may do, so it goes
  * through copy_from_iter(). Returns 0, or -EFAULT if the source could not be

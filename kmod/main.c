@@ -60,7 +60,8 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 	if (ret)
 		return ret;
 
-	ch = uhp_channel_alloc(c->name, c->ring_size, node, c->mode);
+	ch = uhp_channel_alloc(c->name, c->ring_size, node, c->mode,
+			       c->flags & UHP_CREATE_KERNEL_RINGS);
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);
 	ret = uhp_registry_create(ch);

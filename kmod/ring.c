@@ -5,17 +5,17 @@
  *
  * Memory of one sub-ring (one vmap, as kernel/bpf/ringbuf.c does it):
  *
- *   +-----------+-------------------------+-------------------------+
- *   | ctrl page |  data pages 0 .. n-1    |  data pages 0 .. n-1    |
- *   +-----------+-------------------------+-------------------------+
- *               ^ data                    ^ data + size (same pages)
+ *   +------+------+-------------------------+-------------------------+
+ *   | prod | cons |  data pages 0 .. n-1    |  data pages 0 .. n-1    |
+ *   +------+------+-------------------------+-------------------------+
+ *                 ^ data                    ^ data + size (same pages)
  *
  * so any record that starts at data + (pos & mask) and is at most size bytes
  * long is contiguous, in the kernel and in a process that maps the data area
  * twice. Every page comes from the ring's node (__GFP_THISNODE).
  *
- * Trust: the control page and the data area are writable by every process
- * attached to the channel. The kernel therefore
+ * Trust: on a user ring every page is writable by every process attached to
+ * the channel; on a kernel ring only the cons page is. The kernel therefore
  *   - keeps size, mask and salt in struct uhp_ring, never re-reads them;
  *   - reads positions once (READ_ONCE/acquire) and rejects impossible ones
  *     (write_pos - read_pos > size, misaligned) with -EUCLEAN;
@@ -24,7 +24,13 @@
  *   - copies a record header to the stack before using any field of it, and
  *     bounds the record's length by the positions it validated;
  *   - bounds its compare-and-swap retries, so a process rewriting write_pos
- *     in a loop cannot keep a task in the kernel.
+ *     in a loop cannot keep a task in the kernel;
+ *   - on kernel rings, keeps the producer position (kwpos) and the oldest
+ *     record still being written (kpending) in struct uhp_ring, publishes
+ *     write_pos as a copy on the read-only prod page, and bounds every
+ *     reservation by both read_pos and kpending, so a consumer that rewinds
+ *     or skips read_pos can never make the kernel hand out space a record
+ *     is still being written into (the lesson of CVE-2024-41009).
  */
 #include <linux/crc32c.h>
 #include <linux/gfp.h>
@@ -47,15 +53,21 @@ static_assert(offsetof(struct uhp_rec_hdr, crc) ==
 static_assert(sizeof(struct uhp_prod_line) == UHP_CACHELINE);
 static_assert(sizeof(struct uhp_cons_line) == UHP_CACHELINE);
 static_assert(sizeof(struct uhp_wake_line) == UHP_CACHELINE);
-static_assert(UHP_CTRL_DESC_OFF + sizeof(struct uhp_ring_desc) <= UHP_CTRL_SIZE);
-static_assert(UHP_CTRL_SIZE == PAGE_SIZE);
+static_assert(UHP_PROD_LINE_OFF + 2 * UHP_CACHELINE <= UHP_DESC_OFF);
+static_assert(UHP_DESC_OFF + sizeof(struct uhp_ring_desc) <= UHP_PAGE_SIZE);
+static_assert(UHP_CONS_LINE_OFF + 2 * UHP_CACHELINE <= UHP_WAKE_LINE_OFF);
+static_assert(UHP_PAGE_SIZE == PAGE_SIZE);
 
-int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index)
+/* Pages before the data area: prod, cons. */
+#define UHP_RING_META_PAGES	2
+
+int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index,
+		  bool kernel)
 {
 	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_THISNODE | __GFP_ZERO |
 			  __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
 	unsigned int nr_data = size >> PAGE_SHIFT;
-	unsigned int nr_pages = 1 + nr_data;	/* distinct pages */
+	unsigned int nr_pages = UHP_RING_META_PAGES + nr_data;	/* distinct */
 	struct uhp_ring_desc *desc;
 	unsigned int i;
 
@@ -70,7 +82,7 @@ int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index)
 		if (!page)
 			goto err_free_pages;
 		r->pages[i] = page;
-		if (i >= 1)
+		if (i >= UHP_RING_META_PAGES)
 			r->pages[nr_data + i] = page;
 	}
 
@@ -84,12 +96,14 @@ int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index)
 	r->size = size;
 	r->mask = size - 1;
 	r->salt = get_random_u64() & ~UHP_TAG_BUSY;
-	r->prod = r->vaddr + UHP_CTRL_PROD_OFF;
-	r->cons = r->vaddr + UHP_CTRL_CONS_OFF;
-	r->wake = r->vaddr + UHP_CTRL_WAKE_OFF;
-	r->data = r->vaddr + PAGE_SIZE;
+	r->kernel = kernel;
+	spin_lock_init(&r->klock);
+	r->prod = r->vaddr + UHP_PROD_LINE_OFF;
+	r->cons = r->vaddr + PAGE_SIZE + UHP_CONS_LINE_OFF;
+	r->wake = r->vaddr + PAGE_SIZE + UHP_WAKE_LINE_OFF;
+	r->data = r->vaddr + UHP_RING_META_PAGES * PAGE_SIZE;
 
-	desc = r->vaddr + UHP_CTRL_DESC_OFF;
+	desc = r->vaddr + UHP_DESC_OFF;
 	desc->magic = UHP_RING_MAGIC;
 	desc->data_size = size;
 	desc->salt = r->salt;
@@ -114,10 +128,24 @@ void uhp_ring_destroy(struct uhp_ring *r)
 	if (!r->pages)
 		return;
 	vunmap(r->vaddr);
-	for (i = 0; i < 1 + r->nr_data_pages; i++)
+	for (i = 0; i < UHP_RING_META_PAGES + r->nr_data_pages; i++)
 		__free_page(r->pages[i]);
 	kvfree(r->pages);
 	r->pages = NULL;
+}
+
+/*
+ * Only the kernel writes a kernel ring's prod page and data: refuse writable
+ * mappings of them and clear VM_MAYWRITE so mprotect() cannot add it later.
+ */
+static int uhp_ring_mmap_ro(struct uhp_ring *r, struct vm_area_struct *vma)
+{
+	if (!r->kernel)
+		return 0;
+	if (vma->vm_flags & VM_WRITE)
+		return -EPERM;
+	vma->vm_flags &= ~VM_MAYWRITE;
+	return 0;
 }
 
 /*
@@ -129,16 +157,24 @@ int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
 		  unsigned int part)
 {
 	unsigned long len = vma->vm_end - vma->vm_start;
+	int ret;
 
 	switch (part) {
-	case UHP_PART_CTRL:
+	case UHP_PART_PROD:
 		if (len != PAGE_SIZE)
 			return -EINVAL;
-		return remap_vmalloc_range(vma, r->vaddr, 0);
+		ret = uhp_ring_mmap_ro(r, vma);
+		return ret ?: remap_vmalloc_range(vma, r->vaddr, 0);
+	case UHP_PART_CONS:
+		if (len != PAGE_SIZE)
+			return -EINVAL;
+		return remap_vmalloc_range(vma, r->vaddr, 1);
 	case UHP_PART_DATA:
 		if (len != r->size && len != 2 * r->size)
 			return -EINVAL;
-		return remap_vmalloc_range(vma, r->vaddr, 1);
+		ret = uhp_ring_mmap_ro(r, vma);
+		return ret ?: remap_vmalloc_range(vma, r->vaddr,
+						  UHP_RING_META_PAGES);
 	default:
 		return -EINVAL;
 	}
@@ -199,8 +235,7 @@ static void uhp_rec_store_fields(struct uhp_rec_hdr *rec,
 	rec->__reserved = 0;
 }
 
-static u32 uhp_rec_crc(const struct uhp_rec_hdr *h, const void *payload,
-		       u32 len)
+u32 uhp_rec_crc(const struct uhp_rec_hdr *h, const void *payload, u32 len)
 {
 	u32 crc = crc32c(~0U, (const u8 *)h + UHP_REC_CRC_HDR_OFF,
 			 UHP_REC_CRC_HDR_LEN);
@@ -320,6 +355,106 @@ int uhp_ring_verify(struct uhp_ring *r, u64 pos, u32 *len_out, u32 *crc_out)
 	*len_out = h.len;
 	*crc_out = uhp_rec_crc(&h, rec + 1, h.len);
 	return *crc_out == h.crc ? 0 : -EBADMSG;
+}
+
+/*
+ * Kernel rings. Producers serialise on klock (irqsave: callers may be in
+ * hardirq context; never NMI) only to hand out space; they copy and seal
+ * outside it. Returns the record's position, with step 1 of the publish
+ * done (len known, tag BUSY), or -ENOSPC (full: the consumer is behind, or a
+ * record that far back is still being written) or -EUCLEAN (the consumer's
+ * read_pos is impossible). Both are counted for UHP_IOC_INFO.
+ */
+int uhp_kring_reserve(struct uhp_ring *r, u32 len, u64 *pos_out)
+{
+	u64 total = UHP_REC_TOTAL(len), rpos, pend, end;
+	struct uhp_rec_hdr *rec;
+	unsigned long flags;
+	int ret = 0;
+
+	if (total > r->size)
+		return -EMSGSIZE;
+
+	spin_lock_irqsave(&r->klock, flags);
+	/*
+	 * Pairs with the consumer's store-release of read_pos: the bytes
+	 * below it are read and may be reused.
+	 */
+	rpos = smp_load_acquire(&r->cons->read_pos);
+	if (unlikely(rpos & (UHP_REC_ALIGN - 1) || r->kwpos - rpos > r->size)) {
+		atomic64_inc(&r->kcorrupt);
+		ret = -EUCLEAN;
+		goto out_unlock;
+	}
+	/*
+	 * Advance kpending past records already committed. Their headers
+	 * are in pages no process can write, so len is the one we wrote.
+	 * Each record is walked once, so this is O(1) amortised.
+	 */
+	for (pend = r->kpending; pend != r->kwpos; pend += UHP_REC_TOTAL(rec->len)) {
+		rec = uhp_ring_hdr(r, pend);
+		/* Pairs with the store-release of the tag in uhp_ring_commit(). */
+		if (smp_load_acquire(&rec->tag) != (pend ^ r->salt))
+			break;
+	}
+	r->kpending = pend;
+	end = r->kwpos + total;
+	if (end - rpos > r->size || end - pend > r->size) {
+		atomic64_inc(&r->kfull);
+		ret = -ENOSPC;
+		goto out_unlock;
+	}
+	*pos_out = r->kwpos;
+	r->kwpos = end;
+	/* A copy for consumers (stall recovery bounds); never read back. */
+	WRITE_ONCE(r->prod->write_pos, end);
+out_unlock:
+	spin_unlock_irqrestore(&r->klock, flags);
+	if (ret) {
+		if (ret == -EUCLEAN)
+			pr_warn_ratelimited("uhp: kernel ring: corrupt read_pos %llu (write_pos %llu, size %llu), send refused\n",
+					    rpos, r->kwpos, r->size);
+		return ret;
+	}
+
+	rec = uhp_ring_hdr(r, *pos_out);
+	rec->len = len;
+	rec->flags = UHP_REC_F_KERNEL;
+	/* Step 1; pairs with the consumer's load-acquire of the tag. */
+	smp_store_release(&rec->tag, *pos_out ^ r->salt ^ UHP_TAG_BUSY);
+	return 0;
+}
+
+/* Where the payload of the record at pos goes (contiguous: double map). */
+void *uhp_ring_payload(struct uhp_ring *r, u64 pos)
+{
+	return uhp_ring_hdr(r, pos) + 1;
+}
+
+/*
+ * Step 2 of the publish for a record the kernel reserved at pos: h carries
+ * every field, crc included. Pairs with the consumer's load-acquire of the
+ * tag (and uhp_kring_reserve()'s walk of kpending).
+ */
+void uhp_ring_commit(struct uhp_ring *r, u64 pos, const struct uhp_rec_hdr *h)
+{
+	struct uhp_rec_hdr *rec = uhp_ring_hdr(r, pos);
+
+	uhp_rec_store_fields(rec, h);
+	/* Pairs with the consumer's load-acquire of the tag. */
+	smp_store_release(&rec->tag, pos ^ r->salt);
+}
+
+/* Did the consumer ask to be woken? Called after a commit. */
+bool uhp_ring_needs_wakeup(struct uhp_ring *r)
+{
+	/*
+	 * Orders the committed tag before the need_wakeup load; pairs with
+	 * the consumer's full barrier between setting need_wakeup and
+	 * re-checking the rings.
+	 */
+	smp_mb();
+	return READ_ONCE(r->wake->need_wakeup);
 }
 
 /* The consumer is gone: producers need not wake it any more. */

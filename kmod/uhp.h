@@ -25,7 +25,9 @@
 #define _UHP_INTERNAL_H
 
 #include <linux/kref.h>
+#include <linux/atomic.h>
 #include <linux/list.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
@@ -52,6 +54,12 @@ struct uhp_ring {
 	struct uhp_cons_line *cons;	/* shared, user-writable */
 	struct uhp_wake_line *wake;	/* shared, user-writable */
 	void *data;			/* start of the double-mapped data area */
+	bool kernel;			/* kernel ring: only kernel code produces */
+	spinlock_t klock;		/* kernel ring producers: kwpos, kpending */
+	u64 kwpos;			/* kernel ring: the real write_pos */
+	u64 kpending;			/* kernel ring: oldest record not committed */
+	atomic64_t kfull;		/* kernel ring: sends refused, full */
+	atomic64_t kcorrupt;		/* kernel ring: sends refused, bad read_pos */
 	struct page **pages;		/* 1 ctrl + nr_data pages, then data again */
 	unsigned int nr_data_pages;
 	int node;
@@ -73,7 +81,8 @@ struct uhp_channel {
 	spinlock_t consumer_lock;
 	wait_queue_head_t wq;		/* consumers sleeping in poll() */
 	u64 data_size;
-	unsigned int nr_rings;
+	unsigned int nr_rings;		/* user rings, then kernel rings */
+	unsigned int nr_user_rings;
 	struct uhp_ring rings[];
 };
 
@@ -108,7 +117,8 @@ long uhp_ioctl_dispatch(const struct uhp_ioctl_op *ops, unsigned int nr_ops,
 			unsigned long arg);
 
 /* ring.c */
-int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index);
+int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index,
+		  bool kernel);
 void uhp_ring_destroy(struct uhp_ring *r);
 int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
 		  unsigned int part);
@@ -117,6 +127,11 @@ int uhp_ring_send(struct uhp_ring *r, const struct uhp_send *s,
 		  struct iov_iter *payload, u64 *pos_out);
 int uhp_ring_verify(struct uhp_ring *r, u64 pos, u32 *len_out, u32 *crc_out);
 void uhp_ring_clear_need_wakeup(struct uhp_ring *r);
+u32 uhp_rec_crc(const struct uhp_rec_hdr *h, const void *payload, u32 len);
+int uhp_kring_reserve(struct uhp_ring *r, u32 len, u64 *pos_out);
+void *uhp_ring_payload(struct uhp_ring *r, u64 pos);
+void uhp_ring_commit(struct uhp_ring *r, u64 pos, const struct uhp_rec_hdr *h);
+bool uhp_ring_needs_wakeup(struct uhp_ring *r);
 
 /* copy.c */
 int uhp_copy_init(void);
@@ -126,6 +141,9 @@ unsigned int uhp_copy_path(void);
 bool uhp_copy_path_supported(unsigned int path);
 const char *uhp_copy_name(unsigned int path);
 int uhp_copy_from_iter(void *dst, size_t len, struct iov_iter *from);
+bool uhp_copy_section_begin(size_t total);
+void uhp_copy_in_section(void *dst, const void *src, size_t len);
+void uhp_copy_section_end(void);
 
 #define UHP_COPY_SIMD_MIN	256
 
@@ -140,7 +158,8 @@ static inline void uhp_copy(void *dst, const void *src, size_t len)
 
 /* channel.c */
 struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
-				      int node, umode_t mode);
+				      int node, umode_t mode, bool kernel);
+void uhp_channel_wake(struct uhp_channel *ch);
 void uhp_channel_get(struct uhp_channel *ch);
 void uhp_channel_put(struct uhp_channel *ch);
 int uhp_channel_install_fd(struct uhp_channel *ch, bool consumer);

@@ -30,16 +30,21 @@ static void uhp_ring_init_desc(struct kunit *test)
 {
 	const u64 size = *(const u64 *)test->param_value;
 	struct uhp_ring *r = uhp_kunit_ring(test, size);
-	const struct uhp_ring_desc *desc = r->vaddr + UHP_CTRL_DESC_OFF;
+	const struct uhp_ring_desc *desc = r->vaddr + UHP_DESC_OFF;
 
 	KUNIT_EXPECT_EQ(test, r->size, size);
 	KUNIT_EXPECT_EQ(test, r->mask, size - 1);
 	KUNIT_EXPECT_EQ(test, r->node, 0);
 	KUNIT_EXPECT_EQ(test, (u64)r->nr_data_pages, size >> PAGE_SHIFT);
 	KUNIT_EXPECT_EQ(test, r->salt & UHP_TAG_BUSY, 0ULL);
-	KUNIT_EXPECT_PTR_EQ(test, (void *)r->prod, r->vaddr + UHP_CTRL_PROD_OFF);
-	KUNIT_EXPECT_PTR_EQ(test, (void *)r->cons, r->vaddr + UHP_CTRL_CONS_OFF);
-	KUNIT_EXPECT_PTR_EQ(test, r->data, r->vaddr + PAGE_SIZE);
+	/* prod page, cons page, then data (see the diagram in ring.c) */
+	KUNIT_EXPECT_PTR_EQ(test, (void *)r->prod, r->vaddr + UHP_PROD_LINE_OFF);
+	KUNIT_EXPECT_PTR_EQ(test, (void *)r->cons,
+			    r->vaddr + PAGE_SIZE + UHP_CONS_LINE_OFF);
+	KUNIT_EXPECT_PTR_EQ(test, (void *)r->wake,
+			    r->vaddr + PAGE_SIZE + UHP_WAKE_LINE_OFF);
+	KUNIT_EXPECT_PTR_EQ(test, r->data, r->vaddr + 2 * PAGE_SIZE);
+	KUNIT_EXPECT_FALSE(test, r->kernel);
 
 	KUNIT_EXPECT_EQ(test, desc->magic, UHP_RING_MAGIC);
 	KUNIT_EXPECT_EQ(test, desc->data_size, size);
@@ -88,9 +93,9 @@ static void uhp_ring_destroy_twice(struct kunit *test)
 {
 	struct uhp_ring r = {};
 
-	KUNIT_ASSERT_EQ(test, uhp_ring_init(&r, 0, RING_SMALL, 3), 0);
+	KUNIT_ASSERT_EQ(test, uhp_ring_init(&r, 0, RING_SMALL, 3, false), 0);
 	KUNIT_EXPECT_EQ(test, ((struct uhp_ring_desc *)(r.vaddr +
-			       UHP_CTRL_DESC_OFF))->ring_index, 3U);
+			       UHP_DESC_OFF))->ring_index, 3U);
 	uhp_ring_destroy(&r);
 	KUNIT_EXPECT_NULL(test, r.pages);
 	uhp_ring_destroy(&r);

@@ -46,7 +46,7 @@ static inline int uhp_kunit_ring_res_init(struct kunit_resource *res,
 
 	if (!r)
 		return -ENOMEM;
-	ret = uhp_ring_init(r, 0, *(u64 *)context, 0);
+	ret = uhp_ring_init(r, 0, *(u64 *)context, 0, false);
 	if (ret) {
 		kfree(r);
 		return ret;

@@ -34,14 +34,14 @@ _Static_assert(offsetof(struct uhp_rec_hdr, len) == UHP_REC_CRC_HDR_OFF,
 	       "crc starts at len");
 _Static_assert(offsetof(struct uhp_rec_hdr, crc) ==
 	       UHP_REC_CRC_HDR_OFF + UHP_REC_CRC_HDR_LEN, "crc covers up to crc");
-_Static_assert(sizeof(struct uhp_prod_line) <= UHP_CTRL_CONS_OFF - UHP_CTRL_PROD_OFF,
-	       "prod line fits");
-_Static_assert(sizeof(struct uhp_wake_line) <= UHP_CTRL_DESC_OFF - UHP_CTRL_WAKE_OFF,
-	       "wake line overlaps the desc");
-_Static_assert(sizeof(struct uhp_cons_line) <= UHP_CTRL_WAKE_OFF - UHP_CTRL_CONS_OFF,
-	       "cons line fits");
-_Static_assert(UHP_CTRL_DESC_OFF + sizeof(struct uhp_ring_desc) <= UHP_CTRL_SIZE,
+_Static_assert(sizeof(struct uhp_prod_line) <= UHP_DESC_OFF - UHP_PROD_LINE_OFF,
+	       "prod line fits before the desc");
+_Static_assert(sizeof(struct uhp_cons_line) <= UHP_WAKE_LINE_OFF - UHP_CONS_LINE_OFF,
+	       "cons line fits before the wake line");
+_Static_assert(UHP_DESC_OFF + sizeof(struct uhp_ring_desc) <= UHP_PAGE_SIZE,
 	       "desc fits");
+_Static_assert(UHP_WAKE_LINE_OFF + sizeof(struct uhp_wake_line) <= UHP_PAGE_SIZE,
+	       "wake line fits");
 _Static_assert(UHP_REC_HDR_SIZE <= UHP_REC_ALIGN, "a header never wraps");
 
 /* ---- 2. helpers ---- */
@@ -122,6 +122,9 @@ int uhp__channel_index_nodes(struct uhp_channel *ch)
 	for (unsigned k = 0; k < ch->nr_rings; k++) {
 		int n = ch->rings[k].node;
 
+		/* Producers never write kernel rings. */
+		if (ch->rings[k].kernel)
+			continue;
 		if (n >= 0 && n <= max && ch->node_ring[n] < 0)
 			ch->node_ring[n] = (int16_t)k;
 	}
@@ -152,8 +155,10 @@ void uhp__channel_free(struct uhp_channel *ch)
 
 		if (r->data)
 			munmap(r->data, 2 * ch->data_size);
-		if (r->ctrl)
-			munmap(r->ctrl, UHP_CTRL_SIZE);
+		if (r->prod_page)
+			munmap(r->prod_page, UHP_PAGE_SIZE);
+		if (r->cons_page)
+			munmap(r->cons_page, UHP_PAGE_SIZE);
 	}
 	if (ch->fd >= 0)
 		close(ch->fd);
@@ -173,7 +178,7 @@ static int check_info(const struct uhp_info *info)
 	    info->data_size > UHP_MAX_DATA_SIZE ||
 	    info->data_size > SIZE_MAX / 2)
 		return -EPROTO;
-	if (info->ctrl_size != UHP_CTRL_SIZE)
+	if (info->page_size != UHP_PAGE_SIZE)
 		return -EPROTO;
 	if (!(info->features & UHP_FEAT_DOUBLE_MAP))
 		return -EOPNOTSUPP;
@@ -185,29 +190,36 @@ static int map_ring(struct uhp_channel *ch, int fd, unsigned k,
 {
 	struct uhp_ring *r = &ch->rings[k];
 	struct uhp_ring_desc desc;
+	/* Only the kernel writes a kernel ring's prod page and data. */
+	int prot = ri->flags & UHP_RING_F_KERNEL ? PROT_READ : PROT_READ | PROT_WRITE;
 	void *p;
 
-	p = mmap(NULL, UHP_CTRL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		 (off_t)ri->ctrl_off);
+	r->kernel = ri->flags & UHP_RING_F_KERNEL;
+	p = mmap(NULL, UHP_PAGE_SIZE, prot, MAP_SHARED, fd, (off_t)ri->prod_off);
 	if (p == MAP_FAILED)
 		return -errno;
-	r->ctrl = p;
+	r->prod_page = p;
+	p = mmap(NULL, UHP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)ri->cons_off);
+	if (p == MAP_FAILED)
+		return -errno;
+	r->cons_page = p;
 	/* The kernel maps the data pages twice when asked for 2 * data_size. */
-	p = mmap(NULL, 2 * ch->data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 fd, (off_t)ri->data_off);
+	p = mmap(NULL, 2 * ch->data_size, prot, MAP_SHARED, fd,
+		 (off_t)ri->data_off);
 	if (p == MAP_FAILED)
 		return -errno;
 	r->data = p;
 
 	/* One private copy of the desc; it is never read again. */
-	memcpy(&desc, (char *)r->ctrl + UHP_CTRL_DESC_OFF, sizeof(desc));
+	memcpy(&desc, (char *)r->prod_page + UHP_DESC_OFF, sizeof(desc));
 	if (desc.magic != UHP_RING_MAGIC || desc.abi_version != UHP_ABI_VERSION ||
 	    desc.data_size != ch->data_size || desc.ring_index != k)
 		return -EPROTO;
 
-	r->prod = (struct uhp_prod_line *)((char *)r->ctrl + UHP_CTRL_PROD_OFF);
-	r->cons = (struct uhp_cons_line *)((char *)r->ctrl + UHP_CTRL_CONS_OFF);
-	r->wake = (struct uhp_wake_line *)((char *)r->ctrl + UHP_CTRL_WAKE_OFF);
+	r->prod = (struct uhp_prod_line *)((char *)r->prod_page + UHP_PROD_LINE_OFF);
+	r->cons = (struct uhp_cons_line *)((char *)r->cons_page + UHP_CONS_LINE_OFF);
+	r->wake = (struct uhp_wake_line *)((char *)r->cons_page + UHP_WAKE_LINE_OFF);
 	r->mask = ch->data_size - 1;
 	r->salt = desc.salt;
 	r->node = ri->node;
@@ -386,13 +398,14 @@ UHP_API int uhp_info(struct uhp_channel *ch, struct uhp_info *out,
 		out->features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
 				UHP_FEAT_NEED_WAKEUP;
 		out->data_size = ch->data_size;
-		out->ctrl_size = UHP_CTRL_SIZE;
+		out->page_size = UHP_PAGE_SIZE;
 		out->copy_path = UHP_COPY_GENERIC;
 		out->rings_cap = cap;
 		for (unsigned k = 0; k < cap && k < ch->nr_rings; k++) {
 			memset(&rings[k], 0, sizeof(rings[k]));
 			rings[k].node = ch->rings[k].node;
-			rings[k].ctrl_off = UHP_MMAP_OFF(k, UHP_PART_CTRL);
+			rings[k].prod_off = UHP_MMAP_OFF(k, UHP_PART_PROD);
+			rings[k].cons_off = UHP_MMAP_OFF(k, UHP_PART_CONS);
 			rings[k].data_off = UHP_MMAP_OFF(k, UHP_PART_DATA);
 		}
 		return 0;

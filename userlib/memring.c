@@ -5,10 +5,11 @@
  * declared in uhp_internal.h, hidden from libuhp.so.
  *
  * Layout of the memfd for each ring (page = the system page size):
- *   [0, page)               control page (the first 4096 bytes are used)
- *   [page, page + size)     data area
+ *   [0, page)                    prod page (the first 4096 bytes are used)
+ *   [page, 2 * page)             cons page
+ *   [2 * page, 2 * page + size)  data area
  * and of this process's address space:
- *   ctrl -> mmap(4096) of the control page
+ *   prod_page, cons_page -> one mmap of the two pages
  *   data -> a PROT_NONE reservation of 2 * size, then the data area mapped
  *           twice into it with MAP_FIXED, back to back, as the kernel does.
  * The handle has no fd: uhp_wait() sleeps in short slices instead of poll(),
@@ -46,16 +47,18 @@ static int mem_ring_map(struct uhp_channel *ch, unsigned k, size_t page)
 	fd = memfd_create("uhp-mem-ring", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)(page + ds)) < 0) {
+	if (ftruncate(fd, (off_t)(2 * page + ds)) < 0) {
 		ret = -errno;
 		goto out_close;
 	}
-	p = mmap(NULL, UHP_CTRL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* prod and cons pages: the first two pages of the memfd */
+	p = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		ret = -errno;
 		goto out_close;
 	}
-	r->ctrl = p;
+	r->prod_page = p;
+	r->cons_page = (char *)p + page;
 	p = mmap(NULL, 2 * ds, PROT_NONE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED) {
@@ -65,14 +68,14 @@ static int mem_ring_map(struct uhp_channel *ch, unsigned k, size_t page)
 	r->data = p;	/* from here uhp__channel_free() unmaps 2 * ds */
 	for (int half = 0; half < 2; half++) {
 		p = mmap(r->data + (size_t)half * ds, ds, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED, fd, (off_t)page);
+			 MAP_SHARED | MAP_FIXED, fd, (off_t)(2 * page));
 		if (p == MAP_FAILED) {
 			ret = -errno;
 			goto out_close;
 		}
 	}
 
-	desc = (struct uhp_ring_desc *)((char *)r->ctrl + UHP_CTRL_DESC_OFF);
+	desc = (struct uhp_ring_desc *)((char *)r->prod_page + UHP_DESC_OFF);
 	desc->magic = UHP_RING_MAGIC;
 	desc->data_size = ds;
 	desc->salt = random_salt();
@@ -80,9 +83,9 @@ static int mem_ring_map(struct uhp_channel *ch, unsigned k, size_t page)
 	desc->node = (int32_t)k;
 	desc->ring_index = k;
 
-	r->prod = (struct uhp_prod_line *)((char *)r->ctrl + UHP_CTRL_PROD_OFF);
-	r->cons = (struct uhp_cons_line *)((char *)r->ctrl + UHP_CTRL_CONS_OFF);
-	r->wake = (struct uhp_wake_line *)((char *)r->ctrl + UHP_CTRL_WAKE_OFF);
+	r->prod = (struct uhp_prod_line *)((char *)r->prod_page + UHP_PROD_LINE_OFF);
+	r->cons = (struct uhp_cons_line *)((char *)r->cons_page + UHP_CONS_LINE_OFF);
+	r->wake = (struct uhp_wake_line *)((char *)r->cons_page + UHP_WAKE_LINE_OFF);
 	r->mask = ds - 1;
 	r->salt = desc->salt;
 	r->node = (int)k;

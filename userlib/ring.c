@@ -83,7 +83,7 @@ static inline unsigned pick_ring(const struct uhp_channel *ch)
 
 UHP_API int uhp_set_producer_ring(struct uhp_channel *ch, unsigned ring)
 {
-	if (!ch || ring >= ch->nr_rings)
+	if (!ch || ring >= ch->nr_rings || ch->rings[ring].kernel)
 		return -EINVAL;
 	__atomic_store_n(&ch->prod_ring, ring, __ATOMIC_RELAXED);
 	return 0;

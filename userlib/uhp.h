@@ -216,7 +216,8 @@ UHP_API int uhp_verify(struct uhp_channel *ch, unsigned ring, uint64_t pos,
  * The ring this handle sends to (see Guarantees). uhp_set_producer_ring()
  * moves it, e.g. after the thread moved to another node: records sent before
  * the move may then be received after records sent after it, unless the old
- * ring was drained in between. Returns 0, or -EINVAL (ring out of range).
+ * ring was drained in between. Returns 0, or -EINVAL (ring out of range, or
+ * a kernel ring: UHP_RING_F_KERNEL rings take records from the kernel only).
  */
 UHP_API int uhp_set_producer_ring(struct uhp_channel *ch, unsigned ring);
 UHP_API unsigned uhp_producer_ring(const struct uhp_channel *ch);

@@ -5,7 +5,8 @@
  * keeps only uhp_*; the internal names use the uhp__ prefix and are hidden).
  *
  * Layout of a mapped channel (one struct uhp_ring per sub-ring):
- *   ctrl  -> the ring's control page (4096 bytes, MAP_SHARED)
+ *   prod_page, cons_page -> the ring's producer and consumer pages (4096
+ *           bytes each, MAP_SHARED; a kernel ring's prod page read-only)
  *   data  -> 2 * data_size bytes: the data area mapped twice back to back
  * Everything the library decides with (data_size, mask, salt, the consumer's
  * read position) is copied into private memory once and never re-read from
@@ -34,7 +35,9 @@
 
 struct uhp_ring {
 	/* read-mostly, set at map time */
-	void *ctrl;
+	void *prod_page;
+	void *cons_page;
+	bool kernel;			/* UHP_RING_F_KERNEL: consume only */
 	struct uhp_prod_line *prod;
 	struct uhp_cons_line *cons;
 	struct uhp_wake_line *wake;

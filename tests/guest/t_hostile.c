@@ -46,7 +46,7 @@ static struct ring open_ring(void)
 	struct uhp_unlink u = { .size = sizeof(u) };
 	int dev = open(UHP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	struct ring r;
-	char *ctrl;
+	char *prod, *cons;
 
 	snprintf(c.name, sizeof(c.name), "hostile.%d", getpid());
 	strcpy(u.name, c.name);
@@ -56,16 +56,18 @@ static struct ring open_ring(void)
 		exit(1);
 	}
 	close(dev);
-	ctrl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd,
-		    UHP_MMAP_OFF(0, UHP_PART_CTRL));
+	prod = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd,
+		    UHP_MMAP_OFF(0, UHP_PART_PROD));
+	cons = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd,
+		    UHP_MMAP_OFF(0, UHP_PART_CONS));
 	r.data = mmap(NULL, 2 * RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      r.fd, UHP_MMAP_OFF(0, UHP_PART_DATA));
-	if (ctrl == MAP_FAILED || r.data == MAP_FAILED) {
+	if (prod == MAP_FAILED || cons == MAP_FAILED || r.data == MAP_FAILED) {
 		perror("mmap");
 		exit(1);
 	}
-	r.prod = (struct uhp_prod_line *)(ctrl + UHP_CTRL_PROD_OFF);
-	r.cons = (struct uhp_cons_line *)(ctrl + UHP_CTRL_CONS_OFF);
+	r.prod = (struct uhp_prod_line *)(prod + UHP_PROD_LINE_OFF);
+	r.cons = (struct uhp_cons_line *)(cons + UHP_CONS_LINE_OFF);
 	return r;
 }
 

@@ -92,7 +92,7 @@ TEST(create_returns_cloexec_channel_fd)
 	EXPECT_EQ(info.mode, 0600);
 	EXPECT_EQ(info.uid, getuid());
 	EXPECT_EQ(strcmp(info.name, "io.create"), 0);
-	EXPECT_EQ(info.ctrl_size, 4096);
+	EXPECT_EQ(info.page_size, 4096);
 	EXPECT_TRUE(info.features & UHP_FEAT_NEED_WAKEUP);
 	EXPECT_TRUE(info.features & UHP_FEAT_DOUBLE_MAP);
 	EXPECT_EQ(info.flags & UHP_INFO_F_CONSUMER, 0);
@@ -113,7 +113,9 @@ TEST(create_one_ring_per_node_by_default)
 	ASSERT_EQ(info.nr_rings, 2);		/* the rig boots two nodes */
 	EXPECT_EQ(ri[0].node, 0);
 	EXPECT_EQ(ri[1].node, 1);
-	EXPECT_EQ(ri[1].ctrl_off, UHP_MMAP_OFF(1, UHP_PART_CTRL));
+	EXPECT_EQ(ri[1].prod_off, UHP_MMAP_OFF(1, UHP_PART_PROD));
+	EXPECT_EQ(ri[1].cons_off, UHP_MMAP_OFF(1, UHP_PART_CONS));
+	EXPECT_EQ(ri[1].flags, 0);		/* user rings only */
 	EXPECT_EQ(ri[1].data_off, UHP_MMAP_OFF(1, UHP_PART_DATA));
 }
 

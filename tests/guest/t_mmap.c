@@ -60,22 +60,26 @@ TEST(control_page_layout)
 	int fd = channel(&n, ri);
 
 	for (k = 0; k < n; k++) {
-		char *ctrl = map(fd, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
-				 ri[k].ctrl_off);
+		char *prod = map(fd, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+				 ri[k].prod_off);
+		char *cons = map(fd, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+				 ri[k].cons_off);
 		struct uhp_ring_desc *d;
 
-		ASSERT_TRUE(ctrl != MAP_FAILED);
-		d = (struct uhp_ring_desc *)(ctrl + UHP_CTRL_DESC_OFF);
+		ASSERT_TRUE(prod != MAP_FAILED && cons != MAP_FAILED);
+		d = (struct uhp_ring_desc *)(prod + UHP_DESC_OFF);
 		EXPECT_EQ(d->magic, UHP_RING_MAGIC);
 		EXPECT_EQ(d->data_size, RING_SIZE);
 		EXPECT_EQ(d->abi_version, UHP_ABI_VERSION);
 		EXPECT_EQ(d->ring_index, k);
 		EXPECT_EQ(d->node, ri[k].node);
 		EXPECT_TRUE(d->salt != 0);
-		/* Producer and consumer words on different cache lines. */
-		EXPECT_TRUE(UHP_CTRL_CONS_OFF - UHP_CTRL_PROD_OFF >= 2 * UHP_CACHELINE);
-		EXPECT_EQ(((struct uhp_prod_line *)ctrl)->write_pos, 0);
-		EXPECT_EQ(((struct uhp_cons_line *)(ctrl + UHP_CTRL_CONS_OFF))->read_pos, 0);
+		/* Producer and consumer words on different pages. */
+		EXPECT_NE(prod, cons);
+		EXPECT_EQ(((struct uhp_prod_line *)(prod + UHP_PROD_LINE_OFF))->write_pos, 0);
+		EXPECT_EQ(((struct uhp_cons_line *)(cons + UHP_CONS_LINE_OFF))->read_pos, 0);
+		/* The wake line is the consumer's, a cache-line pair away. */
+		EXPECT_GE(UHP_WAKE_LINE_OFF - UHP_CONS_LINE_OFF, 2 * UHP_CACHELINE);
 	}
 }
 
@@ -118,14 +122,16 @@ TEST(pages_of_ring_k_are_on_node_k)
 
 	ASSERT_EQ(n, 2);
 	for (k = 0; k < n; k++) {
-		char *ctrl = map(fd, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ri[k].ctrl_off);
+		char *ctrl = map(fd, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ri[k].prod_off);
+		char *cons = map(fd, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ri[k].cons_off);
 		char *data = map(fd, 2 * RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 				 ri[k].data_off);
 		size_t off;
 
-		ASSERT_TRUE(ctrl != MAP_FAILED && data != MAP_FAILED);
+		ASSERT_TRUE(ctrl != MAP_FAILED && cons != MAP_FAILED && data != MAP_FAILED);
 		ASSERT_EQ(ri[k].node, (int)k);
 		EXPECT_EQ(page_node(ctrl), (int)k);
+		EXPECT_EQ(page_node(cons), (int)k);
 		for (off = 0; off < 2 * RING_SIZE; off += 4096)
 			ASSERT_EQ(page_node(data + off), (int)k);
 	}
@@ -139,21 +145,23 @@ TEST(refused_mappings)
 	int rw = PROT_READ | PROT_WRITE;
 
 	/* Private copies, executable mappings. */
-	EXPECT_TRUE(map(fd, 4096, rw, MAP_PRIVATE, ri[0].ctrl_off) == MAP_FAILED);
+	EXPECT_TRUE(map(fd, 4096, rw, MAP_PRIVATE, ri[0].prod_off) == MAP_FAILED);
 	EXPECT_EQ(errno, EINVAL);
-	EXPECT_TRUE(map(fd, 4096, rw | PROT_EXEC, MAP_SHARED, ri[0].ctrl_off) == MAP_FAILED);
+	EXPECT_TRUE(map(fd, 4096, rw | PROT_EXEC, MAP_SHARED, ri[0].prod_off) == MAP_FAILED);
 	EXPECT_EQ(errno, EPERM);
 	/* Wrong lengths. */
-	EXPECT_TRUE(map(fd, 8192, rw, MAP_SHARED, ri[0].ctrl_off) == MAP_FAILED);
+	EXPECT_TRUE(map(fd, 8192, rw, MAP_SHARED, ri[0].prod_off) == MAP_FAILED);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_TRUE(map(fd, 8192, rw, MAP_SHARED, ri[0].cons_off) == MAP_FAILED);
 	EXPECT_EQ(errno, EINVAL);
 	EXPECT_TRUE(map(fd, RING_SIZE / 2, rw, MAP_SHARED, ri[0].data_off) == MAP_FAILED);
 	EXPECT_EQ(errno, EINVAL);
 	EXPECT_TRUE(map(fd, 3 * RING_SIZE, rw, MAP_SHARED, ri[0].data_off) == MAP_FAILED);
 	EXPECT_EQ(errno, EINVAL);
 	/* Offsets: past the last ring, unknown part, not at a part's start. */
-	EXPECT_TRUE(map(fd, 4096, rw, MAP_SHARED, UHP_MMAP_OFF(n, UHP_PART_CTRL)) == MAP_FAILED);
+	EXPECT_TRUE(map(fd, 4096, rw, MAP_SHARED, UHP_MMAP_OFF(n, UHP_PART_PROD)) == MAP_FAILED);
 	EXPECT_EQ(errno, EINVAL);
-	EXPECT_TRUE(map(fd, 4096, rw, MAP_SHARED, UHP_MMAP_OFF(0, 2)) == MAP_FAILED);
+	EXPECT_TRUE(map(fd, 4096, rw, MAP_SHARED, UHP_MMAP_OFF(0, 3)) == MAP_FAILED);
 	EXPECT_EQ(errno, EINVAL);
 	EXPECT_TRUE(map(fd, 4096, rw, MAP_SHARED, ri[0].data_off + 4096) == MAP_FAILED);
 	EXPECT_EQ(errno, EINVAL);
@@ -165,7 +173,7 @@ TEST(mappings_cannot_change_shape)
 	struct uhp_ring_info ri[8];
 	unsigned int n;
 	int fd = channel(&n, ri);
-	char *ctrl = map(fd, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ri[0].ctrl_off);
+	char *ctrl = map(fd, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ri[0].prod_off);
 	char *data = map(fd, 2 * RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 			 ri[0].data_off);
 

@@ -111,7 +111,7 @@ TEST(create_info_unlink)
 	ASSERT_EQ(ioctl(ch, UHP_IOC_INFO, &info), 0);
 	EXPECT_EQ(info.abi_version, UHP_ABI_VERSION);
 	EXPECT_EQ(info.data_size, c.ring_size);
-	EXPECT_EQ(info.ctrl_size, UHP_CTRL_SIZE);
+	EXPECT_EQ(info.page_size, UHP_PAGE_SIZE);
 	EXPECT_EQ(info.uid, getuid());
 	EXPECT_STREQ(info.name, c.name);
 	/* One sub-ring per node with memory. */
@@ -121,7 +121,8 @@ TEST(create_info_unlink)
 	ASSERT_GE(info.nr_rings, 1);
 	for (i = 0; i < info.nr_rings && i < 4; i++) {
 		EXPECT_GE(rings[i].node, 0);
-		EXPECT_EQ(rings[i].ctrl_off, UHP_MMAP_OFF(i, UHP_PART_CTRL));
+		EXPECT_EQ(rings[i].prod_off, UHP_MMAP_OFF(i, UHP_PART_PROD));
+		EXPECT_EQ(rings[i].cons_off, UHP_MMAP_OFF(i, UHP_PART_CONS));
 		EXPECT_EQ(rings[i].data_off, UHP_MMAP_OFF(i, UHP_PART_DATA));
 	}
 

@@ -137,7 +137,8 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 			out.nr_rings = (uint32_t)fk.nr_rings_second;
 		for (uint32_t k = 0; k < in->rings_cap && k < out.nr_rings; k++)
 			ri[k] = (struct uhp_ring_info){ .node = (int32_t)k,
-				.ctrl_off = UHP_MMAP_OFF(k, UHP_PART_CTRL),
+				.prod_off = UHP_MMAP_OFF(k, UHP_PART_PROD),
+				.cons_off = UHP_MMAP_OFF(k, UHP_PART_CONS),
 				.data_off = UHP_MMAP_OFF(k, UHP_PART_DATA) };
 		out.size = in->size;
 		out.rings_cap = in->rings_cap;
@@ -177,8 +178,8 @@ static void desc_write(unsigned k, uint64_t magic, uint64_t ds, uint32_t index)
 		.abi_version = UHP_ABI_VERSION, .node = (int32_t)k, .ring_index = index,
 	};
 
-	if (pwrite(fk.memfd, &d, sizeof(d), (off_t)(UHP_MMAP_OFF(k, UHP_PART_CTRL) +
-						    UHP_CTRL_DESC_OFF)) != sizeof(d))
+	if (pwrite(fk.memfd, &d, sizeof(d), (off_t)(UHP_MMAP_OFF(k, UHP_PART_PROD) +
+						    UHP_DESC_OFF)) != sizeof(d))
 		tap_bail("pwrite desc");
 }
 
@@ -193,7 +194,7 @@ static void fake_reset(void)
 	fk.sealed = sealed;
 	fk.info = (struct uhp_info){
 		.flags = UHP_INFO_F_CONSUMER, .abi_version = UHP_ABI_VERSION,
-		.nr_rings = FAKE_RINGS, .data_size = FAKE_DS, .ctrl_size = UHP_CTRL_SIZE,
+		.nr_rings = FAKE_RINGS, .data_size = FAKE_DS, .page_size = UHP_PAGE_SIZE,
 		.features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
 			    UHP_FEAT_NEED_WAKEUP | UHP_FEAT_KERNEL_SEND | UHP_FEAT_VERIFY,
 		.mode = 0600, .name = "fake",
@@ -312,8 +313,8 @@ static void t_attach(void)
 	       fk.info_in[0].size == sizeof(struct uhp_info),
 	       "INFO asked twice: ring count first, then the ring table");
 	tap_ok(uhp_nr_rings(ch) == FAKE_RINGS && ch->consumer && ch->data_size == FAKE_DS &&
-	       count_fake_maps() == maps + 2 * FAKE_RINGS && count_fds() == fds + 1,
-	       "attached: 2 rings, consumer, a ctrl and a data mapping per ring, one fd");
+	       count_fake_maps() == maps + 3 * FAKE_RINGS && count_fds() == fds + 1,
+	       "attached: 2 rings, consumer, a prod, a cons and a data mapping per ring, one fd");
 	tap_ok(t_ring(ch, 0)->salt == FAKE_SALT0 && t_ring(ch, 1)->salt == FAKE_SALT0 + 1 &&
 	       t_ring(ch, 1)->mask == FAKE_DS - 1 && t_ring(ch, 1)->node == 1,
 	       "salt, mask and node kept privately per ring");
@@ -368,7 +369,7 @@ static void t_validation(void)
 		{ "data_size 6000 (not a power of two)", -EPROTO },
 		{ "data_size 2 KiB (under a page)", -EPROTO },
 		{ "data_size 2^41", -EPROTO },
-		{ "ctrl_size 8192", -EPROTO },
+		{ "page_size 8192", -EPROTO },
 		{ "no UHP_FEAT_DOUBLE_MAP", -EOPNOTSUPP },
 		{ "ring count changes between the INFO calls", -EPROTO },
 		{ "INFO fails with EFAULT", -EFAULT },
@@ -391,7 +392,7 @@ static void t_validation(void)
 		case 3: fk.info.data_size = 6000; break;
 		case 4: fk.info.data_size = 2048; break;
 		case 5: fk.info.data_size = 1ULL << 41; break;
-		case 6: fk.info.ctrl_size = 8192; break;
+		case 6: fk.info.page_size = 8192; break;
 		case 7: fk.info.features &= ~UHP_FEAT_DOUBLE_MAP; break;
 		case 8: fk.nr_rings_second = 3; break;
 		case 9: fk.info_errno = EFAULT; break;
@@ -479,10 +480,11 @@ int main(void)
 	fk.memfd = memfd_create("uhp-fake", MFD_CLOEXEC);
 	fk.sealed = memfd_create("uhp-fake", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fk.dev < 0 || real_null < 0 || fk.memfd < 0 || fk.sealed < 0 ||
-	    ftruncate(fk.memfd, (off_t)(UHP_MMAP_OFF(FAKE_RINGS - 1, UHP_PART_DATA) +
-					2 * FAKE_DS)) ||
-	    ftruncate(fk.sealed, (off_t)(UHP_MMAP_OFF(FAKE_RINGS - 1, UHP_PART_DATA) +
-					 2 * FAKE_DS)) ||
+	    /* the last part of the last ring is its cons page */
+	    ftruncate(fk.memfd, (off_t)(UHP_MMAP_OFF(FAKE_RINGS - 1, UHP_PART_CONS) +
+					UHP_PAGE_SIZE)) ||
+	    ftruncate(fk.sealed, (off_t)(UHP_MMAP_OFF(FAKE_RINGS - 1, UHP_PART_CONS) +
+					 UHP_PAGE_SIZE)) ||
 	    fcntl(fk.sealed, F_ADD_SEALS, F_SEAL_WRITE))
 		tap_bail("fake kernel setup");
 

@@ -389,14 +389,15 @@ static void t_control_in_memory(void)
 	tap_ok(uhp_info(ch, &info, ri, 2) == 0 && info.nr_rings == 2 &&
 	       info.data_size == 8192 && (info.flags & UHP_INFO_F_CONSUMER) &&
 	       info.abi_version == UHP_ABI_VERSION &&
-	       ri[1].ctrl_off == UHP_MMAP_OFF(1, UHP_PART_CTRL),
+	       ri[1].prod_off == UHP_MMAP_OFF(1, UHP_PART_PROD) &&
+	       ri[1].cons_off == UHP_MMAP_OFF(1, UHP_PART_CONS),
 	       "uhp_info on an in-memory channel");
 	tap_ok(uhp_channel_fd(ch) == -EOPNOTSUPP &&
 	       uhp_kernel_send(ch, 0, in, 1, NULL, NULL) == -EOPNOTSUPP &&
 	       uhp_verify(ch, 0, 0, NULL, NULL) == -EOPNOTSUPP,
 	       "fd, kernel_send and verify: -EOPNOTSUPP without a kernel channel");
 	{
-		struct uhp_ring_desc *d = (void *)((char *)t_ring(ch, 1)->ctrl + UHP_CTRL_DESC_OFF);
+		struct uhp_ring_desc *d = (void *)((char *)t_ring(ch, 1)->prod_page + UHP_DESC_OFF);
 
 		tap_ok(d->magic == UHP_RING_MAGIC && d->data_size == 8192 &&
 		       d->ring_index == 1 && d->salt == t_ring(ch, 1)->salt &&

@@ -31,24 +31,32 @@
  *
  * Sub-ring layout
  * ---------------
- * Each sub-ring is one control page followed by a data area of data_size
- * bytes (a power of two, at least one page). The data area may be mapped twice
- * back to back (as the BPF ring buffer does), so a record that crosses the end
- * of the area is still contiguous in the mapping:
+ * Each sub-ring has three parts, mapped separately: a producer page, a
+ * consumer page, and a data area of data_size bytes (a power of two, at least
+ * one page). The data area may be mapped twice back to back (as the BPF ring
+ * buffer does), so a record that crosses the end of the area is still
+ * contiguous in the mapping:
  *
- *   ctrl mapping:  [ control page ]
- *   data mapping:  [ data 0 .. data_size ][ the same pages again ]
+ *   prod page:  0x000 struct uhp_prod_line  written by producers per record
+ *               0x080 struct uhp_ring_desc  written once by the kernel
+ *   cons page:  0x000 struct uhp_cons_line  written by the consumer per record
+ *               0x080 struct uhp_wake_line  written by the consumer around
+ *                                           sleeps, read by producers after
+ *                                           every commit (so it stays shared
+ *                                           in their caches)
+ *   data:       [ data 0 .. data_size ][ the same pages again ]
  *
- * The control page keeps words with different writers on different cache
- * lines (128 bytes apart, so the adjacent-line prefetcher does not pair them
- * either), grouped by who writes them and how often:
+ * Words with different writers are 128 bytes apart at least, so neither a
+ * cache line nor the adjacent-line prefetcher's pair is shared.
  *
- *   0x000 struct uhp_prod_line   written by producers on every record
- *   0x080 struct uhp_cons_line   written by the consumer on every record
- *   0x100 struct uhp_wake_line   written by the consumer only around sleeps,
- *                                read by producers after every commit (so it
- *                                stays shared in their caches)
- *   0x180 struct uhp_ring_desc   written once by the kernel at creation
+ * Two kinds of sub-ring: user rings (producers are processes, and the kernel
+ * through UHP_IOC_SEND) and, with UHP_CREATE_KERNEL_RINGS, kernel rings
+ * (UHP_RING_F_KERNEL: only kernel code produces, through the exported kernel
+ * API). A process maps a kernel ring's prod page and data read-only (a
+ * writable mapping gets -EPERM and mprotect() cannot add PROT_WRITE); only its
+ * cons page is writable. The kernel keeps a kernel ring's positions in its own
+ * memory and publishes copies, so no process can stall or corrupt a kernel
+ * producer: a consumer that stops reading makes it see "full".
  *
  * Positions are free-running 64-bit byte counters; the offset of a position in
  * the data area is (pos & (data_size - 1)). The ring is empty when
@@ -90,9 +98,10 @@
  * mmap
  * ----
  * Offsets come from UHP_MMAP_OFF(ring, part) (also reported by UHP_IOC_INFO).
- * UHP_PART_CTRL maps exactly one page; UHP_PART_DATA maps data_size or
- * 2 * data_size bytes. Mappings must be MAP_SHARED and not executable; they
- * cannot be grown (mremap) or split (partial munmap/mprotect -> -EINVAL).
+ * UHP_PART_PROD and UHP_PART_CONS map exactly one page (UHP_PAGE_SIZE);
+ * UHP_PART_DATA maps data_size or 2 * data_size bytes. Mappings must be
+ * MAP_SHARED and not executable; they cannot be grown (mremap) or split
+ * (partial munmap/mprotect -> -EINVAL).
  *
  * The kernel never trusts the shared pages: it reads positions with
  * READ_ONCE, bounds every index with its own private mask, and answers a
@@ -112,11 +121,11 @@
 
 #define UHP_REC_ALIGN		64
 #define UHP_CACHELINE		64
-#define UHP_CTRL_PROD_OFF	0x000
-#define UHP_CTRL_CONS_OFF	0x080
-#define UHP_CTRL_WAKE_OFF	0x100
-#define UHP_CTRL_DESC_OFF	0x180
-#define UHP_CTRL_SIZE		4096
+#define UHP_PAGE_SIZE		4096
+#define UHP_PROD_LINE_OFF	0x000	/* in the prod page */
+#define UHP_DESC_OFF		0x080	/* in the prod page */
+#define UHP_CONS_LINE_OFF	0x000	/* in the cons page */
+#define UHP_WAKE_LINE_OFF	0x080	/* in the cons page */
 
 /* Written by producers. cached_read_pos is a hint: a recent read_pos. */
 struct uhp_prod_line {
@@ -185,8 +194,9 @@ struct uhp_rec_hdr {
 	 ~(__u64)(UHP_REC_ALIGN - 1))
 
 /* mmap offsets: bits 36.. select the sub-ring, bits 32..35 the part. */
-#define UHP_PART_CTRL		0
+#define UHP_PART_PROD		0
 #define UHP_PART_DATA		1
+#define UHP_PART_CONS		2
 #define UHP_MMAP_OFF(ring, part) \
 	(((__u64)(ring) << 36) | ((__u64)(part) << 32))
 
@@ -197,7 +207,9 @@ struct uhp_rec_hdr {
 /* uhp_create.flags */
 #define UHP_CREATE_NODE		(1U << 0)	/* one sub-ring, on uhp_create.node */
 #define UHP_CREATE_CONSUMER	(1U << 1)	/* this fd takes the consumer role */
-#define UHP_CREATE_FLAGS	(UHP_CREATE_NODE | UHP_CREATE_CONSUMER)
+#define UHP_CREATE_KERNEL_RINGS	(1U << 2)	/* add kernel rings (as many as user rings) */
+#define UHP_CREATE_FLAGS	(UHP_CREATE_NODE | UHP_CREATE_CONSUMER | \
+				 UHP_CREATE_KERNEL_RINGS)
 
 struct uhp_create {
 	__u32 size;		/* sizeof(struct uhp_create) */
@@ -235,6 +247,7 @@ struct uhp_unlink {
 #define UHP_FEAT_NEED_WAKEUP	(1ULL << 2)	/* need_wakeup + NOTIFY protocol */
 #define UHP_FEAT_KERNEL_SEND	(1ULL << 3)	/* UHP_IOC_SEND */
 #define UHP_FEAT_VERIFY		(1ULL << 4)	/* UHP_IOC_VERIFY */
+#define UHP_FEAT_KERNEL_RINGS	(1ULL << 5)	/* UHP_CREATE_KERNEL_RINGS, kernel API */
 
 /* uhp_info.copy_path: the kernel's payload copy routine in use. */
 #define UHP_COPY_GENERIC	0	/* memcpy() */
@@ -245,11 +258,17 @@ struct uhp_unlink {
 /* uhp_info.flags (output) */
 #define UHP_INFO_F_CONSUMER	(1U << 0)	/* this fd holds the consumer role */
 
+/* uhp_ring_info.flags */
+#define UHP_RING_F_KERNEL	(1U << 0)	/* only kernel code produces here */
+
 struct uhp_ring_info {
 	__s32 node;
-	__u32 __reserved0;
-	__aligned_u64 ctrl_off;	/* mmap offset of the control page */
+	__u32 flags;		/* UHP_RING_F_* */
+	__aligned_u64 prod_off;	/* mmap offset of the prod page */
+	__aligned_u64 cons_off;	/* mmap offset of the cons page */
 	__aligned_u64 data_off;	/* mmap offset of the data area */
+	__aligned_u64 kernel_full;	/* kernel rings: sends refused, ring full */
+	__aligned_u64 kernel_corrupt;	/* kernel rings: sends refused, read_pos corrupt */
 };
 
 struct uhp_info {
@@ -259,7 +278,7 @@ struct uhp_info {
 	__u32 nr_rings;		/* out: sub-rings in the channel */
 	__aligned_u64 features;	/* out: UHP_FEAT_* */
 	__aligned_u64 data_size;	/* out: data bytes per sub-ring */
-	__u32 ctrl_size;	/* out: bytes of the control mapping */
+	__u32 page_size;	/* out: bytes of a prod or cons mapping */
 	__u32 copy_path;	/* out: UHP_COPY_* */
 	__u32 mode;		/* out: permission bits */
 	__u32 uid;		/* out: owner */
@@ -280,7 +299,8 @@ struct uhp_notify {
 /*
  * Send one record through the kernel (the slow path, e.g. for callers that
  * cannot map the ring): the kernel reserves, copies, seals it with crc32c() and
- * sets UHP_REC_F_KERNEL. -EAGAIN when the sub-ring is full.
+ * sets UHP_REC_F_KERNEL. -EAGAIN when the sub-ring is full, -EPERM for a
+ * kernel ring (records there come from kernel producers only).
  */
 struct uhp_send {
 	__u32 size;
