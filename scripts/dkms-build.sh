@@ -73,5 +73,13 @@ case $ko in
             *.gz) gzip -dc "$ko" >"$out" ;;
         esac
         echo "dkms-build.sh: decompressed $ko to $out" >&2
+        # and the sample agent built with it, so it sits beside uhp.ko
+        for f in "$moddir"/uhp_ticker.ko.*; do
+            case $f in
+                *.xz) xz -dc "$f" >"${out%/*}/uhp_ticker.ko" ;;
+                *.zst) zstd -qdc "$f" >"${out%/*}/uhp_ticker.ko" ;;
+                *.gz) gzip -dc "$f" >"${out%/*}/uhp_ticker.ko" ;;
+            esac
+        done
         echo "$out" ;;
 esac

@@ -337,6 +337,8 @@ UHP_API int uhp_create(int dev, const char *name,
 	}
 	if (opts->consumer)
 		c.flags |= UHP_CREATE_CONSUMER;
+	if (opts->kernel_rings)
+		c.flags |= UHP_CREATE_KERNEL_RINGS;
 
 	fd = xioctl(dev, UHP_IOC_CREATE, &c);
 	if (fd < 0)

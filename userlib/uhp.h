@@ -64,6 +64,8 @@ struct uhp_create_opts {
 	uint32_t mode;		/* permission bits checked by attach; 0: default */
 	int node;		/* -1: one ring per node; >= 0: one ring on node */
 	bool consumer;		/* the creating fd takes the consumer role */
+	bool kernel_rings;	/* also rings kernel code produces into
+				 * (UHP_CREATE_KERNEL_RINGS, kmod/uhp_kapi.h) */
 };
 
 #define UHP_CREATE_OPTS_INIT \
