@@ -5,7 +5,8 @@
  * Paths (each one complete; the vector ones compiled with per-function
  * target attributes, so the library runs on any x86-64):
  *   avx512   n <= 64: one masked load/store (AVX512BW); up to 512 bytes:
- *            2/4/8 unaligned zmm moves, the last ones overlapping; above:
+ *            2/4/8 unaligned zmm moves, the last ones overlapping (both in
+ *            zmm16..23, so no vzeroupper on the way out); above:
  *            the first zmm and the last four are loaded up front, the
  *            destination is aligned to 64 and a loop moves 4 x 64 bytes
  *            per turn with aligned stores, then the saved head and tail
@@ -201,49 +202,74 @@ T_AVX512 static void copy_avx512_big(unsigned char *d, const unsigned char *s,
 	Z_ST(d + n - 64, t3);
 }
 
+/*
+ * Up to 512 bytes in zmm16..zmm23: registers SSE code cannot see, so no
+ * vzeroupper is needed on the way out (glibc's memmove does the same);
+ * inline asm because the compiler would pick zmm0.. and add vzeroupper.
+ */
+#define Z_CLOBBER "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", \
+		  "xmm22", "xmm23", "memory"
+
+T_AVX512 __attribute__((noinline))
+static void copy_avx512_large(unsigned char *d, const unsigned char *s, size_t n)
+{
+	if (n < __atomic_load_n(&copy_erms_min, __ATOMIC_RELAXED))
+		copy_avx512_big(d, s, n);
+	else
+		rep_movsb(d, s, n);
+}
+
 T_AVX512 __attribute__((aligned(64)))
 static void *copy_avx512(void *dst, const void *src, size_t n)
 {
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-
-	COPY_CHECK(d, s, n);
-
+	COPY_CHECK(dst, src, n);
 	if (n <= 64) {
-		__mmask64 k = _bzhi_u64(~0ULL, (unsigned)n);
-
-		_mm512_mask_storeu_epi8(d, k, _mm512_maskz_loadu_epi8(k, s));
+		__asm__ volatile(
+			"bzhi	%[n], %[ones], %%rcx\n\t"
+			"kmovq	%%rcx, %%k1\n\t"
+			"vmovdqu8 (%[s]), %%zmm16%{%%k1%}%{z%}\n\t"
+			"vmovdqu8 %%zmm16, (%[d])%{%%k1%}"
+			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n), [ones] "r"(~0ULL)
+			: "rcx", "k1", Z_CLOBBER);
 	} else if (n <= 128) {
-		__m512i a = Z_LD(s), b = Z_LD(s + n - 64);
-
-		Z_ST(d, a);
-		Z_ST(d + n - 64, b);
+		__asm__ volatile(
+			"vmovdqu64 (%[s]), %%zmm16\n\t"
+			"vmovdqu64 -64(%[s],%[n]), %%zmm17\n\t"
+			"vmovdqu64 %%zmm16, (%[d])\n\t"
+			"vmovdqu64 %%zmm17, -64(%[d],%[n])"
+			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
 	} else if (n <= 256) {
-		__m512i a = Z_LD(s), b = Z_LD(s + 64);
-		__m512i c = Z_LD(s + n - 128), e = Z_LD(s + n - 64);
-
-		Z_ST(d, a);
-		Z_ST(d + 64, b);
-		Z_ST(d + n - 128, c);
-		Z_ST(d + n - 64, e);
+		__asm__ volatile(
+			"vmovdqu64 (%[s]), %%zmm16\n\t"
+			"vmovdqu64 64(%[s]), %%zmm17\n\t"
+			"vmovdqu64 -128(%[s],%[n]), %%zmm18\n\t"
+			"vmovdqu64 -64(%[s],%[n]), %%zmm19\n\t"
+			"vmovdqu64 %%zmm16, (%[d])\n\t"
+			"vmovdqu64 %%zmm17, 64(%[d])\n\t"
+			"vmovdqu64 %%zmm18, -128(%[d],%[n])\n\t"
+			"vmovdqu64 %%zmm19, -64(%[d],%[n])"
+			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
 	} else if (n <= 512) {
-		__m512i a = Z_LD(s), b = Z_LD(s + 64);
-		__m512i c = Z_LD(s + 128), e = Z_LD(s + 192);
-		__m512i f = Z_LD(s + n - 256), g = Z_LD(s + n - 192);
-		__m512i h = Z_LD(s + n - 128), i = Z_LD(s + n - 64);
-
-		Z_ST(d, a);
-		Z_ST(d + 64, b);
-		Z_ST(d + 128, c);
-		Z_ST(d + 192, e);
-		Z_ST(d + n - 256, f);
-		Z_ST(d + n - 192, g);
-		Z_ST(d + n - 128, h);
-		Z_ST(d + n - 64, i);
-	} else if (n < __atomic_load_n(&copy_erms_min, __ATOMIC_RELAXED)) {
-		copy_avx512_big(d, s, n);
+		__asm__ volatile(
+			"vmovdqu64 (%[s]), %%zmm16\n\t"
+			"vmovdqu64 64(%[s]), %%zmm17\n\t"
+			"vmovdqu64 128(%[s]), %%zmm18\n\t"
+			"vmovdqu64 192(%[s]), %%zmm19\n\t"
+			"vmovdqu64 -256(%[s],%[n]), %%zmm20\n\t"
+			"vmovdqu64 -192(%[s],%[n]), %%zmm21\n\t"
+			"vmovdqu64 -128(%[s],%[n]), %%zmm22\n\t"
+			"vmovdqu64 -64(%[s],%[n]), %%zmm23\n\t"
+			"vmovdqu64 %%zmm16, (%[d])\n\t"
+			"vmovdqu64 %%zmm17, 64(%[d])\n\t"
+			"vmovdqu64 %%zmm18, 128(%[d])\n\t"
+			"vmovdqu64 %%zmm19, 192(%[d])\n\t"
+			"vmovdqu64 %%zmm20, -256(%[d],%[n])\n\t"
+			"vmovdqu64 %%zmm21, -192(%[d],%[n])\n\t"
+			"vmovdqu64 %%zmm22, -128(%[d],%[n])\n\t"
+			"vmovdqu64 %%zmm23, -64(%[d],%[n])"
+			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
 	} else {
-		rep_movsb(d, s, n);
+		copy_avx512_large(dst, src, n);
 	}
 	return dst;
 }
