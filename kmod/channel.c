@@ -13,6 +13,7 @@
 #include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/io_uring.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nodemask.h>
@@ -171,7 +172,8 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 	info->nr_rings = ch->nr_rings;
 	info->features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
 			 UHP_FEAT_NEED_WAKEUP | UHP_FEAT_KERNEL_SEND |
-			 UHP_FEAT_VERIFY | UHP_FEAT_KERNEL_RINGS;
+			 UHP_FEAT_VERIFY | UHP_FEAT_KERNEL_RINGS |
+			 UHP_FEAT_URING_CMD;
 	info->data_size = ch->data_size;
 	info->page_size = UHP_PAGE_SIZE;
 	info->copy_path = uhp_copy_path();
@@ -258,6 +260,29 @@ static long uhp_channel_ioctl(struct file *file, unsigned int cmd,
 				  UHP_CH_IOC_BASE, file, cmd, arg);
 }
 
+/*
+ * IORING_OP_URING_CMD: a doorbell, so one io_uring_enter() can wake the
+ * consumers of many channels. Completes inline; never sleeps.
+ */
+static int uhp_channel_uring_cmd(struct io_uring_cmd *ioucmd,
+				 unsigned int issue_flags)
+{
+	struct uhp_channel *ch = ioucmd->file->private_data;
+	const struct uhp_uring_cmd *cmd = ioucmd->cmd;
+
+	switch (ioucmd->cmd_op) {
+	case UHP_URING_CMD_NOTIFY:
+		/* The SQE is shared memory: read each field once. */
+		if (READ_ONCE(cmd->flags) || READ_ONCE(cmd->__reserved0) ||
+		    READ_ONCE(cmd->__reserved1))
+			return -EINVAL;
+		uhp_channel_wake(ch);
+		return 0;
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
 static __poll_t uhp_channel_poll(struct file *file, poll_table *wait)
 {
 	struct uhp_channel *ch = file->private_data;
@@ -324,6 +349,7 @@ static const struct file_operations uhp_channel_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 	.poll = uhp_channel_poll,
 	.mmap = uhp_channel_mmap,
+	.uring_cmd = uhp_channel_uring_cmd,
 	.llseek = noop_llseek,
 };
 

@@ -318,6 +318,17 @@ UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
 UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms);
 
 /*
+ * Waiting in your own loop (epoll, io_uring: see uhp_uring.h). Before
+ * sleeping on uhp_channel_fd() call uhp_prepare_sleep(): it asks producers
+ * for a wakeup and returns 1 if a record arrived meanwhile (then do not
+ * sleep), 0 if sleeping is safe; after waking, uhp_end_sleep() withdraws the
+ * request so producers stop making NOTIFY calls.
+ * uhp_prepare_sleep() returns -EPERM for a handle without the consumer role.
+ */
+UHP_API int uhp_prepare_sleep(struct uhp_channel *ch);
+UHP_API void uhp_end_sleep(struct uhp_channel *ch);
+
+/*
  * uhp_recv(), waiting up to timeout_ms (< 0: forever) while it is -EAGAIN.
  * Returns as uhp_recv(), or -ETIMEDOUT, or a uhp_wait() -errno.
  */

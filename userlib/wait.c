@@ -150,6 +150,26 @@ UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
 	return ret;
 }
 
+/*
+ * The sleep protocol for callers that wait on their own (epoll, io_uring):
+ * announce, fence, re-check. 1: data is ready, do not sleep; 0: sleep.
+ */
+UHP_API int uhp_prepare_sleep(struct uhp_channel *ch)
+{
+	if (!ch->consumer)
+		return -EPERM;
+	need_wakeup_set(ch, 1);
+	/* Pairs with the producer's fence after its commit (wake_check()). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return uhp__ready(ch) ? 1 : 0;
+}
+
+UHP_API void uhp_end_sleep(struct uhp_channel *ch)
+{
+	if (ch->consumer)
+		need_wakeup_set(ch, 0);
+}
+
 UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
 			      struct uhp_meta *meta_out, int timeout_ms)
 {

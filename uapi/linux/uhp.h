@@ -29,6 +29,11 @@
  *   0x13  channel fd  UHP_IOC_VERIFY    struct uhp_verify     0
  * Unknown commands get -ENOTTY.
  *
+ * io_uring: IORING_OP_URING_CMD on a channel fd, sqe->cmd_op one of
+ * UHP_URING_CMD_*, the SQE's command area a struct uhp_uring_cmd (all zero
+ * today). A producer can so wake the consumers of many channels with one
+ * io_uring_enter(). Unknown cmd_op: -EOPNOTSUPP; non-zero fields: -EINVAL.
+ *
  * Sub-ring layout
  * ---------------
  * Each sub-ring has three parts, mapped separately: a producer page, a
@@ -248,6 +253,7 @@ struct uhp_unlink {
 #define UHP_FEAT_KERNEL_SEND	(1ULL << 3)	/* UHP_IOC_SEND */
 #define UHP_FEAT_VERIFY		(1ULL << 4)	/* UHP_IOC_VERIFY */
 #define UHP_FEAT_KERNEL_RINGS	(1ULL << 5)	/* UHP_CREATE_KERNEL_RINGS, kernel API */
+#define UHP_FEAT_URING_CMD	(1ULL << 6)	/* IORING_OP_URING_CMD, UHP_URING_CMD_* */
 
 /* uhp_info.copy_path: the kernel's payload copy routine in use. */
 #define UHP_COPY_GENERIC	0	/* memcpy() */
@@ -331,6 +337,16 @@ struct uhp_verify {
 	__aligned_u64 pos;
 	__u32 crc;		/* out: CRC32C the kernel computed */
 	__u32 __reserved0;	/* must be 0 */
+};
+
+/* io_uring commands (sqe->cmd_op) on a channel fd. */
+#define UHP_URING_CMD_NOTIFY	1	/* what UHP_IOC_NOTIFY does */
+
+/* The SQE's command area (16 bytes, fits a 64-byte SQE). */
+struct uhp_uring_cmd {
+	__u32 flags;		/* none defined: must be 0 */
+	__u32 __reserved0;	/* must be 0 */
+	__aligned_u64 __reserved1;	/* must be 0 */
 };
 
 #define UHP_IOC_CREATE	_IO(UHP_IOC_MAGIC, 0x00)
