@@ -38,15 +38,21 @@ static inline u32 uhp_kunit_rec_crc(const struct uhp_rec_hdr *h,
 	return uhp_kunit_crc32c_update(crc, payload, len) ^ ~0U;
 }
 
+struct uhp_kunit_ring_args {
+	u64 size;
+	bool kernel;
+};
+
 static inline int uhp_kunit_ring_res_init(struct kunit_resource *res,
 					  void *context)
 {
+	const struct uhp_kunit_ring_args *a = context;
 	struct uhp_ring *r = kzalloc(sizeof(*r), GFP_KERNEL);
 	int ret;
 
 	if (!r)
 		return -ENOMEM;
-	ret = uhp_ring_init(r, 0, *(u64 *)context, 0, false);
+	ret = uhp_ring_init(r, 0, a->size, 0, a->kernel);
 	if (ret) {
 		kfree(r);
 		return ret;
@@ -62,14 +68,21 @@ static inline void uhp_kunit_ring_res_free(struct kunit_resource *res)
 }
 
 /* A ring of 'size' data bytes on node 0, destroyed when the test ends. */
-static inline struct uhp_ring *uhp_kunit_ring(struct kunit *test, u64 size)
+static inline struct uhp_ring *uhp_kunit_ring_kind(struct kunit *test,
+						   u64 size, bool kernel)
 {
+	struct uhp_kunit_ring_args a = { .size = size, .kernel = kernel };
 	struct uhp_ring *r;
 
 	r = kunit_alloc_resource(test, uhp_kunit_ring_res_init,
-				 uhp_kunit_ring_res_free, GFP_KERNEL, &size);
+				 uhp_kunit_ring_res_free, GFP_KERNEL, &a);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, r);
 	return r;
+}
+
+static inline struct uhp_ring *uhp_kunit_ring(struct kunit *test, u64 size)
+{
+	return uhp_kunit_ring_kind(test, size, false);
 }
 
 /* Set both shared positions, as a (possibly hostile) process could. */
