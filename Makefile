@@ -52,6 +52,12 @@ bench: lib
 	$(MAKE) -C bench run
 .PHONY: bench
 
+# Kernel->user throughput and wake-up latency in the guest: uhp vs the BPF ring
+# buffer vs a pipe (bench/guest.mk); JSON lines in build/bench/kernel.jsonl.
+bench-guest: deps module lib
+	$(MAKE) -C bench guest-run UHP_VM_FLAGS="$(UHP_VM_FLAGS)"
+.PHONY: bench-guest
+
 deps:
 	@scripts/deps.sh
 

@@ -19,6 +19,7 @@ pkgs=(
     libisal-dev                 # ISA-L crc32_iscsi: peer in crc32c_test and make bench
     git                         # the dkms source copy uses git ls-files
     linux-source-6.1 bc flex bison  # `make kunit`: a UML kernel tree for KUnit
+    clang libbpf-dev libelf-dev zlib1g-dev  # `make bench-guest`: the BPF ringbuf peer
 )
 
 # One dpkg-query for all: it lists the packages it knows (any state) and
