@@ -212,7 +212,7 @@ TEST_TIMEOUT(kernel_producer_to_user_consumer, 240)
 {
 	struct uhp_channel *ch;
 	struct uhp_stats st;
-	const uint64_t n = 300000;
+	const uint64_t n = 2000000;
 	uint64_t bad = 0, got;
 
 	need_ticker();
