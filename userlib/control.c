@@ -162,6 +162,8 @@ void uhp__channel_free(struct uhp_channel *ch)
 	}
 	if (ch->fd >= 0)
 		close(ch->fd);
+	if (ch->arena)
+		uhp__arena_release(ch);
 	free(ch->node_ring);
 	free(ch);
 }
@@ -440,6 +442,10 @@ UHP_API int uhp_notify(struct uhp_channel *ch)
 	int ret;
 
 	__atomic_fetch_add(&ch->pstat.notifies, 1, __ATOMIC_RELAXED);
+	if (ch->arena) {
+		uhp__arena_wake(ch);	/* a futex instead of the ioctl */
+		return 0;
+	}
 	if (ch->fd < 0)
 		return 0;	/* in-memory: the waiter polls by itself */
 	ret = xioctl(ch->fd, UHP_IOC_NOTIFY, &n);

@@ -335,6 +335,29 @@ UHP_API void uhp_end_sleep(struct uhp_channel *ch);
 UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
 			      struct uhp_meta *meta_out, int timeout_ms);
 
+/* ---- arenas: channels without the kernel module ---- */
+
+/*
+ * A channel in a named POSIX shared-memory object (/dev/shm/uhp.<name>,
+ * mode 0600), for processes of one user on machines without uhp.ko: the
+ * same rings and fast path, one ring per NUMA node with memory (placed with
+ * mbind(MPOL_PREFERRED)) or one on opts->node, waits through a futex.
+ * Not available there: kernel producers (opts->kernel_rings: -EINVAL),
+ * permissions across users, the kernel's checks of positions, SEND/VERIFY,
+ * uhp_channel_fd() (-EOPNOTSUPP: use uhp_wait()/uhp_recv_wait()).
+ * The consumer role is one process's at a time (-EBUSY), taken over when
+ * its holder died.
+ * create: 0, or -EINVAL, -ENAMETOOLONG, -EEXIST, -ENOMEM, or a shm_open(),
+ * ftruncate() or mmap() -errno. attach: 0, or -ENOENT, -EACCES, -EBUSY,
+ * -EPROTO (not an arena of this ABI), -EINVAL. unlink: 0, -ENOENT, ...
+ * Close handles with uhp_close().
+ */
+UHP_API int uhp_arena_create(const char *name, const struct uhp_create_opts *opts,
+			     struct uhp_channel **out);
+UHP_API int uhp_arena_attach(const char *name, unsigned flags,
+			     struct uhp_channel **out);
+UHP_API int uhp_arena_unlink(const char *name);
+
 /* ---- recovery, statistics, CRC ---- */
 
 /*

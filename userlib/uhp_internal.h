@@ -65,6 +65,9 @@ struct uhp_channel {
 	int16_t *node_ring;
 	unsigned nr_node_ring;
 
+	/* arena (uhp_arena_*): its header page, or NULL */
+	void *arena;
+	size_t arena_len;
 	/* ring this handle's producers use (uhp_set_producer_ring) */
 	unsigned prod_ring;
 	/* consumer's round-robin cursor: next ring to look at */
@@ -121,6 +124,12 @@ UHP_HIDDEN int uhp__ring_stalled(struct uhp_channel *ch, struct uhp_ring *r,
 UHP_HIDDEN void uhp__ring_skip_garbage(struct uhp_channel *ch,
 				       struct uhp_ring *r);
 UHP_HIDDEN uint64_t uhp__now_ns(void);
+
+/* arena.c */
+UHP_HIDDEN void uhp__arena_wake(struct uhp_channel *ch);
+UHP_HIDDEN uint32_t uhp__arena_wake_seq(struct uhp_channel *ch);
+UHP_HIDDEN int uhp__arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns);
+UHP_HIDDEN void uhp__arena_release(struct uhp_channel *ch);
 
 /* crc32c.c: the paths of uhp_crc32c() and the one it uses */
 #define UHP_CRC32C_POLY_REFLECTED	0x82F63B78U

@@ -69,8 +69,11 @@ static void need_wakeup_set(struct uhp_channel *ch, uint32_t v)
 /* ---- 2. one sleep ---- */
 
 /* Returns 0 after sleeping up to ns, or -errno. */
-static int sleep_once(struct uhp_channel *ch, uint64_t ns, uint64_t *backoff)
+static int sleep_once(struct uhp_channel *ch, uint64_t ns, uint64_t *backoff,
+		      uint32_t seq)
 {
+	if (ch->arena)
+		return uhp__arena_sleep(ch, seq, ns);
 	if (ch->fd >= 0) {
 		struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
 		int ms = (int)((ns + 999999) / 1000000);
@@ -130,6 +133,11 @@ UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (;;) {
+		/*
+		 * An arena's futex word, read before the re-check: a wakeup
+		 * after it changes the word, so the futex wait returns at once.
+		 */
+		uint32_t seq = ch->arena ? uhp__arena_wake_seq(ch) : 0;
 		uint64_t now;
 
 		if (uhp__ready(ch)) {
@@ -142,7 +150,7 @@ UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
 			break;
 		}
 		ret = sleep_once(ch, deadline - now < cap ? deadline - now : cap,
-				 &backoff);
+				 &backoff, seq);
 		if (ret < 0)
 			break;
 	}
