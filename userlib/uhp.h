@@ -396,6 +396,54 @@ UHP_API uint32_t uhp_crc32c(uint32_t crc, const void *buf, size_t len);
  */
 UHP_API void *uhp_memcpy(void *dst, const void *src, size_t n);
 
+/* ---- routing: which records of a batch go to which agent ---- */
+
+/*
+ * Filter a batch by destination agent id. ids[i] is the 32-bit id read at
+ * (const char *)ids + i * stride_bytes: point ids at &hdrs[0].dst of an
+ * array of struct uhp_rec_hdr (stride sizeof(struct uhp_rec_hdr)), at
+ * &msgs[0].meta.dst, or at a dense uint32_t array (stride 4). Any stride
+ * works, 0 included (every i reads the same id), and the ids need not be
+ * 4-byte aligned; nothing outside the n ids is read.
+ *
+ * bitmap receives (n + 63) / 64 uint64_t words, all of them written: bit
+ * (i % 64) of word i / 64 is set when ids[i] matches, bits from n on are 0.
+ * Nothing is written for n == 0 (ids and bitmap may then be NULL).
+ * Returns the number of matches (the bits set). There is no error case.
+ *
+ * The implementation is chosen once, at the first call of either function:
+ * avx512 (16 ids per compare into a mask; a plain load when stride_bytes
+ * is 4, a gather otherwise), avx2 (8 ids per compare), or scalar. The
+ * environment variable UHP_ROUTE=avx512|avx2|scalar|auto, read at that
+ * first call, forces one; a value that is unknown or names a path this CPU
+ * lacks means auto. Every path gives the same bitmap and count. Strides
+ * above UHP_ROUTE_GATHER_MAX_STRIDE (gather offsets are 32-bit) take the
+ * scalar loop on every path. Thread-safe; ids may change meanwhile (each is
+ * read once).
+ */
+#define UHP_ROUTE_GATHER_MAX_STRIDE	(0x7fffffffU / 16)
+
+/* Bit i set when ids[i] == target. */
+UHP_API size_t uhp_route_match(const uint32_t *ids, size_t stride_bytes, size_t n,
+			       uint32_t target, uint64_t *bitmap);
+
+/*
+ * Bit i set when ids[i] equals any of targets[0..ntargets) (duplicates
+ * allowed; ntargets 0 matches nothing, targets may then be NULL). Up to
+ * UHP_ROUTE_SET_VEC_MAX targets are compared in the vector paths; a larger
+ * set is looked up with a binary search per id, by the same scalar code on
+ * every path: targets already sorted ascending are searched in place, any
+ * other order is sorted in chunks of UHP_ROUTE_SET_CHUNK targets on the
+ * stack (one pass over the ids per chunk; no allocation). Pass big fixed
+ * sets sorted.
+ */
+#define UHP_ROUTE_SET_VEC_MAX	16
+#define UHP_ROUTE_SET_CHUNK	256
+
+UHP_API size_t uhp_route_match_set(const uint32_t *ids, size_t stride_bytes,
+				   size_t n, const uint32_t *targets,
+				   size_t ntargets, uint64_t *bitmap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -234,4 +234,61 @@ UHP_HIDDEN int uhp__mem_channel_new(unsigned nr_rings, uint64_t data_size,
 UHP_HIDDEN int uhp__mem_ring_set_pos(struct uhp_channel *ch, unsigned ring,
 				     uint64_t pos);
 
+/*
+ * route.c: the paths of uhp_route_match()/uhp_route_match_set() and the one
+ * they use. Every path's functions take every input (any n, stride and
+ * set size) and give the same bitmap and count.
+ */
+enum uhp_route_path {
+	UHP_ROUTE_SCALAR,	/* route.c, portable */
+	UHP_ROUTE_AVX2,		/* route_x86.c: 8 ids per compare */
+	UHP_ROUTE_AVX512,	/* route_x86.c: 16 ids per compare, masks */
+	UHP_ROUTE_NR_PATHS
+};
+
+typedef size_t (*uhp_route_match_fn)(const uint32_t *ids, size_t stride,
+				     size_t n, uint32_t target,
+				     uint64_t *bitmap);
+typedef size_t (*uhp_route_set_fn)(const uint32_t *ids, size_t stride,
+				   size_t n, const uint32_t *targets,
+				   size_t ntargets, uint64_t *bitmap);
+
+struct uhp_route_impl {
+	uhp_route_match_fn match;
+	uhp_route_set_fn match_set;
+};
+
+UHP_HIDDEN const char *uhp__route_path_name(unsigned path);
+/* The path's functions, or NULL (and *why_not, if given, says why) when
+ * this CPU/OS or build lacks it. */
+UHP_HIDDEN const struct uhp_route_impl *uhp__route_path(unsigned path,
+							 const char **why_not);
+/* Name of the path the uhp_route_* functions use (chooses it if not yet). */
+UHP_HIDDEN const char *uhp__route_impl(void);
+
+/* route.c: the scalar path, and the > UHP_ROUTE_SET_VEC_MAX set lookup */
+UHP_HIDDEN size_t uhp__route_match_scalar(const uint32_t *ids, size_t stride,
+					  size_t n, uint32_t target,
+					  uint64_t *bitmap);
+UHP_HIDDEN size_t uhp__route_set_scalar(const uint32_t *ids, size_t stride,
+					size_t n, const uint32_t *targets,
+					size_t ntargets, uint64_t *bitmap);
+UHP_HIDDEN size_t uhp__route_set_large(const uint32_t *ids, size_t stride,
+				       size_t n, const uint32_t *targets,
+				       size_t ntargets, uint64_t *bitmap);
+
+/* route_x86.c: call only through uhp__route_path() (CPU checks) */
+UHP_HIDDEN size_t uhp__route_match_avx2(const uint32_t *ids, size_t stride,
+					size_t n, uint32_t target,
+					uint64_t *bitmap);
+UHP_HIDDEN size_t uhp__route_set_avx2(const uint32_t *ids, size_t stride,
+				      size_t n, const uint32_t *targets,
+				      size_t ntargets, uint64_t *bitmap);
+UHP_HIDDEN size_t uhp__route_match_avx512(const uint32_t *ids, size_t stride,
+					  size_t n, uint32_t target,
+					  uint64_t *bitmap);
+UHP_HIDDEN size_t uhp__route_set_avx512(const uint32_t *ids, size_t stride,
+					size_t n, const uint32_t *targets,
+					size_t ntargets, uint64_t *bitmap);
+
 #endif /* UHP_INTERNAL_H */
