@@ -34,6 +34,11 @@
  * QEMU TCG: absolute numbers mean little and differ from boot to boot;
  * only the ratios between peers measured in the same boot compare.
  *
+ * Also per peer, to explain the throughput: the consumer's CPU time per
+ * record (CLOCK_THREAD_CPUTIME_ID: spinning included, sleeping not), how
+ * often it called into a possible sleep, and how often the producer found
+ * the ring full.
+ *
  * Output: a human table, and JSON lines prefixed with "UHP-BENCH-JSON: ".
  */
 #define _GNU_SOURCE
@@ -111,10 +116,12 @@ static struct {
 	uint64_t n;		/* records per throughput run; 0: by size */
 	int rounds;
 	int samples;		/* latency samples per peer and size */
-} cfg = { .ring = 1 << 20, .sizes = { 64, 1024 }, .nsizes = 2, .rounds = 5,
-	  .samples = 200 };
+} cfg = { .ring = 1 << 20, .sizes = { 64, 1024 }, .nsizes = 2, .rounds = 9,
+	  .samples = 200 };	/* rounds: see usage() */
 
 static int pin_ok = 1;
+static uint64_t cons_waits;	/* consumer calls that may sleep: uhp_wait,
+				 * ring_buffer__poll, read */
 static uint64_t bad_total;	/* records that failed a check, all runs */
 
 /* ---- helpers ---- */
@@ -368,6 +375,7 @@ static uint64_t uhp_drain(uint16_t type, uint64_t n, uint64_t *lat)
 				__atomic_store_n(&U.lat_seen, U.lat_seen + 1,
 						 __ATOMIC_RELEASE);
 		} else if (r == -EAGAIN) {
+			cons_waits++;
 			r = uhp_wait(U.ch, WAIT_MS);
 			if (r == 0)
 				die("uhp: no record for %d ms after %llu of %llu", WAIT_MS,
@@ -587,7 +595,10 @@ static void bpf_drain(uint64_t n)
 	uint64_t last = B.got, t0 = now_ns();
 
 	while (B.got < n) {
-		int r = ring_buffer__poll(B.rb, WAIT_MS);
+		int r;
+
+		cons_waits++;
+		r = ring_buffer__poll(B.rb, WAIT_MS);
 
 		if (r < 0 && r != -EINTR)
 			die("ring_buffer__poll: %s", strerror(-r));
@@ -742,9 +753,13 @@ static uint64_t pipe_drain(uint64_t n, uint64_t *lat)
 	uint64_t got = 0, bad = 0, stamp;
 
 	while (got < n) {
-		ssize_t r = read(P.data, P.buf + P.have, PIPE_BUF_BYTES - P.have);
-		uint64_t t = lat ? now_ns() : 0;
+		ssize_t r;
+		uint64_t t;
 		size_t off = 0;
+
+		cons_waits++;
+		r = read(P.data, P.buf + P.have, PIPE_BUF_BYTES - P.have);
+		t = lat ? now_ns() : 0;
 
 		if (r <= 0)
 			die("pipe: read: %s", r ? strerror(errno) : "EOF");
@@ -793,6 +808,14 @@ static uint64_t records_for(uint32_t size)
 	return size <= 256 ? 100000 : 25000;
 }
 
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 static double run_tput(int p, uint64_t n, uint64_t *waits, uint64_t *bad)
 {
 	switch (p) {
@@ -819,10 +842,11 @@ static uint64_t run_lat(int p, uint64_t *lat, int n)
 
 static void bench_size(uint32_t size, const char *boot)
 {
-	static double ns[NPEERS][MAX_ROUNDS];
+	static double ns[NPEERS][MAX_ROUNDS], cpu[NPEERS][MAX_ROUNDS];
+	uint64_t cw[NPEERS] = { 0 };
 	uint64_t n = records_for(size), waits[NPEERS] = { 0 }, bad[NPEERS] = { 0 };
 	uint64_t scratch = 0, *lat[NPEERS], p50[NPEERS];
-	double rate[NPEERS], lo[NPEERS], hi[NPEERS];
+	double rate[NPEERS], lo[NPEERS], hi[NPEERS], ccpu[NPEERS];
 	int p, r, chunks = 4;
 
 	B.size = size;
@@ -838,7 +862,11 @@ static void bench_size(uint32_t size, const char *boot)
 	for (r = 0; r < cfg.rounds; r++)
 		for (int j = 0; j < NPEERS; j++) {
 			p = (j + r) % NPEERS;
+			uint64_t c0 = cpu_ns(), w0 = cons_waits;
+
 			ns[p][r] = run_tput(p, n, &waits[p], &bad[p]);
+			cpu[p][r] = (double)(cpu_ns() - c0) / (double)n;
+			cw[p] += cons_waits - w0;
 		}
 
 	/* Latency in chunks, the order rotated, so drift hits all alike. */
@@ -860,21 +888,24 @@ static void bench_size(uint32_t size, const char *boot)
 	printf("\nkernel -> user, %u-byte records, %llu per run, rings of %llu KiB, "
 	       "median of %d rounds\n", size, (unsigned long long)n,
 	       (unsigned long long)(cfg.ring >> 10), cfg.rounds);
-	printf("  %-12s %12s %9s %8s %8s %10s %5s\n", "peer", "records/s", "MB/s",
-	       "x uhp", "range", "prod.waits", "bad");
+	printf("  %-12s %10s %7s %6s %6s %9s %10s %10s %4s\n", "peer", "records/s",
+	       "MB/s", "x uhp", "range", "cons.cpu", "cons.waits", "prod.waits",
+	       "bad");
 	for (p = 0; p < NPEERS; p++) {
 		rate[p] = (double)n * 1e9 / median(ns[p], cfg.rounds);	/* sorts */
 		lo[p] = (double)n * 1e9 / ns[p][cfg.rounds - 1];
 		hi[p] = (double)n * 1e9 / ns[p][0];
+		ccpu[p] = median(cpu[p], cfg.rounds);
 	}
 	for (p = 0; p < NPEERS; p++) {
 		char w[24] = "-";
 
 		if (p != P_PIPE)
 			snprintf(w, sizeof(w), "%llu", (unsigned long long)waits[p]);
-		printf("  %-12s %12.0f %9.1f %8.2f %7.0f%% %10s %5llu\n", peer_name[p],
-		       rate[p], rate[p] * size / 1e6, rate[p] / rate[P_UHP],
-		       (hi[p] - lo[p]) * 100 / rate[p], w, (unsigned long long)bad[p]);
+		printf("  %-12s %10.0f %7.1f %6.2f %5.0f%% %6.0f ns %10llu %10s %4llu\n",
+		       peer_name[p], rate[p], rate[p] * size / 1e6,
+		       rate[p] / rate[P_UHP], (hi[p] - lo[p]) * 100 / rate[p], ccpu[p],
+		       (unsigned long long)cw[p], w, (unsigned long long)bad[p]);
 	}
 	printf("  wake-up latency, %d samples (ns, stamp at the producer -> consumer "
 	       "has the record)\n", cfg.samples);
@@ -898,11 +929,12 @@ static void bench_size(uint32_t size, const char *boot)
 		       "\"records_per_s\":%.0f,\"records_per_s_min\":%.0f,"
 		       "\"records_per_s_max\":%.0f,\"mb_per_s\":%.2f,"
 		       "\"ratio_vs_uhp\":%.3f,\"ratio_of\":\"records_per_s\","
+		       "\"consumer_cpu_ns_per_record\":%.0f,\"consumer_waits\":%llu,"
 		       "\"producer_waits\":%lld,\"bad\":%llu,\"boot_id\":\"%s\"}\n",
 		       peer_name[p], size, (unsigned long long)n, cfg.rounds,
 		       (unsigned long long)cfg.ring, rate[p], lo[p], hi[p],
-		       rate[p] * size / 1e6, rate[p] / rate[P_UHP],
-		       p == P_PIPE ? -1LL : (long long)waits[p],
+		       rate[p] * size / 1e6, rate[p] / rate[P_UHP], ccpu[p],
+		       (unsigned long long)cw[p], p == P_PIPE ? -1LL : (long long)waits[p],
 		       (unsigned long long)bad[p], boot);
 	for (p = 0; p < NPEERS; p++)
 		printf(TAG "{\"bench\":\"kernel_to_user_wakeup\",\"peer\":\"%s\","
@@ -931,7 +963,7 @@ static void usage(void)
 		"  -s  payload sizes, 16..%d (default 64,1024)\n"
 		"  -n  records per throughput run (default 100000 up to 256 B, "
 		"else 25000)\n"
-		"  -r  rounds, median reported (default 5, max %d)\n"
+		"  -r  rounds, median reported (default 9, max %d)\n"
 		"  -l  wake-up latency samples per peer and size (default 200)\n"
 		"  -R  bytes per ring, a power of two >= 64K (default 1M)\n",
 		MAX_SIZE, MAX_ROUNDS);
@@ -1018,7 +1050,10 @@ int main(int argc, char **argv)
 	printf("producers on CPU %d, consumer on CPU %d; x uhp = peer / uhp "
 	       "(throughput: > 1 faster than uhp; latency: > 1 slower); range = "
 	       "(best - worst round) / median; prod.waits = times the producer "
-	       "slept on a full ring, all rounds\n", PROD_CPU, CONS_CPU);
+	       "slept on a full ring, cons.waits = consumer calls that may sleep "
+	       "(uhp_wait, ring_buffer__poll, read), both summed over the rounds; "
+	       "cons.cpu = consumer CPU time per record (median)\n",
+	       PROD_CPU, CONS_CPU);
 	printf(TAG "{\"bench\":\"kernel_to_user_env\",\"kernel\":\"%s\",\"cpus\":%ld,"
 	       "\"boot_id\":\"%s\",\"note\":\"QEMU TCG guest: compare only within "
 	       "one boot (same boot_id)\"}\n", u.release,
