@@ -57,22 +57,15 @@ struct uhp_arena_hdr {
 
 /* ---- 1. names, header ---- */
 
+/* Channel names and arena names follow one rule (uhp__name_copy()). */
 static int shm_name(const char *name, char out[UHP_NAME_MAX + 8])
 {
-	size_t len = name ? strnlen(name, UHP_NAME_MAX) : 0;
+	char checked[UHP_NAME_MAX];
+	int ret = uhp__name_copy(checked, name);
 
-	if (len == UHP_NAME_MAX)
-		return -ENAMETOOLONG;
-	if (len == 0 || name[0] == '.')
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return -EINVAL;
-	}
-	snprintf(out, UHP_NAME_MAX + 8, "/uhp.%s", name);
+	if (ret)
+		return ret;
+	snprintf(out, UHP_NAME_MAX + 8, "/uhp.%s", checked);
 	return 0;
 }
 
@@ -110,26 +103,14 @@ static int arena_map_ring(struct uhp_channel *ch, int fd, unsigned k,
 			  const struct uhp_arena_hdr *hdr, size_t page)
 {
 	struct uhp_ring *r = &ch->rings[k];
-	off_t base = (off_t)(page + k * hdr->ring_stride);
 	uint64_t ds = hdr->data_size;
 	struct uhp_ring_desc desc;
-	void *p;
+	int ret;
 
-	p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, base);
-	if (p == MAP_FAILED)
-		return -errno;
-	r->prod_page = p;
-	r->cons_page = (char *)p + page;
-	/* The data twice, back to back, like the kernel's double mapping. */
-	p = mmap(NULL, 2 * ds, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	r->data = p;
-	for (int half = 0; half < 2; half++)
-		if (mmap(r->data + (size_t)half * ds, ds, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED, fd, base + (off_t)(2 * page)) == MAP_FAILED)
-			return -errno;
+	ret = uhp__ring_map_file(r, fd, (off_t)(page + k * hdr->ring_stride),
+				 page, ds);
+	if (ret)
+		return ret;
 
 	memcpy(&desc, (char *)r->prod_page + UHP_DESC_OFF, sizeof(desc));
 	if (desc.magic != UHP_RING_MAGIC || desc.data_size != ds ||

@@ -57,7 +57,7 @@ static int xioctl(int fd, unsigned long cmd, void *arg)
 }
 
 /* Same rule as the kernel: 1..UHP_NAME_MAX-1 of [A-Za-z0-9._-], no leading '.' */
-static int name_copy(char dst[UHP_NAME_MAX], const char *name)
+int uhp__name_copy(char dst[UHP_NAME_MAX], const char *name)
 {
 	size_t n;
 
@@ -320,7 +320,7 @@ UHP_API int uhp_create(int dev, const char *name,
 
 	if (!out)
 		return -EINVAL;
-	ret = name_copy(c.name, name);
+	ret = uhp__name_copy(c.name, name);
 	if (ret)
 		return ret;
 	if (!opts)
@@ -362,7 +362,7 @@ UHP_API int uhp_attach(int dev, const char *name, unsigned flags,
 
 	if (!out || (flags & ~UHP_ATTACH_FLAGS))
 		return -EINVAL;
-	ret = name_copy(a.name, name);
+	ret = uhp__name_copy(a.name, name);
 	if (ret)
 		return ret;
 	fd = xioctl(dev, UHP_IOC_ATTACH, &a);
@@ -377,7 +377,7 @@ UHP_API int uhp_attach(int dev, const char *name, unsigned flags,
 UHP_API int uhp_unlink(int dev, const char *name)
 {
 	struct uhp_unlink u = { .size = sizeof(u) };
-	int ret = name_copy(u.name, name);
+	int ret = uhp__name_copy(u.name, name);
 
 	if (ret)
 		return ret;

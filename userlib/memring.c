@@ -36,13 +36,41 @@ static uint64_t random_salt(void)
 	return salt ^ ((uint64_t)(uintptr_t)&salt << 17);
 }
 
+/*
+ * Map ring r from fd, laid out as [prod page][cons page][data] at base (the
+ * layout of in-memory rings and arenas): the two pages once, the data twice
+ * back to back, as the kernel maps it. What was mapped before an error stays
+ * recorded in r, for uhp__channel_free().
+ */
+int uhp__ring_map_file(struct uhp_ring *r, int fd, off_t base, size_t page,
+		       uint64_t ds)
+{
+	void *p;
+
+	p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, base);
+	if (p == MAP_FAILED)
+		return -errno;
+	r->prod_page = p;
+	r->cons_page = (char *)p + page;
+	p = mmap(NULL, 2 * ds, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	r->data = p;	/* from here uhp__channel_free() unmaps 2 * ds */
+	for (int half = 0; half < 2; half++)
+		if (mmap(r->data + (size_t)half * ds, ds, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, fd,
+			 base + (off_t)(2 * page)) == MAP_FAILED)
+			return -errno;
+	return 0;
+}
+
 static int mem_ring_map(struct uhp_channel *ch, unsigned k, size_t page)
 {
 	struct uhp_ring *r = &ch->rings[k];
 	uint64_t ds = ch->data_size;
 	struct uhp_ring_desc *desc;
 	int fd, ret = 0;
-	void *p;
 
 	fd = memfd_create("uhp-mem-ring", MFD_CLOEXEC);
 	if (fd < 0)
@@ -51,29 +79,9 @@ static int mem_ring_map(struct uhp_channel *ch, unsigned k, size_t page)
 		ret = -errno;
 		goto out_close;
 	}
-	/* prod and cons pages: the first two pages of the memfd */
-	p = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		ret = -errno;
+	ret = uhp__ring_map_file(r, fd, 0, page, ds);
+	if (ret)
 		goto out_close;
-	}
-	r->prod_page = p;
-	r->cons_page = (char *)p + page;
-	p = mmap(NULL, 2 * ds, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED) {
-		ret = -errno;
-		goto out_close;
-	}
-	r->data = p;	/* from here uhp__channel_free() unmaps 2 * ds */
-	for (int half = 0; half < 2; half++) {
-		p = mmap(r->data + (size_t)half * ds, ds, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED, fd, (off_t)(2 * page));
-		if (p == MAP_FAILED) {
-			ret = -errno;
-			goto out_close;
-		}
-	}
 
 	desc = (struct uhp_ring_desc *)((char *)r->prod_page + UHP_DESC_OFF);
 	desc->magic = UHP_RING_MAGIC;

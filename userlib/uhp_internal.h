@@ -105,6 +105,8 @@ UHP_HIDDEN struct uhp_channel *uhp__channel_alloc(unsigned nr_rings);
 UHP_HIDDEN int uhp__channel_index_nodes(struct uhp_channel *ch);
 UHP_HIDDEN void uhp__channel_pick_producer_ring(struct uhp_channel *ch);
 UHP_HIDDEN void uhp__channel_free(struct uhp_channel *ch);
+/* Check a channel/arena name and copy it, zero-padded, into dst. */
+UHP_HIDDEN int uhp__name_copy(char dst[UHP_NAME_MAX], const char *name);
 
 /* ring.c */
 UHP_HIDDEN int uhp__ring_head(struct uhp_channel *ch, unsigned k,
@@ -230,6 +232,9 @@ UHP_HIDDEN size_t uhp__copy_set_erms_min(size_t n);
 /* memring.c: a channel in a memfd, no module needed (tests, benchmarks) */
 UHP_HIDDEN int uhp__mem_channel_new(unsigned nr_rings, uint64_t data_size,
 				    struct uhp_channel **out);
+/* Map [prod][cons][data] at base of fd into r (data twice). */
+UHP_HIDDEN int uhp__ring_map_file(struct uhp_ring *r, int fd, off_t base,
+				  size_t page, uint64_t ds);
 /* Move an empty ring's positions to pos (aligned): wrap-around tests. */
 UHP_HIDDEN int uhp__mem_ring_set_pos(struct uhp_channel *ch, unsigned ring,
 				     uint64_t pos);
