@@ -4,7 +4,7 @@
  *
  * Paths (each one complete; the vector ones compiled with per-function
  * target attributes, so the library runs on any x86-64):
- *   avx512   n <= 64: one masked load/store (AVX512BW); up to 512 bytes:
+ *   avx512   n < 64: one masked load/store (AVX512BW); up to 512 bytes:
  *            2/4/8 unaligned zmm moves, the last ones overlapping (both in
  *            zmm16..23, so no vzeroupper on the way out); above:
  *            the first zmm and the last four are loaded up front, the
@@ -211,34 +211,22 @@ T_AVX512 static void copy_avx512_big(unsigned char *d, const unsigned char *s,
 		  "xmm22", "xmm23", "memory"
 
 T_AVX512 __attribute__((noinline))
-static void copy_avx512_large(unsigned char *d, const unsigned char *s, size_t n)
+static void *copy_avx512_large(void *dst, const void *src, size_t n)
 {
 	if (n < __atomic_load_n(&copy_erms_min, __ATOMIC_RELAXED))
-		copy_avx512_big(d, s, n);
+		copy_avx512_big(dst, src, n);
 	else
-		rep_movsb(d, s, n);
+		rep_movsb(dst, src, n);
+	return dst;
 }
 
-T_AVX512 __attribute__((aligned(64)))
-static void *copy_avx512(void *dst, const void *src, size_t n)
+/* 129 bytes and up: a tail jump away, as in glibc, not a call */
+T_AVX512 __attribute__((noinline))
+static void *copy_avx512_129(void *dst, const void *src, size_t n)
 {
-	COPY_CHECK(dst, src, n);
-	if (n <= 64) {
-		__asm__ volatile(
-			"bzhi	%[n], %[ones], %%rcx\n\t"
-			"kmovq	%%rcx, %%k1\n\t"
-			"vmovdqu8 (%[s]), %%zmm16%{%%k1%}%{z%}\n\t"
-			"vmovdqu8 %%zmm16, (%[d])%{%%k1%}"
-			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n), [ones] "r"(~0ULL)
-			: "rcx", "k1", Z_CLOBBER);
-	} else if (n <= 128) {
-		__asm__ volatile(
-			"vmovdqu64 (%[s]), %%zmm16\n\t"
-			"vmovdqu64 -64(%[s],%[n]), %%zmm17\n\t"
-			"vmovdqu64 %%zmm16, (%[d])\n\t"
-			"vmovdqu64 %%zmm17, -64(%[d],%[n])"
-			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
-	} else if (n <= 256) {
+	if (n > 512)
+		return copy_avx512_large(dst, src, n);
+	if (n <= 256) {
 		__asm__ volatile(
 			"vmovdqu64 (%[s]), %%zmm16\n\t"
 			"vmovdqu64 64(%[s]), %%zmm17\n\t"
@@ -249,7 +237,7 @@ static void *copy_avx512(void *dst, const void *src, size_t n)
 			"vmovdqu64 %%zmm18, -128(%[d],%[n])\n\t"
 			"vmovdqu64 %%zmm19, -64(%[d],%[n])"
 			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
-	} else if (n <= 512) {
+	} else {
 		__asm__ volatile(
 			"vmovdqu64 (%[s]), %%zmm16\n\t"
 			"vmovdqu64 64(%[s]), %%zmm17\n\t"
@@ -268,9 +256,33 @@ static void *copy_avx512(void *dst, const void *src, size_t n)
 			"vmovdqu64 %%zmm22, -128(%[d],%[n])\n\t"
 			"vmovdqu64 %%zmm23, -64(%[d],%[n])"
 			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
-	} else {
-		copy_avx512_large(dst, src, n);
 	}
+	return dst;
+}
+
+/* 64..128 bytes fall straight through (glibc's branch layout) */
+T_AVX512 __attribute__((aligned(64)))
+static void *copy_avx512(void *dst, const void *src, size_t n)
+{
+	COPY_CHECK(dst, src, n);
+	if (n >= 64) {
+		if (n > 128)
+			return copy_avx512_129(dst, src, n);
+		__asm__ volatile(
+			"vmovdqu64 (%[s]), %%zmm16\n\t"
+			"vmovdqu64 -64(%[s],%[n]), %%zmm17\n\t"
+			"vmovdqu64 %%zmm16, (%[d])\n\t"
+			"vmovdqu64 %%zmm17, -64(%[d],%[n])"
+			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
+		return dst;
+	}
+	__asm__ volatile(
+		"bzhi	%[n], %[ones], %%rcx\n\t"
+		"kmovq	%%rcx, %%k1\n\t"
+		"vmovdqu8 (%[s]), %%zmm16%{%%k1%}%{z%}\n\t"
+		"vmovdqu8 %%zmm16, (%[d])%{%%k1%}"
+		: : [d] "r"(dst), [s] "r"(src), [n] "r"(n), [ones] "r"(~0ULL)
+		: "rcx", "k1", Z_CLOBBER);
 	return dst;
 }
 
