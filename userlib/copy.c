@@ -478,20 +478,18 @@ uhp_copy_fn uhp__copy_path_fn(unsigned path, const char **why_not)
 	return why ? NULL : fn;
 }
 
+static bool copy_have(unsigned path)
+{
+	return uhp__copy_path_fn(path, NULL) != NULL;
+}
+
 static unsigned copy_choose(void)
 {
-	const char *force = getenv("UHP_COPY");
+	/* erms alone is not preferred: glibc already uses it where it pays */
+	static const unsigned prefer[] = { UHP_COPY_AVX512, UHP_COPY_AVX2 };
 
-	if (force)
-		for (unsigned i = 0; i < UHP_COPY_NR_PATHS; i++)
-			if (strcmp(force, path_names[i]) == 0 &&
-			    uhp__copy_path_fn(i, NULL))
-				return i;
-	if (uhp__copy_path_fn(UHP_COPY_AVX512, NULL))
-		return UHP_COPY_AVX512;
-	if (uhp__copy_path_fn(UHP_COPY_AVX2, NULL))
-		return UHP_COPY_AVX2;
-	return UHP_COPY_GENERIC;
+	return uhp__dispatch_choose("UHP_COPY", path_names, UHP_COPY_NR_PATHS,
+				    copy_have, prefer, 2, UHP_COPY_GENERIC);
 }
 
 static void *copy_resolve(void *dst, const void *src, size_t n);

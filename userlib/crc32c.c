@@ -85,23 +85,22 @@ uhp_crc_fn uhp__crc32c_path_fn(unsigned path, const char **why_not)
 	return why ? NULL : fn;
 }
 
+static bool crc_have(unsigned path)
+{
+	return uhp__crc32c_path_fn(path, NULL) != NULL;
+}
+
 static unsigned crc_choose(void)
 {
+	static const unsigned prefer[] = {
+		UHP_CRC_AVX512, UHP_CRC_PCLMUL, UHP_CRC_SSE42,
+	};
 	const char *force = getenv("UHP_CRC");
 
-	if (force) {
-		for (unsigned i = 0; i < UHP_CRC_NR_PATHS; i++)
-			if (strcmp(force, path_names[i]) == 0 &&
-			    uhp__crc32c_path_fn(i, NULL))
-				return i;
-		if (strcmp(force, "sse4.2") == 0 &&	/* the old name */
-		    uhp__crc32c_path_fn(UHP_CRC_SSE42, NULL))
-			return UHP_CRC_SSE42;
-	}
-	for (unsigned i = UHP_CRC_NR_PATHS; i-- > 0;)
-		if (uhp__crc32c_path_fn(i, NULL))
-			return i;
-	return UHP_CRC_TABLE;
+	if (force && strcmp(force, "sse4.2") == 0 && crc_have(UHP_CRC_SSE42))
+		return UHP_CRC_SSE42;	/* the old name */
+	return uhp__dispatch_choose("UHP_CRC", path_names, UHP_CRC_NR_PATHS,
+				    crc_have, prefer, 3, UHP_CRC_TABLE);
 }
 
 static uint32_t crc_resolve(uint32_t crc, const void *buf, size_t len);

@@ -224,19 +224,17 @@ const struct uhp_route_impl *uhp__route_path(unsigned path, const char **why_not
 	return why ? NULL : &route_impls[path];
 }
 
+static bool route_have(unsigned path)
+{
+	return uhp__route_path(path, NULL) != NULL;
+}
+
 static unsigned route_choose(void)
 {
-	const char *force = getenv("UHP_ROUTE");
+	static const unsigned prefer[] = { UHP_ROUTE_AVX512, UHP_ROUTE_AVX2 };
 
-	if (force)
-		for (unsigned i = 0; i < UHP_ROUTE_NR_PATHS; i++)
-			if (strcmp(force, path_names[i]) == 0 &&
-			    uhp__route_path(i, NULL))
-				return i;
-	for (unsigned i = UHP_ROUTE_NR_PATHS; i-- > 0;)
-		if (uhp__route_path(i, NULL))
-			return i;
-	return UHP_ROUTE_SCALAR;
+	return uhp__dispatch_choose("UHP_ROUTE", path_names, UHP_ROUTE_NR_PATHS,
+				    route_have, prefer, 2, UHP_ROUTE_SCALAR);
 }
 
 static size_t match_resolve(const uint32_t *ids, size_t stride, size_t n,

@@ -127,6 +127,14 @@ UHP_HIDDEN void uhp__ring_skip_garbage(struct uhp_channel *ch,
 				       struct uhp_ring *r);
 UHP_HIDDEN uint64_t uhp__now_ns(void);
 
+/* dispatch.c: the env-forced path if the CPU has it, else the first of
+ * prefer[] the CPU has, else fallback. */
+UHP_HIDDEN unsigned uhp__dispatch_choose(const char *env,
+					 const char *const *names, unsigned nr,
+					 bool (*have)(unsigned path),
+					 const unsigned *prefer, unsigned nprefer,
+					 unsigned fallback);
+
 /* arena.c */
 UHP_HIDDEN void uhp__arena_wake(struct uhp_channel *ch);
 UHP_HIDDEN uint32_t uhp__arena_wake_seq(struct uhp_channel *ch);
