@@ -83,6 +83,8 @@ check-steps: tests
 	@rc=0; \
 	echo "== host tests"; \
 	$(MAKE) -C tests/host check || rc=1; \
+	echo "== fast-path instruction budget (callgrind)"; \
+	scripts/fastpath-budget.sh || rc=1; \
 	echo "== kunit (UML)"; \
 	scripts/kunit.sh || rc=1; \
 	echo "== dkms build of uhp.ko for $(KVER)"; \

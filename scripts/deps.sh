@@ -18,6 +18,7 @@ pkgs=(
     liburing-dev libnuma-dev    # static libs for tests and demos
     libisal-dev                 # ISA-L crc32_iscsi: peer in crc32c_test and make bench
     git                         # the dkms source copy uses git ls-files
+    valgrind                    # the fast-path instruction budget (callgrind)
     linux-source-6.1 bc flex bison  # `make kunit`: a UML kernel tree for KUnit
     clang libbpf-dev libelf-dev zlib1g-dev  # `make bench-guest`: the BPF ringbuf peer
 )

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# fastpath-budget.sh: instructions per message on the ring fast path, counted
+# by valgrind --tool=callgrind (deterministic for a given binary, whatever
+# else the machine does), against the budget kept in bench/fastpath.budget.
+#
+# Two runs, N1 and N2 round trips of a 64-byte record (send + recv, CRC
+# sealed and checked): (Ir(N2) - Ir(N1)) / (N2 - N1) cancels set-up and
+# exit. Under valgrind the CPU lacks AVX-512, so the paths counted are the
+# ones valgrind's CPU has: the figure guards the code, not the hardware.
+#
+#   scripts/fastpath-budget.sh          check (exit 1 over budget)
+#   scripts/fastpath-budget.sh --print  just print the figure
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${UHP_BUILD:-$root/build}
+bin=$build/bench/fastpath_ir
+budget_file=$root/bench/fastpath.budget
+
+command -v valgrind >/dev/null || { echo "fastpath-budget: valgrind missing (scripts/deps.sh)" >&2; exit 2; }
+make -s -C "$root/bench" O="$build" fastpath >/dev/null
+
+ir() {
+    local out
+    out=$(mktemp)
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$1" >/dev/null 2>&1
+    awk '/^(summary|totals):/ { print $2; exit }' "$out"
+    rm -f "$out"
+}
+n1=2000 n2=12000
+i1=$(ir $n1)
+i2=$(ir $n2)
+per=$(( (i2 - i1) / (n2 - n1) ))
+budget=$(grep -v '^#' "$budget_file" | head -n 1)
+echo "fastpath: $per instructions per message (send + recv of 64 B, CRC both ways); budget $budget"
+[[ ${1:-} == --print ]] && exit 0
+if (( per > budget )); then
+    echo "fastpath: OVER BUDGET by $(( per - budget )) instructions: a fast-path change costs more; justify it and raise bench/fastpath.budget, or fix it" >&2
+    exit 1
+fi
