@@ -1,0 +1,993 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_throughput: messages per second from K producer processes to one
+ * consumer process, uhp arenas (libuhp seals and checks a CRC32C per
+ * record) against peers that move the same messages:
+ *
+ *   uhp          uhp_send() / uhp_recv(), uhp_wait() when empty
+ *   uhp_batch    uhp_send_batch() of 32 / uhp_recv_batch() of 64
+ *   pipe         one write() / read() of S bytes per message
+ *   seqpacket    AF_UNIX SOCK_SEQPACKET socketpair, send() / recv()
+ *   mqueue       POSIX mq_send() / mq_receive()
+ *   eventfd_shm  an SPSC ring per producer in MAP_SHARED memory, slots of
+ *                S bytes; the consumer sleeps on an eventfd when all are
+ *                empty (after the same 256 checks uhp_wait() spins)
+ *   ck_ring      Concurrency Kit ck_ring SPSC, one per producer, in
+ *                MAP_SHARED memory; entries are slot indices, the S bytes
+ *                are copied into / out of a slot array; consumer spins
+ *   rte_ring     DPDK rte_ring (rte_ring_init() on our own MAP_SHARED
+ *                memory, no EAL), SP/SC for K=1, MP/SC otherwise; slot
+ *                array as for ck_ring; consumer spins
+ *
+ * Every message carries (producer, sequence) in its first 8 bytes and a tag
+ * derived from them in its last 8; the consumer copies each message out and
+ * checks both, and that every producer's sequence arrives complete and in
+ * order. A peer that loses, reorders or damages anything is reported as
+ * FAILED and left out of the table.
+ *
+ * Each trial sets up a fresh channel, forks the consumer and the producers
+ * (consumer on CPU 1, producers on the other CPUs, i.e. CPU 0 on a 2-vCPU
+ * host), releases them together and times from the release to the
+ * consumer's last message. Trials of all implementations are interleaved,
+ * the order rotated each round; the figure is the median over the rounds.
+ * Producers that find their queue full spin briefly, then sched_yield().
+ *
+ * bench_throughput [--messages N] [--size S] [--producers K] [--rounds R]
+ *                  [--only a,b,...] [--append]
+ * JSON lines into $BENCH_OUT/throughput.jsonl (--append: add to it).
+ */
+#include "bench_common.h"
+
+#include <fcntl.h>
+#include <mqueue.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "uhp.h"
+
+#ifdef HAVE_CK
+#include <ck_ring.h>
+#endif
+#ifdef HAVE_DPDK
+#include <rte_ring.h>
+#endif
+
+#define MAX_PRODUCERS	16
+#define RING_ENTRIES	8192	/* ck_ring, rte_ring, eventfd_shm (slots) */
+#define TX_BATCH	32
+#define RX_BATCH	64
+#define TRIAL_TIMEOUT_S	120
+
+static inline void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
+/* ---- configuration and the shared control page ---- */
+
+static size_t S = 64;		/* message size */
+static int K = 1;		/* producers */
+static long per_prod;		/* messages per producer */
+static long total;		/* per_prod * K */
+static int ncpu;
+
+struct ctl {
+	atomic_int ready;
+	atomic_int go;
+	uint64_t t0, t1;
+	uint64_t received, bad;
+	char why[160];
+};
+static struct ctl *ctl;
+
+static void *shared_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	memset(p, 0, len);
+	return p;
+}
+
+static void pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu % ncpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Backoff of a producer whose queue is full (or of a spinning consumer). */
+static inline void backoff(unsigned *n)
+{
+	if (++*n < 64)
+		cpu_relax();
+	else
+		sched_yield();
+}
+
+static void wait_go(void)
+{
+	atomic_fetch_add(&ctl->ready, 1);
+	while (!atomic_load(&ctl->go))
+		sched_yield();
+}
+
+/* ---- message contents and the consumer's check ---- */
+
+static inline uint64_t tag_of(uint64_t hdr)
+{
+	return hdr * 0x9e3779b97f4a7c15ULL ^ 0x5bd1e995c0ffee11ULL;
+}
+
+/* Producer side: stamp message seq of producer p into buf (S bytes). */
+static inline void stamp(unsigned char *buf, int p, uint64_t seq)
+{
+	uint64_t hdr = (uint64_t)p << 48 | seq, tag = tag_of(hdr);
+
+	memcpy(buf, &hdr, 8);
+	memcpy(buf + S - 8, &tag, 8);
+}
+
+/* Consumer side, per process. */
+static uint64_t expect[MAX_PRODUCERS];
+static uint64_t got, bad;
+
+static inline void check(const unsigned char *buf, size_t len)
+{
+	uint64_t hdr, tag;
+	unsigned p;
+
+	got++;
+	if (len != S) {
+		bad++;
+		return;
+	}
+	memcpy(&hdr, buf, 8);
+	memcpy(&tag, buf + S - 8, 8);
+	p = (unsigned)(hdr >> 48);
+	if (p >= (unsigned)K || tag != tag_of(hdr) ||
+	    (hdr & ((1ULL << 48) - 1)) != expect[p]) {
+		bad++;
+		return;
+	}
+	expect[p]++;
+}
+
+static void consumer_done(void)
+{
+	ctl->t1 = bench_now_ns();
+	ctl->received = got;
+	ctl->bad = bad;
+	for (int p = 0; p < K; p++)
+		if (expect[p] != (uint64_t)per_prod && !ctl->why[0])
+			snprintf(ctl->why, sizeof(ctl->why),
+				 "producer %d: %llu of %ld in order", p,
+				 (unsigned long long)expect[p], per_prod);
+}
+
+static void fail(const char *what, int err)
+{
+	snprintf(ctl->why, sizeof(ctl->why), "%s: %s", what, strerror(err));
+	_exit(3);
+}
+
+/* ---- implementations ---- */
+
+struct impl {
+	const char *name;
+	int (*setup)(void);		/* parent, before fork; 0 or -errno */
+	void (*producer)(int p);	/* child */
+	void (*consumer)(void);		/* child */
+	void (*teardown)(void);		/* parent, after the children */
+	const char *skip;		/* set when unavailable */
+};
+
+/* uhp arena */
+static char uhp_name[64];
+static struct uhp_channel *uhp_parent;
+
+static int uhp_setup(void)
+{
+	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
+
+	snprintf(uhp_name, sizeof(uhp_name), "bench-tp-%d", (int)getpid());
+	uhp_arena_unlink(uhp_name);
+	return uhp_arena_create(uhp_name, &o, &uhp_parent);
+}
+
+static void uhp_teardown(void)
+{
+	uhp_close(uhp_parent);
+	uhp_arena_unlink(uhp_name);
+}
+
+static struct uhp_channel *uhp_join(bool consumer)
+{
+	struct uhp_channel *ch;
+	int ret = uhp_arena_attach(uhp_name, consumer ? UHP_ATTACH_CONSUMER : 0,
+				   &ch);
+
+	if (ret < 0)
+		fail("uhp_arena_attach", -ret);
+	return ch;
+}
+
+static void uhp_producer(int p)
+{
+	struct uhp_channel *ch = uhp_join(false);
+	unsigned char *buf = calloc(1, S);
+
+	wait_go();
+	for (long i = 0; i < per_prod; i++) {
+		unsigned n = 0;
+		int ret;
+
+		stamp(buf, p, (uint64_t)i);
+		while ((ret = uhp_send(ch, buf, (uint32_t)S, NULL)) == -EAGAIN)
+			backoff(&n);
+		if (ret < 0)
+			fail("uhp_send", -ret);
+	}
+	uhp_close(ch);
+}
+
+static void uhp_check_stats(struct uhp_channel *ch)
+{
+	struct uhp_stats st;
+
+	uhp_stats(ch, &st);
+	if ((st.crc_errors || st.stalled_skips) && !ctl->why[0])
+		snprintf(ctl->why, sizeof(ctl->why), "crc_errors %llu stalled %llu",
+			 (unsigned long long)st.crc_errors,
+			 (unsigned long long)st.stalled_skips);
+}
+
+static void uhp_consumer(void)
+{
+	struct uhp_channel *ch = uhp_join(true);
+	unsigned char *buf = calloc(1, S);
+
+	wait_go();
+	while (got < (uint64_t)total) {
+		ssize_t n = uhp_recv(ch, buf, S, NULL);
+
+		if (n >= 0)
+			check(buf, (size_t)n);
+		else if (n == -EAGAIN)
+			uhp_wait(ch, -1);
+		else if (n == -EBADMSG)
+			bad++, got++;
+		else
+			fail("uhp_recv", (int)-n);
+	}
+	consumer_done();
+	uhp_check_stats(ch);
+	uhp_close(ch);
+}
+
+static void uhpb_producer(int p)
+{
+	struct uhp_channel *ch = uhp_join(false);
+	unsigned char *buf = calloc(TX_BATCH, S);
+	struct uhp_iov_msg msgs[TX_BATCH];
+
+	memset(msgs, 0, sizeof(msgs));
+	wait_go();
+	for (long i = 0; i < per_prod;) {
+		unsigned k = per_prod - i < TX_BATCH ? (unsigned)(per_prod - i) :
+						       TX_BATCH;
+		unsigned done = 0, n = 0;
+
+		for (unsigned j = 0; j < k; j++) {
+			stamp(buf + j * S, p, (uint64_t)(i + j));
+			msgs[j].buf = buf + j * S;
+			msgs[j].len = (uint32_t)S;
+		}
+		while (done < k) {
+			int ret = uhp_send_batch(ch, msgs + done, k - done);
+
+			if (ret > 0)
+				done += (unsigned)ret, n = 0;
+			else if (ret == -EAGAIN)
+				backoff(&n);
+			else
+				fail("uhp_send_batch", -ret);
+		}
+		i += k;
+	}
+	uhp_close(ch);
+}
+
+static void uhpb_consumer(void)
+{
+	struct uhp_channel *ch = uhp_join(true);
+	unsigned char *buf = calloc(RX_BATCH, S);
+	struct uhp_rx_msg msgs[RX_BATCH];
+
+	memset(msgs, 0, sizeof(msgs));
+	for (int j = 0; j < RX_BATCH; j++) {
+		msgs[j].buf = buf + j * S;
+		msgs[j].cap = (uint32_t)S;
+	}
+	wait_go();
+	while (got < (uint64_t)total) {
+		int n = uhp_recv_batch(ch, msgs, RX_BATCH);
+
+		if (n > 0)
+			for (int j = 0; j < n; j++)
+				check(msgs[j].buf, msgs[j].len);
+		else if (n == -EAGAIN)
+			uhp_wait(ch, -1);
+		else if (n == -EBADMSG)
+			bad++, got++;
+		else
+			fail("uhp_recv_batch", -n);
+	}
+	consumer_done();
+	uhp_check_stats(ch);
+	uhp_close(ch);
+}
+
+/* pipe and socketpair: one fd pair, producers share the write end */
+static int fds[2];
+
+static int pipe_setup(void)
+{
+	return pipe(fds) ? -errno : 0;
+}
+
+static int seqp_setup(void)
+{
+	return socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds) ? -errno : 0;
+}
+
+static void fds_teardown(void)
+{
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void fd_producer(int p)
+{
+	unsigned char *buf = calloc(1, S);
+
+	close(fds[0]);
+	wait_go();
+	for (long i = 0; i < per_prod; i++) {
+		ssize_t n;
+
+		stamp(buf, p, (uint64_t)i);
+		do
+			n = write(fds[1], buf, S);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)S)	/* <= PIPE_BUF: all or nothing */
+			fail("write", n < 0 ? errno : EIO);
+	}
+}
+
+static void pipe_consumer(void)
+{
+	unsigned char *buf = calloc(1, S);
+
+	close(fds[1]);
+	wait_go();
+	while (got < (uint64_t)total) {
+		size_t have = 0;
+
+		while (have < S) {	/* a byte stream: gather S bytes */
+			ssize_t n = read(fds[0], buf + have, S - have);
+
+			if (n <= 0) {
+				if (n < 0 && errno == EINTR)
+					continue;
+				fail("read", n < 0 ? errno : EPIPE);
+			}
+			have += (size_t)n;
+		}
+		check(buf, S);
+	}
+	consumer_done();
+}
+
+static void seqp_consumer(void)
+{
+	unsigned char *buf = calloc(1, S + 1);
+
+	close(fds[1]);
+	wait_go();
+	while (got < (uint64_t)total) {
+		ssize_t n = recv(fds[0], buf, S + 1, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail("recv", errno);
+		}
+		check(buf, (size_t)n);
+	}
+	consumer_done();
+}
+
+/* POSIX message queue */
+static char mq_name[64];
+static mqd_t mqd;
+static long mq_depth;
+
+static int mq_setup(void)
+{
+	struct mq_attr a = { .mq_maxmsg = mq_depth, .mq_msgsize = (long)S };
+
+	snprintf(mq_name, sizeof(mq_name), "/uhp-bench-tp-%d", (int)getpid());
+	mq_unlink(mq_name);
+	mqd = mq_open(mq_name, O_RDWR | O_CREAT | O_EXCL, 0600, &a);
+	return mqd == (mqd_t)-1 ? -errno : 0;
+}
+
+static long mq_msg_max(void)
+{
+	FILE *f = fopen("/proc/sys/fs/mqueue/msg_max", "r");
+	long v = 10;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = 10;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * The deepest queue (<= RING_ENTRIES) this process may create: powers of
+ * two down to fs/mqueue/msg_max (CAP_SYS_RESOURCE may exceed it), then
+ * msg_max itself, then less.
+ */
+static void mq_probe(void)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	long max = mq_msg_max();
+
+	setrlimit(RLIMIT_MSGQUEUE, &rl);	/* as root; else keep the limit */
+	for (mq_depth = RING_ENTRIES; mq_depth >= 1;) {
+		if (mq_setup() == 0) {
+			mq_close(mqd);
+			mq_unlink(mq_name);
+			return;
+		}
+		if (mq_depth > max && mq_depth / 2 < max)
+			mq_depth = max;
+		else
+			mq_depth /= 2;
+	}
+	mq_depth = 0;
+}
+
+static void mq_teardown(void)
+{
+	mq_close(mqd);
+	mq_unlink(mq_name);
+}
+
+static void mq_producer(int p)
+{
+	unsigned char *buf = calloc(1, S);
+
+	wait_go();
+	for (long i = 0; i < per_prod; i++) {
+		stamp(buf, p, (uint64_t)i);
+		while (mq_send(mqd, (const char *)buf, S, 0) != 0)
+			if (errno != EINTR)
+				fail("mq_send", errno);
+	}
+}
+
+static void mq_consumer(void)
+{
+	unsigned char *buf = calloc(1, S);
+
+	wait_go();
+	while (got < (uint64_t)total) {
+		ssize_t n = mq_receive(mqd, (char *)buf, S, NULL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail("mq_receive", errno);
+		}
+		check(buf, (size_t)n);
+	}
+	consumer_done();
+}
+
+/* eventfd + shared memory: an SPSC ring per producer, one eventfd */
+struct efd_ring {
+	_Alignas(64) _Atomic uint64_t head;	/* producer */
+	_Alignas(64) _Atomic uint64_t tail;	/* consumer */
+	_Alignas(64) unsigned char slots[];	/* RING_ENTRIES * S */
+};
+static struct {
+	_Atomic int sleeping;
+} *efd_shared;
+static struct efd_ring *efd_rings[MAX_PRODUCERS];
+static size_t efd_ring_len;
+static int efd;
+
+static int efd_setup(void)
+{
+	efd_ring_len = sizeof(struct efd_ring) + RING_ENTRIES * S;
+	efd_shared = shared_alloc(4096);
+	for (int p = 0; p < K; p++)
+		efd_rings[p] = shared_alloc(efd_ring_len);
+	efd = eventfd(0, 0);
+	return efd < 0 ? -errno : 0;
+}
+
+static void efd_teardown(void)
+{
+	close(efd);
+	for (int p = 0; p < K; p++)
+		munmap(efd_rings[p], efd_ring_len);
+	munmap(efd_shared, 4096);
+}
+
+static void efd_producer(int p)
+{
+	struct efd_ring *r = efd_rings[p];
+	unsigned char *buf = calloc(1, S);
+	uint64_t head = 0;
+
+	wait_go();
+	for (long i = 0; i < per_prod; i++) {
+		unsigned n = 0;
+
+		while (head - atomic_load_explicit(&r->tail, memory_order_acquire) >=
+		       RING_ENTRIES)
+			backoff(&n);
+		stamp(buf, p, (uint64_t)i);
+		memcpy(r->slots + (head % RING_ENTRIES) * S, buf, S);
+		atomic_store_explicit(&r->head, ++head, memory_order_release);
+		/* Pairs with the consumer's sleeping store / head loads. */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (atomic_load_explicit(&efd_shared->sleeping, memory_order_relaxed)) {
+			uint64_t one = 1;
+
+			if (write(efd, &one, 8) != 8)
+				fail("eventfd write", errno);
+		}
+	}
+}
+
+static bool efd_any(void)
+{
+	for (int p = 0; p < K; p++)
+		if (atomic_load_explicit(&efd_rings[p]->head, memory_order_acquire) !=
+		    atomic_load_explicit(&efd_rings[p]->tail, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+static void efd_consumer(void)
+{
+	unsigned char *buf = calloc(1, S);
+	int idle = 0;
+
+	wait_go();
+	while (got < (uint64_t)total) {
+		bool any = false;
+
+		for (int p = 0; p < K; p++) {
+			struct efd_ring *r = efd_rings[p];
+			uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+			uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+
+			for (; tail != head; tail++) {
+				memcpy(buf, r->slots + (tail % RING_ENTRIES) * S, S);
+				atomic_store_explicit(&r->tail, tail + 1,
+						      memory_order_release);
+				check(buf, S);
+				any = true;
+			}
+		}
+		if (any) {
+			idle = 0;
+			continue;
+		}
+		if (++idle < 256) {
+			cpu_relax();
+			continue;
+		}
+		idle = 0;
+		atomic_store(&efd_shared->sleeping, 1);
+		atomic_thread_fence(memory_order_seq_cst);
+		if (!efd_any()) {
+			uint64_t v;
+
+			if (read(efd, &v, 8) != 8 && errno != EINTR)
+				fail("eventfd read", errno);
+		}
+		atomic_store(&efd_shared->sleeping, 0);
+	}
+	consumer_done();
+}
+
+/* Slot arrays for the pointer rings: producer p's entry e lives in slot
+ * e % (2 * RING_ENTRIES) of its own array. A slot is rewritten only after
+ * 2 * RING_ENTRIES - 1 later entries of that producer were enqueued, more
+ * than the ring holds, so the consumer (one thread, dequeue then copy out)
+ * has finished with it. */
+#define NSLOTS	(2 * RING_ENTRIES)
+static unsigned char *slot_mem[MAX_PRODUCERS];
+
+static void slots_alloc(void)
+{
+	for (int p = 0; p < K; p++)
+		slot_mem[p] = shared_alloc(NSLOTS * S);
+}
+
+static void slots_free(void)
+{
+	for (int p = 0; p < K; p++)
+		munmap(slot_mem[p], NSLOTS * S);
+}
+
+#ifdef HAVE_CK
+struct ck_shared {
+	ck_ring_t ring;
+	_Alignas(64) ck_ring_buffer_t buf[RING_ENTRIES];
+};
+static struct ck_shared *ckr[MAX_PRODUCERS];
+
+static int ck_setup(void)
+{
+	for (int p = 0; p < K; p++) {
+		ckr[p] = shared_alloc(sizeof(struct ck_shared));
+		ck_ring_init(&ckr[p]->ring, RING_ENTRIES);
+	}
+	slots_alloc();
+	return 0;
+}
+
+static void ck_teardown(void)
+{
+	for (int p = 0; p < K; p++)
+		munmap(ckr[p], sizeof(struct ck_shared));
+	slots_free();
+}
+
+static void ck_producer(int p)
+{
+	struct ck_shared *c = ckr[p];
+	unsigned char *buf = calloc(1, S);
+
+	wait_go();
+	for (long i = 0; i < per_prod; i++) {
+		uintptr_t slot = (uintptr_t)i % NSLOTS;
+		unsigned n = 0;
+
+		stamp(buf, p, (uint64_t)i);
+		memcpy(slot_mem[p] + slot * S, buf, S);
+		while (!ck_ring_enqueue_spsc(&c->ring, c->buf, (void *)slot))
+			backoff(&n);
+	}
+}
+
+static void ck_consumer(void)
+{
+	unsigned char *buf = calloc(1, S);
+
+	wait_go();
+	while (got < (uint64_t)total) {
+		bool any = false;
+
+		for (int p = 0; p < K; p++) {
+			void *e;
+
+			while (ck_ring_dequeue_spsc(&ckr[p]->ring, ckr[p]->buf, &e)) {
+				memcpy(buf, slot_mem[p] + (uintptr_t)e * S, S);
+				check(buf, S);
+				any = true;
+			}
+		}
+		if (!any)
+			cpu_relax();
+	}
+	consumer_done();
+}
+#endif
+
+#ifdef HAVE_DPDK
+static struct rte_ring *rr;
+static size_t rr_len;
+
+static int rte_setup(void)
+{
+	unsigned flags = RING_F_SC_DEQ | (K == 1 ? RING_F_SP_ENQ : 0);
+	ssize_t len = rte_ring_get_memsize(RING_ENTRIES);
+	int ret;
+
+	if (len < 0)
+		return (int)len;
+	rr_len = (size_t)len;
+	rr = shared_alloc(rr_len);
+	ret = rte_ring_init(rr, "bench_tp", RING_ENTRIES, flags);
+	if (ret < 0)
+		return ret;
+	slots_alloc();
+	return 0;
+}
+
+static void rte_teardown(void)
+{
+	munmap(rr, rr_len);
+	slots_free();
+}
+
+static void rte_producer(int p)
+{
+	unsigned char *buf = calloc(1, S);
+
+	wait_go();
+	for (long i = 0; i < per_prod; i++) {
+		uintptr_t slot = (uintptr_t)i % NSLOTS;
+		unsigned n = 0;
+
+		stamp(buf, p, (uint64_t)i);
+		memcpy(slot_mem[p] + slot * S, buf, S);
+		while (rte_ring_enqueue(rr, (void *)((uintptr_t)p << 32 | slot)) != 0)
+			backoff(&n);
+	}
+}
+
+static void rte_consumer(void)
+{
+	unsigned char *buf = calloc(1, S);
+
+	wait_go();
+	while (got < (uint64_t)total) {
+		void *e;
+
+		if (rte_ring_dequeue(rr, &e) != 0) {
+			cpu_relax();
+			continue;
+		}
+		memcpy(buf, slot_mem[(uintptr_t)e >> 32] +
+			    ((uintptr_t)e & 0xffffffffu) * S, S);
+		check(buf, S);
+	}
+	consumer_done();
+}
+#endif
+
+static struct impl impls[] = {
+	{ "uhp", uhp_setup, uhp_producer, uhp_consumer, uhp_teardown, NULL },
+	{ "uhp_batch", uhp_setup, uhpb_producer, uhpb_consumer, uhp_teardown, NULL },
+	{ "pipe", pipe_setup, fd_producer, pipe_consumer, fds_teardown, NULL },
+	{ "seqpacket", seqp_setup, fd_producer, seqp_consumer, fds_teardown, NULL },
+	{ "mqueue", mq_setup, mq_producer, mq_consumer, mq_teardown, NULL },
+	{ "eventfd_shm", efd_setup, efd_producer, efd_consumer, efd_teardown, NULL },
+#ifdef HAVE_CK
+	{ "ck_ring", ck_setup, ck_producer, ck_consumer, ck_teardown, NULL },
+#else
+	{ "ck_ring", NULL, NULL, NULL, NULL, "built without libck-dev" },
+#endif
+#ifdef HAVE_DPDK
+	{ "rte_ring", rte_setup, rte_producer, rte_consumer, rte_teardown, NULL },
+#else
+	{ "rte_ring", NULL, NULL, NULL, NULL, "built without dpdk-dev" },
+#endif
+};
+#define NIMPL	((int)(sizeof(impls) / sizeof(impls[0])))
+
+/* ---- one trial ---- */
+
+static pid_t spawn(const struct impl *im, int role, int cpu)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (pid)
+		return pid;
+	alarm(TRIAL_TIMEOUT_S);		/* a peer that loses messages hangs */
+	pin_cpu(cpu);
+	if (role < 0)
+		im->consumer();
+	else
+		im->producer(role);
+	_exit(0);
+}
+
+/* msgs/s, or < 0 on failure (the reason printed). */
+static double trial(const struct impl *im)
+{
+	pid_t pids[MAX_PRODUCERS + 1];
+	int ret, failed = 0;
+	double mps;
+
+	memset(ctl, 0, sizeof(*ctl));
+	ret = im->setup();
+	if (ret < 0) {
+		printf("# %s: setup failed: %s\n", im->name, strerror(-ret));
+		return -1;
+	}
+	pids[0] = spawn(im, -1, 1);
+	for (int p = 0; p < K; p++)	/* the CPUs other than the consumer's */
+		pids[p + 1] = spawn(im, p, ncpu > 1 ? (p % (ncpu - 1) + 2) % ncpu : 0);
+	while (atomic_load(&ctl->ready) < K + 1) {
+		int st;
+
+		if (waitpid(-1, &st, WNOHANG) > 0) {	/* died in setup */
+			failed = 1;
+			break;
+		}
+		usleep(100);
+	}
+	ctl->t0 = bench_now_ns();
+	atomic_store(&ctl->go, 1);
+	for (int i = 0; i <= K; i++) {
+		int st;
+
+		if (failed)
+			kill(pids[i], SIGKILL);
+		if (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			failed = 1;
+	}
+	im->teardown();
+	if (failed || ctl->bad || ctl->received != (uint64_t)total || ctl->why[0]) {
+		printf("# %s: FAILED (%s%sreceived %llu of %ld, %llu bad)\n",
+		       im->name, ctl->why, ctl->why[0] ? "; " : "",
+		       (unsigned long long)ctl->received, total,
+		       (unsigned long long)ctl->bad);
+		return -1;
+	}
+	mps = (double)total * 1e9 / (double)(ctl->t1 - ctl->t0);
+	return mps;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench_throughput [--messages N] [--size S] "
+		"[--producers K] [--rounds R] [--only a,b,...] [--append]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static double samples[BENCH_MAX_IMPLS][BENCH_MAX_REPS];
+	long n_msgs = 2000000, rounds = 5;
+	const char *only = NULL;
+	bool append = false, broken[BENCH_MAX_IMPLS] = { 0 };
+	double mps[BENCH_MAX_IMPLS];
+	int active[BENCH_MAX_IMPLS], na = 0, uhp_i = -1;
+	FILE *jf;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--append")) {
+			append = true;
+			continue;
+		}
+		if (i + 1 >= argc)
+			usage();
+		if (!strcmp(a, "--messages"))
+			n_msgs = atol(argv[++i]);
+		else if (!strcmp(a, "--size"))
+			S = (size_t)atol(argv[++i]);
+		else if (!strcmp(a, "--producers"))
+			K = atoi(argv[++i]);
+		else if (!strcmp(a, "--rounds"))
+			rounds = atol(argv[++i]);
+		else if (!strcmp(a, "--only"))
+			only = argv[++i];
+		else
+			usage();
+	}
+	if (S < 16 || S > 4096 || K < 1 || K > MAX_PRODUCERS || n_msgs < K ||
+	    rounds < 1 || rounds > BENCH_MAX_REPS) {
+		fprintf(stderr, "want 16 <= size <= 4096 (PIPE_BUF), 1 <= producers "
+			"<= %d, messages >= producers, 1 <= rounds <= %d\n",
+			MAX_PRODUCERS, BENCH_MAX_REPS);
+		return 2;
+	}
+	per_prod = n_msgs / K;
+	total = per_prod * K;
+	ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		ncpu = 1;
+	ctl = shared_alloc(4096);
+	mq_probe();
+
+	for (int i = 0; i < NIMPL; i++) {
+		if (only && !strstr(only, impls[i].name))
+			continue;
+		if (impls[i].skip) {
+			printf("# %s: skipped (%s)\n", impls[i].name, impls[i].skip);
+			continue;
+		}
+		if (impls[i].setup == mq_setup && !mq_depth) {
+			printf("# mqueue: skipped (cannot create a queue of %zu-byte "
+			       "messages)\n", S);
+			continue;
+		}
+		if (!strcmp(impls[i].name, "uhp"))
+			uhp_i = na;
+		active[na++] = i;
+	}
+	printf("# %ld messages of %zu bytes from %d producer process(es) to 1 "
+	       "consumer; %d CPUs, consumer on CPU 1, producers on %s\n",
+	       total, S, K, ncpu, ncpu > 2 ? "the others" : "CPU 0");
+	if (mq_depth)
+		printf("# mqueue depth %ld (fs/mqueue/msg_max %ld; raise it, e.g. "
+		       "sysctl fs.mqueue.msg_max=%d, for a queue as deep as the "
+		       "rings)\n", mq_depth, mq_msg_max(), RING_ENTRIES);
+	printf("# ring peers: %d entries; ck_ring: one SPSC ring per producer; "
+	       "rte_ring: %s\n", RING_ENTRIES, K == 1 ? "SP/SC" : "MP/SC");
+
+	for (long r = 0; r < rounds; r++)
+		for (int j = 0; j < na; j++) {
+			int a = (int)((j + r) % na);
+
+			if (broken[a])
+				continue;
+			samples[a][r] = trial(&impls[active[a]]);
+			if (samples[a][r] < 0)
+				broken[a] = true;
+		}
+
+	printf("throughput: median of %ld interleaved rounds; vs uhp: msgs/s "
+	       "over uhp's (>1 = faster than uhp)\n", rounds);
+	printf("%-12s %5s %3s | %14s %10s %8s\n", "impl", "size", "K", "msgs/s",
+	       "MB/s", "vs uhp");
+	for (int a = 0; a < na; a++)
+		mps[a] = broken[a] ? 0 : bench_median(samples[a], (int)rounds);
+	{
+		const char *dir = getenv("BENCH_OUT");
+		char path[4096];
+
+		if (!dir || !*dir)
+			dir = "../build/bench";
+		mkdir(dir, 0777);
+		snprintf(path, sizeof(path), "%s/throughput.jsonl", dir);
+		jf = fopen(path, append ? "a" : "w");
+		if (!jf)
+			fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+		else
+			printf("# JSON lines: %s\n", path);
+	}
+	for (int a = 0; a < na; a++) {
+		double ratio = uhp_i >= 0 && mps[uhp_i] > 0 ? mps[a] / mps[uhp_i] : 0;
+
+		if (broken[a]) {
+			printf("%-12s %5zu %3d | %14s\n", impls[active[a]].name, S, K,
+			       "FAILED");
+			continue;
+		}
+		printf("%-12s %5zu %3d | %14.0f %10.1f %7.2fx\n",
+		       impls[active[a]].name, S, K, mps[a], mps[a] * (double)S / 1e6,
+		       ratio);
+		if (jf)
+			fprintf(jf, "{\"bench\":\"throughput\",\"impl\":\"%s\","
+				"\"size\":%zu,\"producers\":%d,\"msgs_per_s\":%.0f,"
+				"\"ratio_vs_uhp\":%.3f}\n", impls[active[a]].name, S, K,
+				mps[a], ratio);
+	}
+	if (jf)
+		fclose(jf);
+	return 0;
+}
