@@ -16,7 +16,8 @@
  *                MAP_SHARED memory; entries are slot indices, the S bytes
  *                are copied into / out of a slot array; consumer spins
  *   rte_ring     DPDK rte_ring (rte_ring_init() on our own MAP_SHARED
- *                memory, no EAL), SP/SC for K=1, MP/SC otherwise; slot
+ *                memory, no EAL), SP/SC for K=1, MP/SC otherwise (the
+ *                RTS producer mode: producers share a CPU); slot
  *                array as for ck_ring; consumer spins
  *
  * Every message carries (producer, sequence) in its first 8 bytes and a tag
@@ -713,7 +714,10 @@ static size_t rr_len;
 
 static int rte_setup(void)
 {
-	unsigned flags = RING_F_SC_DEQ | (K == 1 ? RING_F_SP_ENQ : 0);
+	/* K > 1: the RTS producer mode, as DPDK advises for preemptible
+	 * producers (K producers share CPU 0 here); the classic MP mode
+	 * spins on the tail of a preempted producer for a whole time slice. */
+	unsigned flags = RING_F_SC_DEQ | (K == 1 ? RING_F_SP_ENQ : RING_F_MP_RTS_ENQ);
 	ssize_t len = rte_ring_get_memsize(RING_ENTRIES);
 	int ret;
 
@@ -844,8 +848,13 @@ static double trial(const struct impl *im)
 		if (failed)
 			kill(pids[i], SIGKILL);
 		if (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) ||
-		    WEXITSTATUS(st) != 0)
+		    WEXITSTATUS(st) != 0) {
+			if (!failed && WIFSIGNALED(st))
+				printf("# %s: %s killed by signal %d\n", im->name,
+				       i ? "a producer" : "the consumer",
+				       WTERMSIG(st));
 			failed = 1;
+		}
 	}
 	im->teardown();
 	if (failed || ctl->bad || ctl->received != (uint64_t)total || ctl->why[0]) {
@@ -937,7 +946,7 @@ int main(int argc, char **argv)
 		       "sysctl fs.mqueue.msg_max=%d, for a queue as deep as the "
 		       "rings)\n", mq_depth, mq_msg_max(), RING_ENTRIES);
 	printf("# ring peers: %d entries; ck_ring: one SPSC ring per producer; "
-	       "rte_ring: %s\n", RING_ENTRIES, K == 1 ? "SP/SC" : "MP/SC");
+	       "rte_ring: %s\n", RING_ENTRIES, K == 1 ? "SP/SC" : "MP(RTS)/SC");
 
 	for (long r = 0; r < rounds; r++)
 		for (int j = 0; j < na; j++) {

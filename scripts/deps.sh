@@ -21,6 +21,7 @@ pkgs=(
     valgrind                    # the fast-path instruction budget (callgrind)
     linux-source-6.1 bc flex bison  # `make kunit`: a UML kernel tree for KUnit
     clang libbpf-dev libelf-dev zlib1g-dev  # `make bench-guest`: the BPF ringbuf peer
+    libck-dev dpdk-dev          # bench_throughput peers: ck_ring, rte_ring
 )
 
 # One dpkg-query for all: it lists the packages it knows (any state) and
