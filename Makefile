@@ -48,18 +48,22 @@ demo: lib
 
 # CRC32C and copy benchmarks against ISA-L and glibc (bench/Makefile);
 # tables on stdout, JSON lines in build/bench/.
-bench: lib
+bench: bench-deps lib
 	$(MAKE) -C bench run
 .PHONY: bench
 
 # Kernel->user throughput and wake-up latency in the guest: uhp vs the BPF ring
 # buffer vs a pipe (bench/guest.mk); JSON lines in build/bench/kernel.jsonl.
-bench-guest: deps module lib
+bench-guest: bench-deps module lib
 	$(MAKE) -C bench guest-run UHP_VM_FLAGS="$(UHP_VM_FLAGS)"
 .PHONY: bench-guest
 
 deps:
 	@scripts/deps.sh
+
+# The benchmarks' peers (clang/libbpf, ck, DPDK) are not needed by make check.
+bench-deps:
+	@scripts/deps.sh --bench
 
 # The guest kernel image, fetched and unpacked once into build/kernel/<kver>/.
 kernel: deps
@@ -122,4 +126,4 @@ clean-keep-kernel:
 	$(MAKE) -C tests/guest clean
 	find $(BUILD) -mindepth 1 -maxdepth 1 ! -name kernel -exec rm -rf {} + 2>/dev/null || true
 
-.PHONY: all module lib tests demo deps kernel check check-steps kunit run vm-shell clean clean-keep-kernel
+.PHONY: all module lib tests demo deps bench-deps kernel check check-steps kunit run vm-shell clean clean-keep-kernel

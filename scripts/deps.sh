@@ -4,6 +4,9 @@
 # Quick and silent when everything is present (one dpkg-query call), so every
 # `make check` can run it.  Needs root to install; as another user it prints
 # the exact apt command and fails, rather than half-working later.
+#
+#   scripts/deps.sh           what `make check`, `make run` and `make kunit` need
+#   scripts/deps.sh --bench   that, plus the benchmarks' peers (make bench*)
 set -euo pipefail
 
 pkgs=(
@@ -20,9 +23,13 @@ pkgs=(
     git                         # the dkms source copy uses git ls-files
     valgrind                    # the fast-path instruction budget (callgrind)
     linux-source-6.1 bc flex bison  # `make kunit`: a UML kernel tree for KUnit
-    clang libbpf-dev libelf-dev zlib1g-dev  # `make bench-guest`: the BPF ringbuf peer
-    libck-dev dpdk-dev          # bench_throughput peers: ck_ring, rte_ring
 )
+if [[ ${1:-} == --bench ]]; then
+    pkgs+=(
+        clang libbpf-dev libelf-dev zlib1g-dev  # `make bench-guest`: the BPF ringbuf peer
+        libck-dev dpdk-dev          # bench_throughput peers: ck_ring, rte_ring
+    )
+fi
 
 # One dpkg-query for all: it lists the packages it knows (any state) and
 # complains on stderr about the ones it has never seen; both count as missing
