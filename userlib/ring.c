@@ -62,21 +62,25 @@ uint32_t uhp__rec_crc(const struct uhp_rec_hdr *h, const void *payload,
  * Producer ring choice. Every record a handle sends goes to the handle's
  * producer ring (ch->prod_ring, picked at create/attach time from the calling
  * thread's NUMA node): one ring per handle is what makes records arrive in
- * the order a handle sent them, whatever threads it runs on. Tests may force
- * a ring per thread. initial-exec TLS: no __tls_get_addr call on the fast
- * path of libuhp.so.
+ * the order a handle sent them, whatever threads it runs on. The host tests
+ * build the library with UHP_TEST_HOOKS to force a ring per thread; the
+ * shipped library has no such branch on the fast path.
  */
-static __thread __attribute__((tls_model("initial-exec"))) int tls_force_ring = -1;
+#ifdef UHP_TEST_HOOKS
+static __thread int tls_force_ring = -1;
 
 void uhp__set_thread_ring(int ring)
 {
 	tls_force_ring = ring;
 }
+#endif
 
 static inline unsigned pick_ring(const struct uhp_channel *ch)
 {
-	if (uhp_unlikely(tls_force_ring >= 0))
+#ifdef UHP_TEST_HOOKS
+	if (tls_force_ring >= 0)
 		return (unsigned)tls_force_ring < ch->nr_rings ? (unsigned)tls_force_ring : 0;
+#endif
 	/* Written only by uhp_set_producer_ring(); any recent value is fine. */
 	return __atomic_load_n(&ch->prod_ring, __ATOMIC_RELAXED);
 }

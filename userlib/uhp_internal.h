@@ -116,8 +116,10 @@ UHP_HIDDEN void uhp__ring_consume(struct uhp_channel *ch, struct uhp_ring *r,
 				  uint64_t newpos);
 UHP_HIDDEN uint32_t uhp__rec_crc(const struct uhp_rec_hdr *h,
 				 const void *payload, uint32_t len);
-/* Tests: force the ring this thread's producers use (-1: by node). */
+#ifdef UHP_TEST_HOOKS
+/* Host tests: force the ring this thread's producers use (-1: the handle's). */
 UHP_HIDDEN void uhp__set_thread_ring(int ring);
+#endif
 
 /* recover.c: the head of ring r is not committed (tag as loaded) */
 UHP_HIDDEN int uhp__ring_stalled(struct uhp_channel *ch, struct uhp_ring *r,
