@@ -107,6 +107,18 @@ static void uhp_copy_avx512_masked(u8 *d, const u8 *s, size_t len)
 		     : : [m] "r" (mask), [s] "r" (s), [d] "r" (d) : "memory");
 }
 
+/* 256 bytes from %[s] to %[d], prefetching ahead; 'store' is the store insn. */
+#define UHP_AVX512_COPY256(store)			\
+	"prefetcht0 1024(%[s])\n\t"			\
+	"vmovdqu64   0(%[s]), %%zmm0\n\t"		\
+	"vmovdqu64  64(%[s]), %%zmm1\n\t"		\
+	"vmovdqu64 128(%[s]), %%zmm2\n\t"		\
+	"vmovdqu64 192(%[s]), %%zmm3\n\t"		\
+	store " %%zmm0,   0(%[d])\n\t"		\
+	store " %%zmm1,  64(%[d])\n\t"		\
+	store " %%zmm2, 128(%[d])\n\t"		\
+	store " %%zmm3, 192(%[d])\n\t"
+
 /* Inside an FPU section. nt: use streaming stores (a large copy overall). */
 static void uhp_copy_avx512(u8 *d, const u8 *s, size_t len, bool nt)
 {
@@ -119,15 +131,7 @@ static void uhp_copy_avx512(u8 *d, const u8 *s, size_t len, bool nt)
 		s += head;
 		len -= head;
 		for (; len >= 256; len -= 256, s += 256, d += 256)
-			asm volatile("prefetcht0 1024(%[s])\n\t"
-				     "vmovdqu64   0(%[s]), %%zmm0\n\t"
-				     "vmovdqu64  64(%[s]), %%zmm1\n\t"
-				     "vmovdqu64 128(%[s]), %%zmm2\n\t"
-				     "vmovdqu64 192(%[s]), %%zmm3\n\t"
-				     "vmovntdq %%zmm0,   0(%[d])\n\t"
-				     "vmovntdq %%zmm1,  64(%[d])\n\t"
-				     "vmovntdq %%zmm2, 128(%[d])\n\t"
-				     "vmovntdq %%zmm3, 192(%[d])\n\t"
+			asm volatile(UHP_AVX512_COPY256("vmovntdq")
 				     : : [s] "r" (s), [d] "r" (d) : "memory");
 		/*
 		 * Streaming stores are weakly ordered: fence before anyone
@@ -136,15 +140,7 @@ static void uhp_copy_avx512(u8 *d, const u8 *s, size_t len, bool nt)
 		asm volatile("sfence" ::: "memory");
 	}
 	for (; len >= 256; len -= 256, s += 256, d += 256)
-		asm volatile("prefetcht0 1024(%[s])\n\t"
-			     "vmovdqu64   0(%[s]), %%zmm0\n\t"
-			     "vmovdqu64  64(%[s]), %%zmm1\n\t"
-			     "vmovdqu64 128(%[s]), %%zmm2\n\t"
-			     "vmovdqu64 192(%[s]), %%zmm3\n\t"
-			     "vmovdqu64 %%zmm0,   0(%[d])\n\t"
-			     "vmovdqu64 %%zmm1,  64(%[d])\n\t"
-			     "vmovdqu64 %%zmm2, 128(%[d])\n\t"
-			     "vmovdqu64 %%zmm3, 192(%[d])\n\t"
+		asm volatile(UHP_AVX512_COPY256("vmovdqu64")
 			     : : [s] "r" (s), [d] "r" (d) : "memory");
 	for (; len >= 64; len -= 64, s += 64, d += 64)
 		asm volatile("vmovdqu64 (%[s]), %%zmm0\n\t"
