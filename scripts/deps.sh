@@ -28,6 +28,8 @@ if [[ ${1:-} == --bench ]]; then
     pkgs+=(
         clang libbpf-dev libelf-dev zlib1g-dev  # `make bench-guest`: the BPF ringbuf peer
         libck-dev dpdk-dev          # bench_throughput peers: ck_ring, rte_ring
+        iceoryx libiceoryx-binding-c-dev  # bench_throughput peer: iceoryx (C binding, RouDi)
+        libzmq3-dev                 # bench_agent_simulation peer: ZeroMQ ipc://
     )
 fi
 
