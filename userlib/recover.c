@@ -6,7 +6,8 @@
  * Order of things in this file:
  *   1. the clock and the timeout setter
  *   2. scan_next(): find the next position that holds a plausible record
- *   3. uhp__ring_stalled(): the stall clock and the two ways to skip
+ *   3. uhp__ring_stalled(): the stall clock and the two ways to skip;
+ *      uhp__stall_check_soon(): when the next head check runs it
  *   4. uhp__ring_skip_garbage(): a committed header with an impossible length
  *
  * A producer that dies (or stops) between reserve and commit leaves the
@@ -140,6 +141,12 @@ UHP_COLD int uhp__ring_stalled(struct uhp_channel *ch, struct uhp_ring *r,
 	}
 	r->stall_next_scan = now + ch->stall_timeout_ns / 8;
 	return -EAGAIN;
+}
+
+UHP_COLD void uhp__stall_check_soon(struct uhp_channel *ch)
+{
+	for (unsigned k = 0; k < ch->nr_rings; k++)
+		ch->rings[k].idle_polls = UHP_STALL_CHECK_EVERY - 1;
 }
 
 /* ---- 4. garbage ---- */

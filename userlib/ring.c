@@ -212,6 +212,35 @@ static inline void rec_finish(struct uhp_ring *r, uint64_t pos,
 }
 
 /*
+ * The copy-in senders (uhp_send, uhp_send_batch): the CRC is computed over a
+ * private header and the caller's buffer, never read back from the ring. The
+ * record's lines are the ones the consumer polls; loading our own fresh
+ * stores to them back (the CRC did, through rec_finish) waits until those
+ * lines have come back from the consumer's cache, once per record.
+ */
+static inline void rec_put(struct uhp_ring *r, uint64_t pos, const void *buf,
+			   uint32_t len, const struct uhp_meta *meta)
+{
+	struct uhp_rec_hdr lh = { .len = len }, *h = rec_at(r, pos);
+
+	if (meta) {
+		lh.type = meta->type;
+		lh.src = meta->src;
+		lh.dst = meta->dst;
+		lh.seq = meta->seq;
+	}
+	lh.crc = uhp__rec_crc(&lh, buf, len);
+	/* Everything but the tag; the header is filled, crc included. */
+	memcpy(&h->len, &lh.len, UHP_REC_HDR_SIZE - sizeof(h->tag));
+	/* As in rec_begin(): a consumer that sees BUSY also sees len. */
+	__atomic_store_n(&h->tag, pos ^ r->salt ^ UHP_TAG_BUSY, __ATOMIC_RELEASE);
+	if (len)
+		uhp__copy_payload(h + 1, buf, len);
+	/* As in rec_finish(): header and payload are visible first. */
+	__atomic_store_n(&h->tag, pos ^ r->salt, __ATOMIC_RELEASE);
+}
+
+/*
  * After committing: wake the consumer if it announced it is going to sleep.
  * A failed NOTIFY is not reported: the record is in the ring, and a waiting
  * consumer re-checks at least every stall timeout (capped at 1 s) anyway.
@@ -233,7 +262,6 @@ UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
 		     const struct uhp_meta *meta)
 {
 	uint64_t total = UHP_REC_TOTAL(len), pos;
-	struct uhp_rec_hdr *h;
 	struct uhp_ring *r;
 	int ret;
 
@@ -245,10 +273,7 @@ UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
 	ret = reserve(r, ch->data_size, &total, 1, &pos);
 	if (ret < 0)
 		return ret;
-	h = rec_begin(r, pos, len);
-	if (len)
-		uhp__copy_payload(h + 1, buf, len);
-	rec_finish(r, pos, h, len, meta, 0);
+	rec_put(r, pos, buf, len, meta);
 	__atomic_fetch_add(&ch->pstat.sent, 1, __ATOMIC_RELAXED);
 	wake_check(ch, r);
 	return 0;
@@ -365,11 +390,8 @@ UHP_API int uhp_send_batch(struct uhp_channel *ch,
 		for (int i = 0; i < k; i++) {
 			const struct uhp_iov_msg *msg = &msgs[done + i];
 			uint64_t at = pos + (i ? prefix[i - 1] : 0);
-			struct uhp_rec_hdr *h = rec_begin(r, at, msg->len);
 
-			if (msg->len)
-				uhp__copy_payload(h + 1, msg->buf, msg->len);
-			rec_finish(r, at, h, msg->len, &msg->meta, 0);
+			rec_put(r, at, msg->buf, msg->len, &msg->meta);
 		}
 		done += (unsigned)k;
 		if ((unsigned)k < m)
@@ -414,6 +436,9 @@ int uhp__ring_head(struct uhp_channel *ch, unsigned k, struct uhp_head *hd)
 		 * (rec_begin/rec_finish): what it wrote before is visible. */
 		tag = __atomic_load_n(&h->tag, __ATOMIC_ACQUIRE);
 		if (uhp_unlikely(tag != (pos ^ r->salt))) {
+			/* Nothing here: see UHP_STALL_CHECK_EVERY. */
+			if (++r->idle_polls % UHP_STALL_CHECK_EVERY)
+				return -EAGAIN;
 			if (uhp__ring_stalled(ch, r, tag) == -EAGAIN)
 				return -EAGAIN;
 			continue;	/* recovery moved rpos */

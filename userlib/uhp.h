@@ -363,7 +363,10 @@ UHP_API int uhp_arena_unlink(const char *name);
 /*
  * How long the record at the head of a ring may stay uncommitted before the
  * consumer skips it. 0 disables skipping (a dead producer then wedges its
- * ring). Default UHP_DEFAULT_STALL_TIMEOUT_NS.
+ * ring). Default UHP_DEFAULT_STALL_TIMEOUT_NS. uhp_wait() and
+ * uhp_prepare_sleep() look for stalls at once; a consumer that only polls
+ * uhp_recv() looks every 64th time it finds nothing, so it notices a dead
+ * producer up to 64 polls later.
  */
 UHP_API void uhp_set_stall_timeout_ns(struct uhp_channel *ch, uint64_t ns);
 

@@ -52,7 +52,19 @@ struct uhp_ring {
 	uint64_t stall_pos;		/* position the stall clock runs for */
 	uint64_t stall_since;		/* CLOCK_MONOTONIC ns; 0 = not armed */
 	uint64_t stall_next_scan;	/* earliest ns for the next idle scan */
+	uint32_t idle_polls;		/* head checks that found no record */
 };
+
+/*
+ * A head check that finds no committed record looks at write_pos and the
+ * stall clock only every UHP_STALL_CHECK_EVERY-th time: both live on lines
+ * producers write, and a consumer spinning on an empty ring that read
+ * write_pos each time took that line away from the producer's next CAS, a
+ * cache miss per message. uhp_wait() and uhp_prepare_sleep()
+ * make the next check a full one (uhp__stall_check_soon()), so a sleeping
+ * consumer still recovers from a dead producer within the stall timeout.
+ */
+#define UHP_STALL_CHECK_EVERY	64
 
 struct uhp_channel {
 	int fd;				/* channel fd, -1 for an in-memory channel */
@@ -127,6 +139,8 @@ UHP_HIDDEN int uhp__ring_stalled(struct uhp_channel *ch, struct uhp_ring *r,
 /* recover.c: the committed head of ring r has an impossible length */
 UHP_HIDDEN void uhp__ring_skip_garbage(struct uhp_channel *ch,
 				       struct uhp_ring *r);
+/* recover.c: the next head check of every ring runs the stall logic */
+UHP_HIDDEN void uhp__stall_check_soon(struct uhp_channel *ch);
 UHP_HIDDEN uint64_t uhp__now_ns(void);
 
 /* dispatch.c: the env-forced path if the CPU has it, else the first of

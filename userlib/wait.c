@@ -140,6 +140,7 @@ UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
 		uint32_t seq = ch->arena ? uhp__arena_wake_seq(ch) : 0;
 		uint64_t now;
 
+		uhp__stall_check_soon(ch);	/* a dead producer, too */
 		if (uhp__ready(ch)) {
 			ret = 1;
 			break;
@@ -169,6 +170,7 @@ UHP_API int uhp_prepare_sleep(struct uhp_channel *ch)
 	need_wakeup_set(ch, 1);
 	/* Pairs with the producer's fence after its commit (wake_check()). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uhp__stall_check_soon(ch);
 	return uhp__ready(ch) ? 1 : 0;
 }
 
