@@ -1,0 +1,1108 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_agent_simulation: N agents pass messages among themselves until
+ * exactly M deliveries have happened, on libuhp's agent runtime and on
+ * ZeroMQ ipc:// with the same traffic pattern, in one run.
+ *
+ *   bench_agent_simulation [--agents N] [--messages M]
+ *                          [--pattern realistic|uniform|hotspot|all]
+ *                          [--size P] [--inflight F] [--rounds R]
+ *                          [--seed S] [--only uhp,zmq] [--dev] [--append]
+ *
+ * Defaults: 100 agents, 1000000 messages, all three patterns, 128-byte
+ * payloads, 8 tokens per agent, 1 round. Prints a table and writes JSON
+ * lines into $BENCH_OUT/agentsim.jsonl (default ../build/bench). Exit
+ * status 0 only if every implementation that ran delivered all M messages,
+ * none lost, duplicated, reordered or damaged; 1 otherwise; 2 on a usage or
+ * setup error.
+ *
+ * ---- The simulation ----
+ *
+ * A message is a 32-byte header plus P payload bytes:
+ *   kind (DATA), src, dst, seq, token, hop, budget, crc
+ * seq counts the messages src sent to dst (so it checks FIFO per (src,dst)
+ * pair), token names the chain the message belongs to, budget is the
+ * number of deliveries still owed by this message and everything it will
+ * cause, crc is the CRC32C (uhp_crc32c) of the header (crc excluded) and
+ * the payload. The payload bytes are a hash of the token, written once when
+ * the token is injected and carried along unchanged.
+ *
+ * T = min(N * F, M) tokens are injected at the start, token i by agent
+ * i % N, with budgets M / T (+1 for the first M % T), so the budgets add up
+ * to M. An agent that receives a message does the same work on every
+ * implementation:
+ *   1. checks it: length, kind, dst == itself, src in range, seq equal to
+ *      the next one expected from src, token in range, first payload word
+ *      equal to the token's hash, and the CRC32C over all 32 + P bytes
+ *      (this CRC is the fixed per-message work);
+ *   2. counts the delivery; budget - 1 deliveries remain for the chain;
+ *   3. if none remain, absorbs the token; otherwise forwards it: picks
+ *      destination(s) by the pattern, copies the payload into a new message
+ *      (src = itself, seq = its next seq for that destination, hop + 1),
+ *      seals it with a fresh CRC32C and sends it.
+ * So exactly M messages are delivered; the run ends when the last chain is
+ * absorbed (a global count of live messages reaches 0; it changes only
+ * when a chain is absorbed or a broadcast adds leaves, not per message).
+ * At the end every pair's sent count must equal its received count and the
+ * deliveries must add up to M; any failed check aborts the run as FAILED.
+ *
+ * ---- Patterns ----
+ *
+ * Agent a decides its k-th destination from its own generator (splitmix64
+ * seeded with seed ^ (a + 1) * golden ratio, two draws r1, r2 per
+ * decision), so agent a's sequence of destinations is the same on every
+ * implementation; which chain it forwards at its k-th decision depends on
+ * arrival order, which no run controls. A destination equal to the sender
+ * is replaced as said below; nobody sends to itself.
+ *
+ *   uniform    d = r2 mod (N - 1), skipping a: uniform over the others.
+ *   hotspot    H = ceil(N / 10) hot agents, ids 0..H-1. With probability
+ *              0.8 (r1 mod 100 < 80) d = r2 mod H, else d = r2 mod N;
+ *              d == a becomes (a + 1) mod N. About 80% of the messages go
+ *              to 10% of the agents.
+ *   realistic  Agent 0 is a router; agents 1..N-1 form teams of 10
+ *              consecutive ids (the last may be smaller), the first of each
+ *              its lead, each team a pipeline ring (stage i hands to stage
+ *              i + 1, the last stage back to the lead). A team agent sends
+ *              (r1 mod 100): < 80 to its next stage, < 90 to a random
+ *              teammate (r2), < 97 to a random agent anywhere (r2, uniform
+ *              over the others), else to the router; d == a becomes the
+ *              router. The router broadcasts: the chain goes on to lead
+ *              number k mod teams (k: its decision count) and every other
+ *              lead gets a leaf copy with budget 1 (absorbed on delivery),
+ *              as many leaves as the chain's remaining budget allows. So
+ *              traffic is mostly neighbour to neighbour, with 3% fan-out
+ *              through one hot router.
+ *
+ * ---- Implementations ----
+ *
+ * Every (pattern, implementation, round) is one trial in a child process
+ * (fresh channels or sockets, the child's CPU time is its own); the parent
+ * cleans up what a dead child leaves (arena names, the ipc:// directory)
+ * and kills a child that runs past TRIAL_TIMEOUT_S. Trials of one pattern
+ * are interleaved over the rounds; the figure is the median msgs/s, timed
+ * from the release of the agents (all connected, nothing in flight) to the
+ * absorption of the last chain. CPU is the process's user + system time
+ * over that interval, in CPUs (1.00 = one CPU busy all along).
+ *
+ *   uhp   libuhp's agent runtime (uhp_runtime.h): one agent per inbox
+ *         channel (arenas; /dev/uhp channels with --dev), a pool of
+ *         workers pinned by topology running agents from work-stealing
+ *         deques, uhp_agent_send() into the destination's inbox.
+ *   zmq   ZeroMQ ipc://, the idiomatic peer-to-peer design: one thread per
+ *         agent, each owning one ROUTER socket bound at ipc://DIR/<id> with
+ *         its routing id; agent a connects to every b > a (routing id of
+ *         the peer set with ZMQ_CONNECT_ROUTING_ID), so each pair shares one
+ *         bidirectional connection and a send is [peer id][message] on the
+ *         agent's single socket. Why ROUTER/ROUTER and not a PUSH per
+ *         destination: the latter needs N(N-1) sockets and connections (at
+ *         100 agents ~30000 descriptors, above this host's 20000 limit and
+ *         ZMQ_MAX_SOCKETS), ROUTER pairs need N sockets and N(N-1)/2
+ *         connections, and a pipe per pair keeps per-pair FIFO either way.
+ *         ZMQ_ROUTER_MANDATORY (nothing dropped silently), high-water marks
+ *         0 (no limit: the simulation bounds what is in flight), LINGER 0,
+ *         one I/O thread (ZMQ_IO_THREADS; AGENTSIM_ZMQ_IO sets it). Before
+ *         the clock starts every agent has sent a hello to every peer and
+ *         received one from each, so all connections exist and are warm.
+ *         The end is zmq_ctx_shutdown(): blocked receives return ETERM, the
+ *         threads close their sockets, the context is terminated and the
+ *         directory removed.
+ *
+ * --dev: the uhp side uses /dev/uhp channels (the module's default
+ * max_channels_per_user of 64 is below 100 agents: raise
+ * /sys/module/uhp/parameters/max_channels_per_user first). The ZeroMQ peer
+ * runs where it was built with (-DHAVE_ZMQ); a build without it runs
+ * uhp only and says so.
+ */
+#include "bench_common.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "uhp.h"
+
+#ifdef HAVE_ZMQ
+#include <zmq.h>
+#endif
+
+#define MAX_AGENTS	1024
+#define MAX_ROUNDS	15
+#define HDR_LEN		32
+#define KIND_DATA	0x41474e54u	/* "AGNT" */
+#define TEAM_SIZE	10
+#define TRIAL_TIMEOUT_S	300
+
+enum pattern { PAT_UNIFORM, PAT_HOTSPOT, PAT_REALISTIC, NPAT };
+static const char *const pat_names[NPAT] = { "uniform", "hotspot", "realistic" };
+
+/* ---- configuration (set in main, read by every trial) ---- */
+
+static unsigned N = 100;		/* agents */
+static uint64_t M = 1000000;		/* deliveries */
+static unsigned P = 128;		/* payload bytes */
+static unsigned F = 8;			/* tokens per agent */
+static uint64_t seed = 1;
+static bool use_dev;
+static enum pattern pat;
+static unsigned T;			/* tokens */
+static unsigned MSG_LEN;		/* HDR_LEN + P */
+
+/* ---- what a trial child reports (shared page) ---- */
+
+struct result {
+	uint64_t t0, t1;		/* release, last absorption */
+	uint64_t cpu_ns;		/* user + system over [t0, t1] */
+	uint64_t delivered;
+	uint64_t send_retries;		/* sends that found the inbox full */
+	int ok;
+	char why[240];			/* first failure */
+	char note[240];			/* what the implementation used */
+};
+static struct result *res;
+
+static void set_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static pthread_mutex_t why_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_why(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&why_lock);
+	if (!res->why[0]) {
+		va_start(ap, fmt);
+		vsnprintf(res->why, sizeof(res->why), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&why_lock);
+}
+
+/* ---- message layout ---- */
+
+struct msg_hdr {
+	uint32_t kind;
+	uint32_t src;
+	uint32_t dst;
+	uint32_t seq;		/* messages src sent to dst before this one */
+	uint32_t token;
+	uint32_t hop;
+	uint32_t budget;	/* deliveries this message and its chain owe */
+	uint32_t crc;		/* CRC32C of bytes [0, 28) and the payload */
+};
+_Static_assert(sizeof(struct msg_hdr) == HDR_LEN, "header layout");
+
+static inline uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t token_word(uint32_t token, unsigned j)
+{
+	uint64_t s = seed * 0x632be59bd9b4e019ULL ^ ((uint64_t)token << 20 | j);
+
+	return splitmix(&s);
+}
+
+static inline uint32_t msg_crc(const unsigned char *m)
+{
+	uint32_t c = uhp_crc32c(~0U, m, offsetof(struct msg_hdr, crc));
+
+	return uhp_crc32c(c, m + HDR_LEN, P) ^ ~0U;
+}
+
+/* ---- the agents' common logic ---- */
+
+/* Deliver one message to agent dst; 0, or -errno (the trial fails). */
+typedef int (*send_fn)(void *ctx, unsigned dst, const void *msg, unsigned len);
+
+struct agent {
+	unsigned id;
+	uint64_t rng;
+	uint64_t decisions;
+	uint64_t delivered;
+	uint32_t *next_seq;	/* [N]: next seq this agent sends to each */
+	uint32_t *expect;	/* [N]: next seq expected from each */
+	unsigned char *out;	/* MSG_LEN scratch for the forwarded message */
+	void *impl;		/* the implementation's per-agent state */
+} __attribute__((aligned(64)));
+
+struct sim {
+	struct agent *agents;
+	uint32_t *seq_mem;		/* 2 * N * N */
+	unsigned char *out_mem;
+	_Alignas(64) atomic_long live;	/* messages in flight or being handled */
+	_Alignas(64) atomic_int failed;
+	sem_t done;			/* posted once: all absorbed, or failed */
+	atomic_int done_posted;
+	unsigned nteams;
+};
+static struct sim S;
+
+static void sim_finish(void)
+{
+	if (atomic_exchange(&S.done_posted, 1) == 0)
+		sem_post(&S.done);
+}
+
+static void sim_fail(void)
+{
+	atomic_store(&S.failed, 1);
+	sim_finish();
+}
+
+static int sim_init(void)
+{
+	size_t nn = (size_t)N * N;
+
+	memset(&S, 0, sizeof(S));
+	S.agents = aligned_alloc(64, sizeof(struct agent) * N);
+	S.seq_mem = calloc(2 * nn, sizeof(uint32_t));
+	S.out_mem = aligned_alloc(64, (size_t)N * ((MSG_LEN + 63) & ~63u));
+	if (!S.agents || !S.seq_mem || !S.out_mem)
+		return -ENOMEM;
+	memset(S.agents, 0, sizeof(struct agent) * N);
+	for (unsigned a = 0; a < N; a++) {
+		struct agent *ag = &S.agents[a];
+
+		ag->id = a;
+		ag->rng = seed ^ (uint64_t)(a + 1) * 0x9e3779b97f4a7c15ULL;
+		ag->next_seq = S.seq_mem + (size_t)a * N;
+		ag->expect = S.seq_mem + nn + (size_t)a * N;
+		ag->out = S.out_mem + (size_t)a * ((MSG_LEN + 63) & ~63u);
+	}
+	atomic_store(&S.live, (long)T);
+	S.nteams = N > 1 ? (N - 1 + TEAM_SIZE - 1) / TEAM_SIZE : 0;
+	return sem_init(&S.done, 0, 0) ? -errno : 0;
+}
+
+static void sim_free(void)
+{
+	sem_destroy(&S.done);
+	free(S.agents);
+	free(S.seq_mem);
+	free(S.out_mem);
+}
+
+/* Agent a's next destination (not for the realistic router). */
+static unsigned pick(struct agent *ag)
+{
+	unsigned a = ag->id, d;
+	uint64_t r1 = splitmix(&ag->rng), r2 = splitmix(&ag->rng);
+
+	ag->decisions++;
+	switch (pat) {
+	case PAT_UNIFORM:
+		d = (unsigned)(r2 % (N - 1));
+		return d >= a ? d + 1 : d;
+	case PAT_HOTSPOT: {
+		unsigned h = (N + 9) / 10;
+
+		d = r1 % 100 < 80 ? (unsigned)(r2 % h) : (unsigned)(r2 % N);
+		return d == a ? (a + 1) % N : d;
+	}
+	default: {
+		unsigned t = (a - 1) / TEAM_SIZE, lead = 1 + t * TEAM_SIZE;
+		unsigned end = lead + TEAM_SIZE < N ? lead + TEAM_SIZE : N;
+		unsigned r = (unsigned)(r1 % 100);
+
+		if (r < 80)
+			d = a + 1 < end ? a + 1 : lead;
+		else if (r < 90)
+			d = lead + (unsigned)(r2 % (end - lead));
+		else if (r < 97) {
+			d = (unsigned)(r2 % (N - 1));
+			d = d >= a ? d + 1 : d;
+		} else
+			d = 0;
+		return d == a ? 0 : d;
+	}
+	}
+}
+
+static int send_one(struct agent *ag, unsigned dst, const unsigned char *payload,
+		    uint32_t token, uint32_t hop, uint32_t budget, send_fn send,
+		    void *ctx)
+{
+	unsigned char *m = ag->out;
+	struct msg_hdr h = {
+		.kind = KIND_DATA, .src = ag->id, .dst = dst,
+		.seq = ag->next_seq[dst]++, .token = token, .hop = hop,
+		.budget = budget,
+	};
+
+	memcpy(m, &h, HDR_LEN);
+	if (payload != m + HDR_LEN)
+		memcpy(m + HDR_LEN, payload, P);
+	h.crc = msg_crc(m);
+	memcpy(m + offsetof(struct msg_hdr, crc), &h.crc, 4);
+	return send(ctx, dst, m, MSG_LEN);
+}
+
+/*
+ * Send a chain that still owes 'remaining' (>= 1) deliveries on from agent
+ * ag: one message, or the router's broadcast.
+ */
+static int forward(struct agent *ag, const unsigned char *payload, uint32_t token,
+		   uint32_t hop, uint32_t remaining, send_fn send, void *ctx)
+{
+	unsigned first, leaves;
+	int ret;
+
+	if (pat != PAT_REALISTIC || ag->id != 0)
+		return send_one(ag, pick(ag), payload, token, hop, remaining, send,
+				ctx);
+	/* the router: the chain to one lead, leaves (budget 1) to the others */
+	first = (unsigned)(ag->decisions++ % S.nteams);
+	splitmix(&ag->rng);
+	splitmix(&ag->rng);
+	leaves = S.nteams - 1 < remaining - 1 ? S.nteams - 1 : remaining - 1;
+	if (leaves)
+		atomic_fetch_add_explicit(&S.live, (long)leaves,
+					  memory_order_relaxed);
+	ret = send_one(ag, 1 + first * TEAM_SIZE, payload, token, hop,
+		       remaining - leaves, send, ctx);
+	for (unsigned i = 1; !ret && i <= leaves; i++) {
+		unsigned lead = 1 + (first + i) % S.nteams * TEAM_SIZE;
+
+		ret = send_one(ag, lead, payload, token, hop, 1, send, ctx);
+	}
+	return ret;
+}
+
+static void absorb(void)
+{
+	if (atomic_fetch_sub_explicit(&S.live, 1, memory_order_acq_rel) == 1) {
+		res->t1 = bench_now_ns();
+		sim_finish();
+	}
+}
+
+/* Inject agent ag's tokens (ag->id, ag->id + N, ... < T). */
+static int agent_start(struct agent *ag, send_fn send, void *ctx)
+{
+	unsigned char *pl = ag->out + HDR_LEN;
+	uint64_t base = M / T, extra = M % T;
+
+	for (unsigned tk = ag->id; tk < T; tk += N) {
+		uint32_t budget = (uint32_t)(base + (tk < extra));
+		int ret;
+
+		for (unsigned j = 0; j < P / 8; j++) {
+			uint64_t w = token_word(tk, j);
+
+			memcpy(pl + 8 * j, &w, 8);
+		}
+		ret = forward(ag, pl, tk, 0, budget, send, ctx);
+		if (ret < 0) {
+			set_why("agent %u: send: %s", ag->id, strerror(-ret));
+			sim_fail();
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Handle one received message; 0, or -1 after failing the trial. */
+static int agent_handle(struct agent *ag, const unsigned char *m, size_t len,
+			send_fn send, void *ctx)
+{
+	struct msg_hdr h;
+	uint64_t w0;
+	int ret;
+
+	if (len != MSG_LEN) {
+		set_why("agent %u: message of %zu bytes, want %u", ag->id, len,
+			MSG_LEN);
+		goto bad;
+	}
+	memcpy(&h, m, HDR_LEN);
+	if (h.kind != KIND_DATA || h.dst != ag->id || h.src >= N ||
+	    h.token >= T || h.budget == 0) {
+		set_why("agent %u: bad header (kind %#x src %u dst %u token %u "
+			"budget %u)", ag->id, h.kind, h.src, h.dst, h.token,
+			h.budget);
+		goto bad;
+	}
+	if (msg_crc(m) != h.crc) {
+		set_why("agent %u: CRC mismatch in message %u from %u", ag->id,
+			h.seq, h.src);
+		goto bad;
+	}
+	if (h.seq != ag->expect[h.src]) {
+		set_why("agent %u: from %u got seq %u, want %u (%s)", ag->id,
+			h.src, h.seq, ag->expect[h.src],
+			h.seq < ag->expect[h.src] ? "duplicate/reordered" : "lost");
+		goto bad;
+	}
+	memcpy(&w0, m + HDR_LEN, 8);
+	if (P >= 8 && w0 != token_word(h.token, 0)) {
+		set_why("agent %u: payload of token %u is not its own", ag->id,
+			h.token);
+		goto bad;
+	}
+	ag->expect[h.src]++;
+	ag->delivered++;
+	if (h.budget == 1) {
+		absorb();
+		return 0;
+	}
+	ret = forward(ag, m + HDR_LEN, h.token, h.hop + 1, h.budget - 1, send, ctx);
+	if (ret < 0) {
+		set_why("agent %u: send: %s", ag->id, strerror(-ret));
+		goto bad;
+	}
+	return 0;
+bad:
+	sim_fail();
+	return -1;
+}
+
+/* After the run: every pair's counts agree, deliveries add up to M. */
+static bool sim_verify(void)
+{
+	uint64_t total = 0;
+
+	for (unsigned a = 0; a < N; a++)
+		total += S.agents[a].delivered;
+	res->delivered = total;
+	if (atomic_load(&S.failed))
+		return false;
+	for (unsigned s = 0; s < N; s++)
+		for (unsigned d = 0; d < N; d++)
+			if (S.agents[s].next_seq[d] != S.agents[d].expect[s]) {
+				set_why("pair %u->%u: %u sent, %u received", s, d,
+					S.agents[s].next_seq[d],
+					S.agents[d].expect[s]);
+				return false;
+			}
+	if (total != M) {
+		set_why("%" PRIu64 " deliveries, want %" PRIu64, total, M);
+		return false;
+	}
+	return true;
+}
+
+static uint64_t cpu_now_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
+}
+
+/* ---- ZeroMQ ipc:// ---- */
+
+static char ipc_dir[256];	/* made by the parent per trial */
+
+#ifdef HAVE_ZMQ
+struct zagent {
+	void *sock;
+	pthread_t th;
+	unsigned char *rx;
+	uint64_t retries;
+};
+
+static void *zctx;
+static struct zagent *zag;
+static pthread_barrier_t zbar;
+static atomic_int zready;
+
+static void zid(unsigned a, unsigned char id[5])
+{
+	id[0] = 'a';		/* a routing id must not start with 0 */
+	memcpy(id + 1, &a, 4);
+}
+
+static int zsend(void *ctx, unsigned dst, const void *msg, unsigned len)
+{
+	struct zagent *z = ctx;
+	unsigned char id[5];
+
+	zid(dst, id);
+	for (;;) {
+		if (zmq_send(z->sock, id, 5, ZMQ_SNDMORE) == 5 &&
+		    zmq_send(z->sock, msg, len, 0) == (int)len)
+			return 0;
+		if (errno != EINTR && errno != EAGAIN)
+			return -errno;
+		z->retries++;
+	}
+}
+
+static int zsetopt(void *s, int opt, int v)
+{
+	return zmq_setsockopt(s, opt, &v, sizeof(v)) ? -errno : 0;
+}
+
+/* Hello to every peer and one from each: all connections are up. */
+static int zhello(struct agent *ag, struct zagent *z)
+{
+	unsigned char *sent = calloc(N, 1), *got = calloc(N, 1);
+	unsigned nsent = 1, ngot = 1, id_a = ag->id;
+	unsigned char id[5], buf[16];
+	uint64_t deadline = bench_now_ns() + 60ULL * 1000000000ULL;
+	int ret = 0, wait_ms = 1;
+
+	if (!sent || !got) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	sent[id_a] = got[id_a] = 1;
+	while (nsent < N || ngot < N) {
+		zmq_pollitem_t pi = { .socket = z->sock, .events = ZMQ_POLLIN };
+		unsigned before = nsent + ngot;
+
+		for (unsigned b = 0; b < N; b++) {
+			if (sent[b])
+				continue;
+			zid(b, id);
+			if (zmq_send(z->sock, id, 5, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 5) {
+				if (zmq_send(z->sock, "hello", 5, 0) != 5) {
+					ret = -errno;
+					goto out;
+				}
+				sent[b] = 1;
+				nsent++;
+			} else if (errno != EHOSTUNREACH && errno != EAGAIN) {
+				ret = -errno;
+				goto out;
+			}
+		}
+		/* Back off while the I/O thread makes the connections: 100
+		 * threads retrying every peer at once would starve it. */
+		if (zmq_poll(&pi, 1, nsent < N ? wait_ms : 100) < 0 &&
+		    errno != EINTR) {
+			ret = -errno;
+			goto out;
+		}
+		while (zmq_recv(z->sock, id, 5, ZMQ_DONTWAIT) == 5) {
+			unsigned from;
+
+			if (zmq_recv(z->sock, buf, sizeof(buf), 0) != 5) {
+				ret = -EPROTO;
+				goto out;
+			}
+			memcpy(&from, id + 1, 4);
+			if (from >= N || got[from]) {
+				ret = -EPROTO;
+				goto out;
+			}
+			got[from] = 1;
+			ngot++;
+		}
+		wait_ms = nsent + ngot > before ? 1 : wait_ms < 64 ? 2 * wait_ms : 64;
+		if (bench_now_ns() > deadline) {
+			ret = -ETIMEDOUT;
+			goto out;
+		}
+	}
+out:
+	free(sent);
+	free(got);
+	return ret;
+}
+
+static void *zagent_main(void *arg)
+{
+	struct agent *ag = arg;
+	struct zagent *z = ag->impl;
+	unsigned char id[5];
+	char ep[320];
+	int ret;
+
+	zid(ag->id, id);
+	z->sock = zmq_socket(zctx, ZMQ_ROUTER);
+	if (!z->sock) {
+		ret = -errno;
+		goto setup_failed;
+	}
+	snprintf(ep, sizeof(ep), "ipc://%s/%u", ipc_dir, ag->id);
+	if ((ret = zsetopt(z->sock, ZMQ_ROUTER_MANDATORY, 1)) ||
+	    (ret = zsetopt(z->sock, ZMQ_SNDHWM, 0)) ||
+	    (ret = zsetopt(z->sock, ZMQ_RCVHWM, 0)) ||
+	    (ret = zsetopt(z->sock, ZMQ_LINGER, 0)))
+		goto setup_failed;
+	if (zmq_setsockopt(z->sock, ZMQ_ROUTING_ID, id, 5) ||
+	    zmq_bind(z->sock, ep)) {
+		ret = -errno;
+		goto setup_failed;
+	}
+	pthread_barrier_wait(&zbar);		/* every endpoint bound */
+	for (unsigned b = ag->id + 1; b < N; b++) {
+		unsigned char pid[5];
+
+		zid(b, pid);
+		snprintf(ep, sizeof(ep), "ipc://%s/%u", ipc_dir, b);
+		if (zmq_setsockopt(z->sock, ZMQ_CONNECT_ROUTING_ID, pid, 5) ||
+		    zmq_connect(z->sock, ep)) {
+			ret = -errno;
+			goto connect_failed;
+		}
+	}
+	ret = zhello(ag, z);
+connect_failed:
+	if (ret < 0) {
+		set_why("zmq agent %u: setup: %s", ag->id, strerror(-ret));
+		sim_fail();
+	}
+	atomic_fetch_add(&zready, 1);
+	pthread_barrier_wait(&zbar);		/* the release */
+	if (ret < 0 || atomic_load(&S.failed))
+		goto out;
+	if (agent_start(ag, zsend, z) < 0)
+		goto out;
+	for (;;) {
+		int n = zmq_recv(z->sock, id, 5, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != ETERM) {
+				set_why("zmq agent %u: recv: %s", ag->id,
+					zmq_strerror(errno));
+				sim_fail();
+			}
+			break;
+		}
+		n = zmq_recv(z->sock, z->rx, MSG_LEN + 1, 0);
+		if (n < 0) {
+			if (errno != ETERM) {
+				set_why("zmq agent %u: recv: %s", ag->id,
+					zmq_strerror(errno));
+				sim_fail();
+			}
+			break;
+		}
+		if (agent_handle(ag, z->rx, (size_t)n, zsend, z) < 0)
+			break;
+	}
+out:
+	zmq_close(z->sock);
+	return NULL;
+
+setup_failed:
+	set_why("zmq agent %u: setup: %s", ag->id, strerror(-ret));
+	sim_fail();
+	if (z->sock)
+		zmq_close(z->sock);
+	z->sock = NULL;
+	/* still take part in both barriers so nobody waits forever */
+	pthread_barrier_wait(&zbar);
+	atomic_fetch_add(&zready, 1);
+	pthread_barrier_wait(&zbar);
+	return NULL;
+}
+
+static int zmq_trial(void)
+{
+	long io = bench_env_long("AGENTSIM_ZMQ_IO", 1, 1, 64);
+	struct rlimit rl;
+	uint64_t need = (uint64_t)N * (N - 1) + 2ULL * N + 64, c0;
+	unsigned started = 0;
+	int ret = 0;
+
+	/* N(N-1)/2 connections, a descriptor at each end, and one mailbox
+	 * (eventfd) per socket. */
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < need && rl.rlim_max >= need) {
+		rl.rlim_cur = need;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need) {
+		set_why("needs %" PRIu64 " file descriptors for %u agents, the "
+			"limit is %llu", need, N, (unsigned long long)rl.rlim_max);
+		return -EMFILE;
+	}
+	zctx = zmq_ctx_new();
+	if (!zctx) {
+		set_why("zmq_ctx_new: %s", zmq_strerror(errno));
+		return -errno;
+	}
+	zmq_ctx_set(zctx, ZMQ_IO_THREADS, (int)io);
+	if (N + 16 > ZMQ_MAX_SOCKETS_DFLT)
+		zmq_ctx_set(zctx, ZMQ_MAX_SOCKETS, (int)N + 16);
+	snprintf(res->note, sizeof(res->note), "libzmq %d.%d.%d, ROUTER per agent, "
+		 "%d I/O thread(s)", ZMQ_VERSION_MAJOR, ZMQ_VERSION_MINOR,
+		 ZMQ_VERSION_PATCH, (int)io);
+	zag = calloc(N, sizeof(*zag));
+	if (!zag) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	pthread_barrier_init(&zbar, NULL, N + 1);
+	atomic_store(&zready, 0);
+	for (unsigned a = 0; a < N; a++) {
+		zag[a].rx = malloc(MSG_LEN + 1);
+		S.agents[a].impl = &zag[a];
+		if (!zag[a].rx || pthread_create(&zag[a].th, NULL, zagent_main,
+						 &S.agents[a])) {
+			set_why("cannot start agent thread %u", a);
+			ret = -EAGAIN;
+			break;
+		}
+		started++;
+	}
+	if (started < N) {
+		/* the barrier can never fill: nothing but exit is left */
+		fprintf(stderr, "zmq: %s\n", res->why);
+		_exit(2);
+	}
+	pthread_barrier_wait(&zbar);		/* bound */
+	while (atomic_load(&zready) < (int)N)
+		usleep(100);
+	c0 = cpu_now_ns();
+	res->t0 = bench_now_ns();
+	pthread_barrier_wait(&zbar);		/* release */
+	while (sem_wait(&S.done) && errno == EINTR)
+		;
+	res->cpu_ns = cpu_now_ns() - c0;
+	zmq_ctx_shutdown(zctx);
+	for (unsigned a = 0; a < N; a++) {
+		pthread_join(zag[a].th, NULL);
+		res->send_retries += zag[a].retries;
+		free(zag[a].rx);
+	}
+	pthread_barrier_destroy(&zbar);
+out:
+	zmq_ctx_term(zctx);
+	free(zag);
+	return ret;
+}
+#endif /* HAVE_ZMQ */
+
+/* ---- uhp: the agent runtime ---- */
+
+static char uhp_prefix[32];	/* channel names: <prefix>.<id> */
+
+static int uhp_trial(void)
+{
+	set_why("userlib/uhp_runtime.h has not landed yet");
+	return -ENOSYS;
+}
+
+/* ---- trials: one child process each ---- */
+
+struct impl {
+	const char *name;
+	int (*run)(void);
+	const char *skip;
+};
+
+static struct impl impls[] = {
+	{ "uhp", uhp_trial, NULL },
+#ifdef HAVE_ZMQ
+	{ "zmq", zmq_trial, NULL },
+#else
+	{ "zmq", NULL, "built without libzmq (libzmq3-dev: scripts/deps.sh --bench)" },
+#endif
+};
+#define NIMPL	((int)(sizeof(impls) / sizeof(impls[0])))
+
+static volatile sig_atomic_t interrupted;
+static pid_t child;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+	if (child > 0)
+		kill(child, SIGKILL);
+}
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* What a trial leaves behind if its child died: names and files. */
+static void trial_cleanup(const struct impl *im)
+{
+	if (im->run == uhp_trial && !use_dev) {
+		char name[UHP_NAME_MAX];
+
+		for (unsigned a = 0; a < N; a++) {
+			snprintf(name, sizeof(name), "%s.%u", uhp_prefix, a);
+			uhp_arena_unlink(name);
+		}
+	}
+	if (ipc_dir[0]) {
+		rm_tree(ipc_dir);
+		ipc_dir[0] = 0;
+	}
+}
+
+/* msgs/s, or -1 (reason printed). */
+static double trial(const struct impl *im, double *cpus)
+{
+	int st, ret;
+	pid_t pid;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(uhp_prefix, sizeof(uhp_prefix), "agentsim.%d", (int)getpid());
+	if (im->run != uhp_trial) {
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(ipc_dir, sizeof(ipc_dir), "%s/uhp-agentsim.XXXXXX",
+			 tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(ipc_dir)) {
+			printf("# %s: mkdtemp %s: %s\n", im->name, ipc_dir,
+			       strerror(errno));
+			ipc_dir[0] = 0;
+			return -1;
+		}
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		trial_cleanup(im);
+		return -1;
+	}
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		alarm(TRIAL_TIMEOUT_S);
+		if (sim_init() < 0) {
+			set_why("out of memory");
+			_exit(2);
+		}
+		ret = im->run();
+		res->ok = ret == 0 && sim_verify();
+		if (ret < 0 && !res->why[0])
+			set_why("%s", strerror(-ret));
+		sim_free();
+		_exit(res->ok ? 0 : 1);
+	}
+	child = pid;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	child = 0;
+	trial_cleanup(im);
+	if (WIFSIGNALED(st)) {
+		printf("# %s/%s: FAILED, killed by signal %d%s%s\n", im->name,
+		       pat_names[pat], WTERMSIG(st),
+		       WTERMSIG(st) == SIGALRM ? " (timeout)" : "",
+		       res->why[0] ? res->why : "");
+		return -1;
+	}
+	if (!res->ok || WEXITSTATUS(st) != 0) {
+		printf("# %s/%s: FAILED (%s; %" PRIu64 " of %" PRIu64
+		       " delivered)\n", im->name, pat_names[pat],
+		       res->why[0] ? res->why : "no reason given",
+		       res->delivered, M);
+		return -1;
+	}
+	*cpus = (double)res->cpu_ns / (double)(res->t1 - res->t0);
+	return (double)M * 1e9 / (double)(res->t1 - res->t0);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: bench_agent_simulation [--agents N] [--messages M]\n"
+		"         [--pattern realistic|uniform|hotspot|all] [--size P]\n"
+		"         [--inflight F] [--rounds R] [--seed S] [--only uhp,zmq]\n"
+		"         [--dev] [--append]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static double mps[NPAT][BENCH_MAX_IMPLS][MAX_ROUNDS];
+	static double cpu[NPAT][BENCH_MAX_IMPLS][MAX_ROUNDS];
+	bool pats[NPAT] = { true, true, true }, append = false, any_fail = false;
+	const char *only = NULL;
+	long rounds = 1;
+	struct sigaction sa;
+	FILE *jf;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--append")) {
+			append = true;
+			continue;
+		}
+		if (!strcmp(a, "--dev")) {
+			use_dev = true;
+			continue;
+		}
+		if (i + 1 >= argc)
+			usage();
+		if (!strcmp(a, "--agents"))
+			N = (unsigned)atol(argv[++i]);
+		else if (!strcmp(a, "--messages"))
+			M = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(a, "--size"))
+			P = (unsigned)atol(argv[++i]);
+		else if (!strcmp(a, "--inflight"))
+			F = (unsigned)atol(argv[++i]);
+		else if (!strcmp(a, "--rounds"))
+			rounds = atol(argv[++i]);
+		else if (!strcmp(a, "--seed"))
+			seed = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(a, "--only"))
+			only = argv[++i];
+		else if (!strcmp(a, "--pattern")) {
+			const char *p = argv[++i];
+			int k;
+
+			if (!strcmp(p, "all"))
+				continue;
+			for (k = 0; k < NPAT; k++)
+				pats[k] = !strcmp(p, pat_names[k]);
+			for (k = 0; k < NPAT && !pats[k]; k++)
+				;
+			if (k == NPAT)
+				usage();
+		} else
+			usage();
+	}
+	if (N < 2 || N > MAX_AGENTS || M < 1 || M > UINT32_MAX || P < 8 ||
+	    P > 4096 || P % 8 || F < 1 || F > 1024 || rounds < 1 ||
+	    rounds > MAX_ROUNDS) {
+		fprintf(stderr, "want 2 <= agents <= %d, 1 <= messages < 2^32, "
+			"8 <= size <= 4096 (multiple of 8), 1 <= inflight <= 1024, "
+			"1 <= rounds <= %d\n", MAX_AGENTS, MAX_ROUNDS);
+		return 2;
+	}
+	MSG_LEN = HDR_LEN + P;
+	T = (uint64_t)N * F < M ? N * F : (unsigned)M;
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (res == MAP_FAILED) {
+		perror("mmap");
+		return 2;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	printf("# agent simulation: %u agents, %" PRIu64 " deliveries, %u-byte "
+	       "messages (%u header + %u payload), %u tokens, seed %" PRIu64
+	       ", %ld round(s), %ld CPUs; uhp on %s\n", N, M, MSG_LEN, HDR_LEN,
+	       P, T, seed, rounds, sysconf(_SC_NPROCESSORS_ONLN),
+	       use_dev ? "/dev/uhp channels" : "arenas");
+	for (int i = 0; i < NIMPL; i++)
+		if (impls[i].skip && (!only || strstr(only, impls[i].name)))
+			printf("# %s: skipped (%s)\n", impls[i].name, impls[i].skip);
+
+	{
+		const char *dir = getenv("BENCH_OUT");
+		char path[4096];
+
+		if (!dir || !*dir)
+			dir = "../build/bench";
+		mkdir(dir, 0777);
+		snprintf(path, sizeof(path), "%s/agentsim.jsonl", dir);
+		jf = fopen(path, append ? "a" : "w");
+		if (!jf)
+			fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+		else
+			printf("# JSON lines: %s\n", path);
+	}
+
+	printf("%-10s %-5s %6s %9s | %12s %7s %9s\n", "pattern", "impl", "agents",
+	       "messages", "msgs/s", "CPUs", "uhp/zmq");
+	for (int p = 0; p < NPAT && !interrupted; p++) {
+		bool broken[BENCH_MAX_IMPLS] = { 0 };
+		double med[BENCH_MAX_IMPLS] = { 0 }, medcpu[BENCH_MAX_IMPLS] = { 0 };
+		int act[BENCH_MAX_IMPLS], na = 0, iu = -1, iz = -1;
+
+		if (!pats[p])
+			continue;
+		pat = (enum pattern)p;
+		for (int i = 0; i < NIMPL; i++) {
+			if (impls[i].skip || (only && !strstr(only, impls[i].name)))
+				continue;
+			if (i == 0)
+				iu = na;
+			else
+				iz = na;
+			act[na++] = i;
+		}
+		for (long r = 0; r < rounds && !interrupted; r++)
+			for (int j = 0; j < na && !interrupted; j++) {
+				int k = (int)((j + r) % na);
+
+				if (broken[k])
+					continue;
+				mps[p][k][r] = trial(&impls[act[k]], &cpu[p][k][r]);
+				if (mps[p][k][r] < 0)
+					broken[k] = any_fail = true;
+				else if (r == 0 && res->note[0])
+					printf("# %s: %s\n", impls[act[k]].name,
+					       res->note);
+			}
+		if (interrupted)
+			break;
+		for (int k = 0; k < na; k++)
+			if (!broken[k]) {
+				med[k] = bench_median(mps[p][k], (int)rounds);
+				medcpu[k] = bench_median(cpu[p][k], (int)rounds);
+			}
+		for (int k = 0; k < na; k++) {
+			const char *name = impls[act[k]].name;
+			double ratio = iu >= 0 && iz >= 0 && !broken[iu] && !broken[iz] ?
+				       med[iu] / med[iz] : 0;
+
+			if (broken[k]) {
+				printf("%-10s %-5s %6u %9" PRIu64 " | %12s\n",
+				       pat_names[p], name, N, M, "FAILED");
+				continue;
+			}
+			printf("%-10s %-5s %6u %9" PRIu64 " | %12.0f %7.2f", pat_names[p],
+			       name, N, M, med[k], medcpu[k]);
+			if (k == iu && ratio > 0)
+				printf(" %8.2fx", ratio);
+			printf("\n");
+			if (jf)
+				fprintf(jf, "{\"bench\":\"agentsim\",\"impl\":\"%s\","
+					"\"pattern\":\"%s\",\"agents\":%u,\"messages\":%"
+					PRIu64 ",\"size\":%u,\"inflight\":%u,\"dev\":%s,"
+					"\"msgs_per_s\":%.0f,\"cpus\":%.3f,"
+					"\"ratio_uhp_vs_zmq\":%.3f}\n", name,
+					pat_names[p], N, M, MSG_LEN, F,
+					use_dev ? "true" : "false", med[k], medcpu[k],
+					ratio);
+		}
+		fflush(stdout);
+	}
+	if (jf)
+		fclose(jf);
+	if (interrupted) {
+		printf("# interrupted\n");
+		return 1;
+	}
+	return any_fail ? 1 : 0;
+}
