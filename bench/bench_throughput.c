@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * bench_throughput: messages per second from K producer processes to one
- * consumer process, uhp arenas (libuhp seals and checks a CRC32C per
- * record) against peers that move the same messages:
+ * consumer process, uhp channels (libuhp seals and checks a CRC32C per
+ * record) against peers that move the same messages. uhp runs in an arena
+ * by default (no module needed: the host), or, with --dev, in a /dev/uhp
+ * channel (uhp.ko: the guest) created with a ring per NUMA node, each
+ * process sending into the ring of its own node:
  *
  *   uhp          uhp_send() / uhp_recv(), uhp_wait() when empty
  *   uhp_batch    uhp_send_batch() of 32 / uhp_recv_batch() of 64
@@ -34,8 +37,9 @@
  * Producers that find their queue full spin briefly, then sched_yield().
  *
  * bench_throughput [--messages N] [--size S] [--producers K] [--rounds R]
- *                  [--only a,b,...] [--append]
- * JSON lines into $BENCH_OUT/throughput.jsonl (--append: add to it).
+ *                  [--only a,b,...] [--append] [--dev]
+ * JSON lines into $BENCH_OUT/throughput.jsonl (--append: add to it); each
+ * carries "channel": "arena" or "dev" (what the uhp rows ran on).
  */
 #include "bench_common.h"
 
@@ -65,6 +69,14 @@
 #define TX_BATCH	32
 #define RX_BATCH	64
 #define TRIAL_TIMEOUT_S	120
+
+/* Why a peer is missing, when its build left it out (bench/Makefile, guest.mk). */
+#ifndef CK_SKIP_WHY
+#define CK_SKIP_WHY	"built without libck-dev"
+#endif
+#ifndef DPDK_SKIP_WHY
+#define DPDK_SKIP_WHY	"built without dpdk-dev"
+#endif
 
 static inline void cpu_relax(void)
 {
@@ -196,7 +208,9 @@ struct impl {
 	const char *skip;		/* set when unavailable */
 };
 
-/* uhp arena */
+/* uhp: an arena, or a /dev/uhp channel with --dev (dev_fd inherited) */
+static bool use_dev;
+static int dev_fd = -1;
 static char uhp_name[64];
 static struct uhp_channel *uhp_parent;
 
@@ -205,6 +219,8 @@ static int uhp_setup(void)
 	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
 
 	snprintf(uhp_name, sizeof(uhp_name), "bench-tp-%d", (int)getpid());
+	if (use_dev)
+		return uhp_create(dev_fd, uhp_name, &o, &uhp_parent);
 	uhp_arena_unlink(uhp_name);
 	return uhp_arena_create(uhp_name, &o, &uhp_parent);
 }
@@ -212,17 +228,22 @@ static int uhp_setup(void)
 static void uhp_teardown(void)
 {
 	uhp_close(uhp_parent);
-	uhp_arena_unlink(uhp_name);
+	if (use_dev)
+		uhp_unlink(dev_fd, uhp_name);
+	else
+		uhp_arena_unlink(uhp_name);
 }
 
+/* In the child, after pinning: a producer gets the ring of its node. */
 static struct uhp_channel *uhp_join(bool consumer)
 {
+	unsigned flags = consumer ? UHP_ATTACH_CONSUMER : 0;
 	struct uhp_channel *ch;
-	int ret = uhp_arena_attach(uhp_name, consumer ? UHP_ATTACH_CONSUMER : 0,
-				   &ch);
+	int ret = use_dev ? uhp_attach(dev_fd, uhp_name, flags, &ch) :
+			    uhp_arena_attach(uhp_name, flags, &ch);
 
 	if (ret < 0)
-		fail("uhp_arena_attach", -ret);
+		fail(use_dev ? "uhp_attach" : "uhp_arena_attach", -ret);
 	return ch;
 }
 
@@ -784,12 +805,12 @@ static struct impl impls[] = {
 #ifdef HAVE_CK
 	{ "ck_ring", ck_setup, ck_producer, ck_consumer, ck_teardown, NULL },
 #else
-	{ "ck_ring", NULL, NULL, NULL, NULL, "built without libck-dev" },
+	{ "ck_ring", NULL, NULL, NULL, NULL, CK_SKIP_WHY },
 #endif
 #ifdef HAVE_DPDK
 	{ "rte_ring", rte_setup, rte_producer, rte_consumer, rte_teardown, NULL },
 #else
-	{ "rte_ring", NULL, NULL, NULL, NULL, "built without dpdk-dev" },
+	{ "rte_ring", NULL, NULL, NULL, NULL, DPDK_SKIP_WHY },
 #endif
 };
 #define NIMPL	((int)(sizeof(impls) / sizeof(impls[0])))
@@ -871,7 +892,7 @@ static double trial(const struct impl *im)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_throughput [--messages N] [--size S] "
-		"[--producers K] [--rounds R] [--only a,b,...] [--append]\n");
+		"[--producers K] [--rounds R] [--only a,b,...] [--append] [--dev]\n");
 	exit(2);
 }
 
@@ -890,6 +911,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--append")) {
 			append = true;
+			continue;
+		}
+		if (!strcmp(a, "--dev")) {
+			use_dev = true;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -921,6 +946,14 @@ int main(int argc, char **argv)
 		ncpu = 1;
 	ctl = shared_alloc(4096);
 	mq_probe();
+	if (use_dev) {
+		dev_fd = uhp_open();
+		if (dev_fd < 0) {
+			fprintf(stderr, "bench_throughput: --dev: cannot open /dev/uhp: "
+				"%s (is uhp.ko loaded?)\n", strerror(-dev_fd));
+			return 2;
+		}
+	}
 
 	for (int i = 0; i < NIMPL; i++) {
 		if (only && !strstr(only, impls[i].name))
@@ -947,6 +980,10 @@ int main(int argc, char **argv)
 		       "rings)\n", mq_depth, mq_msg_max(), RING_ENTRIES);
 	printf("# ring peers: %d entries; ck_ring: one SPSC ring per producer; "
 	       "rte_ring: %s\n", RING_ENTRIES, K == 1 ? "SP/SC" : "MP(RTS)/SC");
+	printf("# uhp: %s, %llu KiB per ring\n", use_dev ?
+	       "/dev/uhp channel, a ring per NUMA node, each process sends into "
+	       "its node's ring" : "arena (shared memory, no module)",
+	       (unsigned long long)UHP_DEFAULT_RING_SIZE >> 10);
 
 	for (long r = 0; r < rounds; r++)
 		for (int j = 0; j < na; j++) {
@@ -992,8 +1029,9 @@ int main(int argc, char **argv)
 		       ratio);
 		if (jf)
 			fprintf(jf, "{\"bench\":\"throughput\",\"impl\":\"%s\","
-				"\"size\":%zu,\"producers\":%d,\"msgs_per_s\":%.0f,"
-				"\"ratio_vs_uhp\":%.3f}\n", impls[active[a]].name, S, K,
+				"\"channel\":\"%s\",\"size\":%zu,\"producers\":%d,"
+				"\"msgs_per_s\":%.0f,\"ratio_vs_uhp\":%.3f}\n",
+				impls[active[a]].name, use_dev ? "dev" : "arena", S, K,
 				mps[a], ratio);
 	}
 	if (jf)
