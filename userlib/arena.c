@@ -366,6 +366,11 @@ uint32_t uhp__arena_wake_seq(struct uhp_channel *ch)
 			       __ATOMIC_SEQ_CST);
 }
 
+uint32_t *uhp__arena_wake_word(struct uhp_channel *ch)
+{
+	return &((struct uhp_arena_hdr *)ch->arena)->wake_seq;
+}
+
 /* Sleep until wake_seq moves from seq or ns pass. 0, or -errno. */
 int uhp__arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns)
 {

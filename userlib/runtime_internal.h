@@ -71,4 +71,133 @@ UHP_HIDDEN int64_t uhp__deque_size(const struct uhp__deque *d);
 UHP_HIDDEN void *uhp__node_alloc(size_t size, int node);
 UHP_HIDDEN void uhp__node_free(void *p, size_t size);
 
+/* ---- runtime.c, idle.c ---- */
+
+/*
+ * Agent states (struct uhp_agent.state). Whoever moves an agent out of
+ * IDLE or QUEUED owns it: it is in no queue, and only the owner calls its
+ * inbox's consumer functions, so an agent never runs on two workers.
+ *
+ *   IDLE ---- send / sweep / watcher claims ----> QUEUED or RUNNING
+ *   QUEUED --- a worker takes it from a queue --> RUNNING
+ *   RUNNING -- a send meanwhile ----------------> NOTIFIED
+ *   RUNNING -- done, inbox empty ---------------> IDLE
+ *   RUNNING -- done, records left --------------> QUEUED (pushed again)
+ *   NOTIFIED - done ----------------------------> QUEUED (pushed again)
+ *   RUNNING -- handler < 0, inbox error --------> STOPPED (final)
+ *
+ * Senders only ever move IDLE -> QUEUED (then they push it) or RUNNING ->
+ * NOTIFIED (the owner pushes it when done): one push per trip through a
+ * queue, so an agent is in at most one queue and a deque holding every
+ * agent of the runtime cannot fill.
+ */
+enum {
+	UHP__AGENT_IDLE,
+	UHP__AGENT_QUEUED,
+	UHP__AGENT_RUNNING,	/* run, swept or watched by its owner */
+	UHP__AGENT_NOTIFIED,	/* RUNNING, and sent to meanwhile */
+	UHP__AGENT_STOPPED,
+};
+
+struct uhp_agent {
+	/* read-only after uhp_runtime_add_agent() */
+	struct uhp_runtime *rt;
+	struct uhp_channel *inbox;
+	uhp_agent_fn fn;
+	void *arg;
+	uint32_t id;
+	uint32_t klass;			/* queues it may go to: UHP_CORES_* */
+	uint32_t max_msg;
+	int node;
+	size_t mem_len;			/* this mapping: struct, slots, buffers */
+	struct uhp_rx_msg *msgs;	/* rt->batch slots */
+	unsigned char *bufs;		/* rt->batch * max_msg bytes */
+
+	uint32_t state __attribute__((aligned(64)));	/* UHP__AGENT_* */
+	int error;			/* why it stopped (written once) */
+};
+
+/* Workers' queues: a deque per class they run. */
+#define UHP__DQ_ANY	0	/* agents any worker may run */
+#define UHP__DQ_KIND	1	/* agents only this worker's kind may run */
+
+struct uhp__worker {
+	struct uhp_runtime *rt;
+	unsigned index;
+	struct uhp_cpu cpu;
+	pthread_t thread;
+	size_t mem_len;
+	unsigned *victims;		/* steal order: same node first */
+	unsigned nr_victims, nr_near;
+	uint64_t rng;
+	unsigned tick;			/* find_work() calls, for fairness */
+	unsigned runs_since_sweep;
+	bool released;			/* let an agent go IDLE since it last slept */
+	int start_ret;
+
+	struct uhp__deque dq[2];
+
+	/* One writer (this worker), relaxed atomics: uhp_runtime_stats(). */
+	struct uhp_worker_stats stats __attribute__((aligned(64)));
+};
+
+/* A locked FIFO of agents for senders that are not on a fitting worker. */
+struct uhp__inject {
+	pthread_mutex_t lock;
+	uint64_t head, tail;		/* under lock */
+	uint64_t count;			/* atomic: peeked without the lock */
+	struct uhp_agent **ring;	/* rt->cap entries */
+};
+
+struct uhp_runtime {
+	unsigned nr_workers;
+	unsigned batch, spin, max_agents;
+	bool pin;
+	bool mixed;			/* both P and E workers: classes apply */
+	uint64_t cap;			/* deque capacity >= max_agents */
+	struct uhp__worker **workers;
+	struct uhp__inject inject[3];	/* by class: UHP_CORES_ANY/P/E */
+
+	pthread_mutex_t add_lock;	/* serialises uhp_runtime_add_agent() */
+	struct uhp_agent **agents;	/* max_agents entries */
+	uint32_t nr_agents;		/* published with store-release */
+	uint32_t sweep_cursor;
+	uint32_t agents_stopped;
+
+	uint32_t started, stop, stopped;
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	unsigned nr_ready;
+
+	/* idle.c */
+	uint32_t nr_searching;		/* workers looking for work, awake */
+	uint32_t nr_parked;		/* workers asleep on wake_seq */
+	uint32_t wake_seq;		/* futex: parked workers */
+	int32_t watcher;		/* worker watching the inboxes, or -1 */
+	uint32_t watch_seq;		/* futex: pokes the watcher */
+	uint32_t watcher_polls;		/* the watcher sleeps in poll() */
+	int evfd;			/* ... and this eventfd wakes it there */
+	struct uhp_agent **watched;	/* max_agents: the watcher's agents */
+	void *waitv;			/* struct futex_waitv[UHP__WAITV_MAX] */
+	void *pfds;			/* struct pollfd[max_agents + 1] */
+};
+
+/* runtime.c, for idle.c */
+UHP_HIDDEN bool uhp__agent_claim(struct uhp_agent *a);
+UHP_HIDDEN void uhp__agent_release(struct uhp__worker *w, struct uhp_agent *a,
+				   bool more);
+UHP_HIDDEN bool uhp__rt_has_work(struct uhp__worker *w);
+
+/* idle.c */
+UHP_HIDDEN int uhp__idle_init(struct uhp_runtime *rt);
+UHP_HIDDEN void uhp__idle_fini(struct uhp_runtime *rt);
+/* Idle worker, counted in nr_searching: sleep until work may be there. */
+UHP_HIDDEN void uhp__idle_sleep(struct uhp__worker *w);
+/* Work was queued: wake a sleeping worker unless one is searching. */
+UHP_HIDDEN void uhp__idle_kick(struct uhp_runtime *rt);
+/* Agents went IDLE or were added: have the watcher, if any, scan again. */
+UHP_HIDDEN void uhp__idle_rescan(struct uhp_runtime *rt);
+/* Stop: wake every worker. */
+UHP_HIDDEN void uhp__idle_wake_all(struct uhp_runtime *rt);
+
 #endif /* UHP_RUNTIME_INTERNAL_H */

@@ -154,6 +154,8 @@ UHP_HIDDEN unsigned uhp__dispatch_choose(const char *env,
 /* arena.c */
 UHP_HIDDEN void uhp__arena_wake(struct uhp_channel *ch);
 UHP_HIDDEN uint32_t uhp__arena_wake_seq(struct uhp_channel *ch);
+/* The futex word itself, for waiting on many arenas at once (runtime). */
+UHP_HIDDEN uint32_t *uhp__arena_wake_word(struct uhp_channel *ch);
 UHP_HIDDEN int uhp__arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns);
 UHP_HIDDEN void uhp__arena_release(struct uhp_channel *ch);
 

@@ -28,10 +28,11 @@ internal=$?
 ok $? "only uhp_* symbols exported, all versioned UHP_0.1 ($(wc -l <"$TMP/exported") symbols)"
 sed 's/ /\n/g' "$TMP/stray" | head -5 | sed 's/^/# stray: /'
 
-sed -n 's/^UHP_API [^(]*[ *]\(uhp_[a-z0-9_]*\)(.*/\1/p' "$ROOT/userlib/uhp.h" | sort >"$TMP/declared"
+sed -n 's/^UHP_API [^(]*[ *]\(uhp_[a-z0-9_]*\)(.*/\1/p' "$ROOT/userlib/uhp.h" \
+	"$ROOT/userlib/uhp_runtime.h" | sort >"$TMP/declared"
 sed 's/@@UHP_0\.1$//' "$TMP/exported" | grep '^uhp_' | sort >"$TMP/exported_names"
 cmp -s "$TMP/declared" "$TMP/exported_names"
-ok $? "exactly the $(wc -l <"$TMP/declared") UHP_API functions of uhp.h are exported"
+ok $? "exactly the $(wc -l <"$TMP/declared") UHP_API functions of uhp.h and uhp_runtime.h are exported"
 diff "$TMP/declared" "$TMP/exported_names" | sed 's/^/# /'
 
 readelf -d "$LIB" | grep -q 'Library soname: \[libuhp.so.0\]'
@@ -42,13 +43,18 @@ cat >"$TMP/smoke.c" <<'SMOKE'
 #include <errno.h>
 #include <stdio.h>
 #include <uhp.h>
+#include <uhp_runtime.h>
 int main(void)
 {
 	unsigned crc = uhp_crc32c(~0U, "123456789", 9) ^ ~0U;
 	int fd = uhp_open();
+	struct uhp_topology *t = NULL;
+	int tr = uhp_topology_load(NULL, &t);
 
-	printf("# crc 0x%08x, uhp_open %d\n", crc, fd);
-	return crc == 0xE3069283 && (fd >= 0 || fd == -ENOENT || fd == -EACCES) ? 0 : 1;
+	printf("# crc 0x%08x, uhp_open %d, %u CPUs\n", crc, fd, uhp_topology_nr_cpus(t));
+	uhp_topology_free(t);
+	return crc == 0xE3069283 && (fd >= 0 || fd == -ENOENT || fd == -EACCES) &&
+	       tr == 0 ? 0 : 1;
 }
 SMOKE
 PC="$TMP/dest/usr/local/lib/pkgconfig"

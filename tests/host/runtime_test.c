@@ -1,0 +1,651 @@
+// SPDX-License-Identifier: MIT
+/*
+ * runtime_test: the agent runtime (uhp_runtime.h) on arena inboxes.
+ *
+ *   errors     bad opts, NULLs, a producer-only inbox, one inbox twice,
+ *              too many agents, start twice, stop from a handler: -errno
+ *   ring       50 agents pass 8 tokens around a ring on 2 workers: every
+ *              message handled exactly once, per-sender FIFO, no agent ever
+ *              inside its handler twice at once, steals happened
+ *   idle       the pool then burns (almost) no CPU over 300 ms, asleep
+ *   external   another thread with its own handle and plain uhp_send()
+ *              wakes the sleeping pool; everything arrives, in order
+ *   blind      150 agents (past futex_waitv's 128 words) and an in-memory
+ *              inbox: a plain send to the last ones is still handled, and
+ *              the idle pool stays cheap
+ *   stop       stop with tokens and an external producer mid-flight: every
+ *              committed record is either handled or still in its inbox
+ *   error      a handler's negative return stops that agent, reported
+ *   hybrid     fake 4 P + 4 E topology (pin off): P agents only on P
+ *              workers, E agents only on E workers; cores=P picks P only
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "runtime_internal.h"
+#include "tap.h"
+
+#define MAX_AGENTS	160
+#define RING_AGENTS	50
+#define TOKENS		8
+#define HOPS		1500	/* per token */
+
+enum { FROM_PEER = 1, FROM_MAIN, FROM_EXT };
+
+struct msg {
+	uint32_t token;
+	uint32_t hops_left;
+	uint64_t seq;		/* per (sender, receiver) */
+};
+
+struct tagent {
+	struct uhp_agent *a;
+	struct uhp_channel *inbox;
+	struct tagent *next;
+	char name[48];
+	int inside;		/* handler entries minus exits */
+	uint64_t handled;	/* records handed to the handler */
+	uint64_t tx_seq;	/* to next */
+	uint64_t rx_seq;	/* expected from the predecessor */
+	uint64_t ext_seq;	/* expected from the external producer */
+	uint64_t sent_ok;	/* successful uhp_agent_send() to next */
+	unsigned prefer;
+	int fail_on;		/* return -42 at this token, or -1 */
+};
+
+static struct tagent ag[MAX_AGENTS];
+static uint64_t overlaps, fifo_errors, bad_kind, tokens_done, send_errors;
+
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ULL +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ULL;
+}
+
+static int handler(struct uhp_agent *self, struct uhp_rx_msg *msgs, unsigned n,
+		   void *arg)
+{
+	struct tagent *t = arg;
+	struct uhp_cpu cpu;
+	int ret = 0;
+
+	if (__atomic_fetch_add(&t->inside, 1, __ATOMIC_ACQ_REL) != 0)
+		__atomic_fetch_add(&overlaps, 1, __ATOMIC_RELAXED);
+	if (uhp_runtime_worker_self(&cpu) < 0 ||
+	    (t->prefer != UHP_CORES_ANY && cpu.kind != t->prefer))
+		__atomic_fetch_add(&bad_kind, 1, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < n; i++) {
+		struct msg m;
+
+		memcpy(&m, msgs[i].buf, sizeof(m));
+		if (msgs[i].len != sizeof(m))
+			__atomic_fetch_add(&fifo_errors, 1, __ATOMIC_RELAXED);
+		if (msgs[i].meta.type == FROM_PEER && m.seq != t->rx_seq++)
+			__atomic_fetch_add(&fifo_errors, 1, __ATOMIC_RELAXED);
+		if (msgs[i].meta.type == FROM_EXT && m.seq != t->ext_seq++)
+			__atomic_fetch_add(&fifo_errors, 1, __ATOMIC_RELAXED);
+		if (t->fail_on >= 0 && m.token == (uint32_t)t->fail_on)
+			ret = -42;
+		if (msgs[i].meta.type != FROM_EXT && m.hops_left && t->next) {
+			struct uhp_meta meta = { .type = FROM_PEER,
+						 .src = uhp_agent_id(self) };
+			int r;
+
+			m.hops_left--;
+			m.seq = t->tx_seq;
+			do
+				r = uhp_agent_send(self, t->next->a, &m, sizeof(m), &meta);
+			while (r == -EAGAIN);
+			if (r == 0) {
+				t->tx_seq++;
+				__atomic_fetch_add(&t->sent_ok, 1, __ATOMIC_RELAXED);
+			} else {
+				__atomic_fetch_add(&send_errors, 1, __ATOMIC_RELAXED);
+			}
+		} else if (msgs[i].meta.type != FROM_EXT) {
+			__atomic_fetch_add(&tokens_done, 1, __ATOMIC_RELAXED);
+		}
+	}
+	/* Give a second worker a chance to run us concurrently, were it
+	 * possible. */
+	for (int k = 0; k < 200; k++)
+		__asm__ __volatile__("" ::: "memory");
+	__atomic_store_n(&t->handled, t->handled + n, __ATOMIC_RELEASE);
+	__atomic_fetch_sub(&t->inside, 1, __ATOMIC_ACQ_REL);
+	return ret;
+}
+
+static uint64_t total_handled(unsigned nr)
+{
+	uint64_t s = 0;
+
+	for (unsigned i = 0; i < nr; i++)
+		s += __atomic_load_n(&ag[i].handled, __ATOMIC_ACQUIRE);
+	return s;
+}
+
+/* Wait up to ms for *v >= want (polled). */
+static bool wait_for(uint64_t *v, uint64_t want, unsigned ms)
+{
+	uint64_t end = t_now_ns() + (uint64_t)ms * 1000000ULL;
+
+	while (__atomic_load_n(v, __ATOMIC_ACQUIRE) < want) {
+		if (t_now_ns() > end)
+			return false;
+		t_sleep_ms(1);
+	}
+	return true;
+}
+
+static int make_agents(struct uhp_runtime *rt, unsigned nr, size_t ring_size)
+{
+	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
+
+	o.ring_size = ring_size;
+	o.consumer = true;
+	o.node = 0;
+	for (unsigned i = 0; i < nr; i++) {
+		struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+		struct tagent *t = &ag[i];
+		int ret;
+
+		memset(t, 0, sizeof(*t));
+		t->fail_on = -1;
+		t->prefer = UHP_CORES_ANY;
+		snprintf(t->name, sizeof(t->name), "rtt.%d.%u", (int)getpid(), i);
+		uhp_arena_unlink(t->name);
+		ret = uhp_arena_create(t->name, &o, &t->inbox);
+		if (ret)
+			return ret;
+		ao.fn = handler;
+		ao.arg = t;
+		ao.max_msg = 256;
+		ret = uhp_runtime_add_agent(rt, t->inbox, &ao, &t->a);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void free_agents(unsigned nr)
+{
+	for (unsigned i = 0; i < nr; i++) {
+		uhp_close(ag[i].inbox);
+		uhp_arena_unlink(ag[i].name);
+		ag[i].inbox = NULL;
+	}
+}
+
+static struct uhp_runtime *pool(unsigned workers, unsigned max_agents)
+{
+	struct uhp_runtime_opts o = UHP_RUNTIME_OPTS_INIT;
+	struct uhp_runtime *rt = NULL;
+
+	o.nr_workers = workers;
+	o.max_agents = max_agents;
+	o.spin = 256;
+	if (uhp_runtime_create(&o, &rt)) {
+		o.pin = false;	/* e.g. an affinity mask without CPU 0/1 */
+		if (uhp_runtime_create(&o, &rt))
+			tap_bail("uhp_runtime_create");
+	}
+	return rt;
+}
+
+/* ---- errors ---- */
+
+static int stop_from_handler_ret = 1;
+static struct uhp_runtime *stop_rt;
+
+static int stop_handler(struct uhp_agent *self, struct uhp_rx_msg *msgs,
+			unsigned n, void *arg)
+{
+	(void)self, (void)msgs, (void)n, (void)arg;
+	__atomic_store_n(&stop_from_handler_ret, uhp_runtime_stop(stop_rt),
+			 __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void t_errors(void)
+{
+	struct uhp_runtime_opts o = UHP_RUNTIME_OPTS_INIT;
+	struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+	struct uhp_create_opts co = UHP_CREATE_OPTS_INIT;
+	struct uhp_channel *in1, *in2, *in3, *prod;
+	struct uhp_runtime *rt;
+	struct uhp_agent *a;
+	char n1[48], n2[48], n3[48];
+	uint64_t x = 1;
+
+	tap_is(uhp_runtime_create(NULL, NULL), -EINVAL, "create: out NULL");
+	o.cores = 7;
+	tap_is(uhp_runtime_create(&o, &rt), -EINVAL, "create: bad cores");
+	o.cores = UHP_CORES_ANY;
+	o.batch = UHP_RUNTIME_MAX_BATCH + 1;
+	tap_is(uhp_runtime_create(&o, &rt), -EINVAL, "create: batch too big");
+	o.batch = 4;
+	o.sysfs_root = "/nonexistent/uhp";
+	tap_is(uhp_runtime_create(&o, &rt), -ENOENT, "create: no sysfs there: -ENOENT");
+	o.sysfs_root = NULL;
+	o.max_agents = 2;
+	o.nr_workers = 1;
+	tap_is(uhp_runtime_create(&o, &rt), 0, "create: 1 worker, 2 agents at most");
+
+	co.ring_size = 4096;
+	co.consumer = true;
+	snprintf(n1, sizeof(n1), "rte1.%d", (int)getpid());
+	snprintf(n2, sizeof(n2), "rte2.%d", (int)getpid());
+	snprintf(n3, sizeof(n3), "rte3.%d", (int)getpid());
+	if (uhp_arena_create(n1, &co, &in1) || uhp_arena_create(n2, &co, &in2) ||
+	    uhp_arena_create(n3, &co, &in3) || uhp_arena_attach(n1, 0, &prod))
+		tap_bail("arenas");
+
+	tap_is(uhp_runtime_add_agent(rt, in1, &ao, &a), -EINVAL, "add: no fn");
+	ao.fn = stop_handler;
+	tap_is(uhp_runtime_add_agent(NULL, in1, &ao, &a), -EINVAL, "add: rt NULL");
+	tap_is(uhp_runtime_add_agent(rt, NULL, &ao, &a), -EINVAL, "add: inbox NULL");
+	tap_is(uhp_runtime_add_agent(rt, in1, NULL, &a), -EINVAL, "add: opts NULL");
+	ao.prefer = 9;
+	tap_is(uhp_runtime_add_agent(rt, in1, &ao, &a), -EINVAL, "add: bad prefer");
+	ao.prefer = UHP_CORES_ANY;
+	tap_is(uhp_runtime_add_agent(rt, prod, &ao, &a), -EPERM,
+	       "add: a producer handle: -EPERM");
+	tap_is(uhp_runtime_add_agent(rt, in1, &ao, &a), 0, "add");
+	tap_is(uhp_runtime_add_agent(rt, in1, &ao, NULL), -EBUSY, "add: same inbox: -EBUSY");
+	tap_is(uhp_runtime_add_agent(rt, in2, &ao, NULL), 0, "add a second");
+	tap_is(uhp_runtime_add_agent(rt, in3, &ao, NULL), -ENOSPC,
+	       "add past max_agents: -ENOSPC");
+	tap_is(uhp_agent_send(NULL, NULL, &x, sizeof(x), NULL), -EINVAL, "send: dst NULL");
+	tap_is(uhp_runtime_worker_self(NULL), -ESRCH, "worker_self off a worker: -ESRCH");
+	tap_is(uhp_runtime_stats(NULL, NULL, NULL, 0), -EINVAL, "stats: NULL");
+	tap_is(uhp_runtime_start(NULL), -EINVAL, "start: NULL");
+	tap_is(uhp_runtime_start(rt), 0, "start");
+	tap_is(uhp_runtime_start(rt), -EALREADY, "start twice: -EALREADY");
+	stop_rt = rt;
+	tap_is(uhp_agent_send(NULL, a, &x, sizeof(x), NULL), 0, "send from outside");
+	{
+		uint64_t end = t_now_ns() + 5000000000ULL;
+
+		while (__atomic_load_n(&stop_from_handler_ret, __ATOMIC_ACQUIRE) == 1 &&
+		       t_now_ns() < end)
+			t_sleep_ms(1);
+	}
+	tap_is(stop_from_handler_ret, -EDEADLK, "stop from a handler: -EDEADLK");
+	tap_is(uhp_runtime_stop(rt), 0, "stop");
+	tap_is(uhp_runtime_stop(rt), 0, "stop twice: fine");
+	tap_is(uhp_runtime_start(rt), -ESHUTDOWN, "start after stop: -ESHUTDOWN");
+	tap_is(uhp_runtime_add_agent(rt, in3, &ao, NULL), -ESHUTDOWN,
+	       "add after stop: -ESHUTDOWN");
+	uhp_runtime_destroy(rt);
+	uhp_runtime_destroy(NULL);
+	uhp_close(prod);
+	uhp_close(in1);
+	uhp_close(in2);
+	uhp_close(in3);
+	uhp_arena_unlink(n1);
+	uhp_arena_unlink(n2);
+	uhp_arena_unlink(n3);
+}
+
+/* ---- ring, idle, external ---- */
+
+struct ext {
+	struct uhp_channel *ch;
+	unsigned dst, count;
+	uint64_t sent;
+	int give_up;		/* set: stop retrying a full inbox */
+};
+
+static void *ext_producer(void *arg)
+{
+	struct ext *e = arg;
+
+	for (unsigned i = 0; i < e->count; i++) {
+		struct msg m = { .token = UINT32_MAX, .seq = i };
+		struct uhp_meta meta = { .type = FROM_EXT, .dst = e->dst };
+
+		while (uhp_send(e->ch, &m, sizeof(m), &meta) == -EAGAIN) {
+			if (__atomic_load_n(&e->give_up, __ATOMIC_ACQUIRE))
+				return NULL;
+			t_sleep_ms(1);
+		}
+		__atomic_store_n(&e->sent, i + 1, __ATOMIC_RELEASE);
+		if (i % 100 == 99)
+			t_sleep_ms(30);	/* long enough for the pool to sleep */
+	}
+	return NULL;
+}
+
+static void start_tokens(unsigned nr, unsigned tokens, unsigned hops)
+{
+	for (unsigned k = 0; k < tokens; k++) {
+		struct msg m = { .token = k, .hops_left = hops - 1 };
+		struct uhp_meta meta = { .type = FROM_MAIN };
+
+		if (uhp_agent_send(NULL, ag[k * nr / tokens].a, &m, sizeof(m), &meta))
+			tap_bail("start token %u", k);
+	}
+}
+
+static void t_ring_idle_external(void)
+{
+	struct uhp_runtime *rt = pool(2, MAX_AGENTS);
+	struct uhp_runtime_stats st, st2;
+	struct uhp_worker_stats ws[2];
+	uint64_t c0, c1, sleeps0;
+	struct ext e = { .dst = 7, .count = 1000 };
+	pthread_t th;
+	bool ok;
+
+	tap_is(make_agents(rt, RING_AGENTS, 65536), 0, "50 agents on arena inboxes");
+	for (unsigned i = 0; i < RING_AGENTS; i++)
+		ag[i].next = &ag[(i + 1) % RING_AGENTS];
+	tap_is(uhp_runtime_start(rt), 0, "start 2 workers");
+
+	overlaps = fifo_errors = bad_kind = tokens_done = send_errors = 0;
+	start_tokens(RING_AGENTS, TOKENS, HOPS);
+	ok = wait_for(&tokens_done, TOKENS, 10000);
+	tap_ok(ok, "8 tokens x 1500 hops around 50 agents: all done");
+	t_sleep_ms(20);
+	tap_is(total_handled(RING_AGENTS), TOKENS * HOPS, "every message handled exactly once");
+	tap_is(fifo_errors, 0, "per-sender FIFO held");
+	tap_is(overlaps, 0, "no agent ever ran on two workers at once");
+	tap_is(send_errors + bad_kind, 0, "no send errors, every run on a worker");
+	uhp_runtime_stats(rt, &st, ws, 2);
+	tap_diag("runs %llu msgs %llu steals %llu (w0 %llu, w1 %llu) sleeps %llu",
+		 (unsigned long long)st.runs, (unsigned long long)st.msgs,
+		 (unsigned long long)st.steals, (unsigned long long)ws[0].steals,
+		 (unsigned long long)ws[1].steals, (unsigned long long)st.sleeps);
+	tap_ok(st.steals > 0, "steals happened with 2 workers (%llu)",
+	       (unsigned long long)st.steals);
+	tap_ok(st.msgs == TOKENS * HOPS && ws[0].runs > 0 && ws[1].runs > 0,
+	       "stats: msgs add up, both workers ran agents");
+
+	/* Idle: let the pool fall asleep, then measure. */
+	t_sleep_ms(100);
+	uhp_runtime_stats(rt, &st, NULL, 0);
+	c0 = cpu_ns();
+	t_sleep_ms(300);
+	c1 = cpu_ns();
+	uhp_runtime_stats(rt, &st2, NULL, 0);
+	tap_diag("idle: %.2f ms CPU in 300 ms, sleeps %llu -> %llu, watches %llu",
+		 (c1 - c0) / 1e6, (unsigned long long)st.sleeps,
+		 (unsigned long long)st2.sleeps, (unsigned long long)st2.watches);
+	tap_ok(c1 - c0 < 15000000ULL, "idle pool: %.2f ms CPU over 300 ms (< 15)",
+	       (c1 - c0) / 1e6);
+	tap_ok(st2.sleeps > 0 && st2.watches > 0, "idle workers slept, one as the watcher");
+
+	/* External producer: its own handle, plain uhp_send(). */
+	sleeps0 = st2.sleeps;
+	if (uhp_arena_attach(ag[7].name, 0, &e.ch))
+		tap_bail("attach producer");
+	uint64_t before = total_handled(RING_AGENTS);
+
+	pthread_create(&th, NULL, ext_producer, &e);
+	pthread_join(th, NULL);
+	ok = true;
+	{
+		uint64_t end = t_now_ns() + 5000000000ULL;
+
+		while (total_handled(RING_AGENTS) < before + e.count && t_now_ns() < end)
+			t_sleep_ms(1);
+	}
+	uhp_runtime_stats(rt, &st2, NULL, 0);
+	tap_is(total_handled(RING_AGENTS) - before, e.count,
+	       "external producer's 1000 plain sends all handled");
+	tap_ok(ag[7].ext_seq == e.count && fifo_errors == 0, "... in order");
+	tap_ok(st2.sleeps > sleeps0,
+	       "... the pool slept between bursts and woke (%llu sleeps)",
+	       (unsigned long long)(st2.sleeps - sleeps0));
+	uhp_close(e.ch);
+	uhp_runtime_destroy(rt);
+	free_agents(RING_AGENTS);
+}
+
+/* ---- blind inboxes ---- */
+
+static void t_blind(void)
+{
+	struct uhp_runtime *rt = pool(2, MAX_AGENTS);
+	struct uhp_channel *mem, *prod;
+	struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+	struct msg m = { .token = UINT32_MAX };
+	struct uhp_meta meta = { .type = FROM_EXT };
+	const unsigned nr = 150;
+	uint64_t c0, c1, t0, lat_max = 0;
+	bool ok = true;
+
+	tap_is(make_agents(rt, nr, 4096), 0, "150 agents (past futex_waitv's 128 words)");
+	if (uhp__mem_channel_new(1, 4096, &mem))
+		tap_bail("mem channel");
+	mem->consumer = true;
+	memset(&ag[nr], 0, sizeof(ag[nr]));
+	ag[nr].fail_on = -1;
+	ao.fn = handler;
+	ao.arg = &ag[nr];
+	ao.max_msg = 256;
+	tap_is(uhp_runtime_add_agent(rt, mem, &ao, &ag[nr].a), 0,
+	       "plus one in-memory inbox (no way to wake anyone)");
+	tap_is(uhp_runtime_start(rt), 0, "start");
+	t_sleep_ms(100);	/* asleep */
+
+	/* The last arenas and the in-memory inbox are blind to the watcher. */
+	for (unsigned i = nr - 5; i <= nr && ok; i++) {
+		uint64_t want = __atomic_load_n(&ag[i].handled, __ATOMIC_ACQUIRE) + 1;
+
+		if (i < nr) {
+			if (uhp_arena_attach(ag[i].name, 0, &prod))
+				tap_bail("attach");
+		} else {
+			prod = mem;
+		}
+		m.seq = ag[i].ext_seq;
+		t0 = t_now_ns();
+		ok = uhp_send(prod, &m, sizeof(m), &meta) == 0 &&
+		     wait_for(&ag[i].handled, want, 2000);
+		if (t_now_ns() - t0 > lat_max)
+			lat_max = t_now_ns() - t0;
+		if (prod != mem)
+			uhp_close(prod);
+		t_sleep_ms(30);
+	}
+	tap_ok(ok, "plain sends to the last 5 arenas and the in-memory inbox handled (max %.1f ms)",
+	       lat_max / 1e6);
+	t_sleep_ms(50);
+	c0 = cpu_ns();
+	t_sleep_ms(300);
+	c1 = cpu_ns();
+	tap_ok(c1 - c0 < 30000000ULL, "idle pool watching 151 inboxes, some blind: %.2f ms CPU over 300 ms (< 30)",
+	       (c1 - c0) / 1e6);
+	uhp_runtime_destroy(rt);
+	uhp_close(mem);
+	free_agents(nr);
+}
+
+/* ---- stop mid-flight ---- */
+
+static void t_stop_midflight(void)
+{
+	struct uhp_runtime *rt = pool(2, MAX_AGENTS);
+	struct ext e = { .dst = 3, .count = 3000 };
+	uint64_t handled, left = 0, sent = 0;
+	pthread_t th;
+	char buf[256];
+
+	tap_is(make_agents(rt, 20, 65536), 0, "20 agents");
+	for (unsigned i = 0; i < 20; i++)
+		ag[i].next = &ag[(i + 1) % 20];
+	tokens_done = 0;
+	tap_is(uhp_runtime_start(rt), 0, "start");
+	if (uhp_arena_attach(ag[3].name, 0, &e.ch))
+		tap_bail("attach");
+	start_tokens(20, TOKENS, 1000000);	/* more hops than can finish */
+	pthread_create(&th, NULL, ext_producer, &e);
+	t_sleep_ms(80);
+	tap_is(uhp_runtime_stop(rt), 0, "stop with tokens in flight");
+	__atomic_store_n(&e.give_up, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+
+	handled = total_handled(20);
+	for (unsigned i = 0; i < 20; i++) {
+		struct uhp_meta m;
+
+		sent += __atomic_load_n(&ag[i].sent_ok, __ATOMIC_ACQUIRE);
+		while (uhp_recv(ag[i].inbox, buf, sizeof(buf), &m) >= 0)
+			left++;
+	}
+	sent += TOKENS + e.sent;
+	tap_diag("sent %llu (external %llu), handled %llu, left in inboxes %llu",
+		 (unsigned long long)sent, (unsigned long long)e.sent,
+		 (unsigned long long)handled, (unsigned long long)left);
+	tap_ok(handled > TOKENS, "work was done before the stop");
+	tap_is(handled + left, sent, "every committed record handled or still in its inbox");
+	tap_ok(left > 0, "... records were left in the inboxes (the stop hit mid-flight)");
+	uhp_close(e.ch);
+	uhp_runtime_destroy(rt);
+	free_agents(20);
+}
+
+/* ---- handler error ---- */
+
+static void t_handler_error(void)
+{
+	struct uhp_runtime *rt = pool(2, MAX_AGENTS);
+	struct uhp_runtime_stats st;
+	struct msg m = { .token = 5 };
+	struct uhp_meta meta = { .type = FROM_MAIN };
+	uint64_t end;
+
+	tap_is(make_agents(rt, 2, 4096), 0, "2 agents");
+	ag[1].fail_on = 5;
+	uhp_runtime_start(rt);
+	tap_is(uhp_agent_send(NULL, ag[1].a, &m, sizeof(m), &meta), 0, "send the poison");
+	end = t_now_ns() + 5000000000ULL;
+	while (!uhp_agent_error(ag[1].a) && t_now_ns() < end)
+		t_sleep_ms(1);
+	tap_is(uhp_agent_error(ag[1].a), -42, "handler's -42 stops the agent, uhp_agent_error says so");
+	uhp_runtime_stats(rt, &st, NULL, 0);
+	tap_is(st.agents_stopped, 1, "stats: 1 agent stopped");
+	tap_is(uhp_agent_send(NULL, ag[1].a, &m, sizeof(m), &meta), -EPIPE,
+	       "send to a stopped agent: -EPIPE");
+	tap_is(uhp_agent_error(ag[0].a), 0, "the other agent is fine");
+	uhp_runtime_destroy(rt);
+	free_agents(2);
+}
+
+/* ---- hybrid ---- */
+
+static void put(const char *root, const char *rel, const char *text)
+{
+	char path[PATH_MAX], cmd[PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s", path);
+	*strrchr(cmd, '/') = '\0';
+	if (system(cmd))
+		tap_bail("mkdir");
+	f = fopen(path, "w");
+	if (!f)
+		tap_bail("write %s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void t_hybrid(void)
+{
+	struct uhp_runtime_opts o = UHP_RUNTIME_OPTS_INIT;
+	struct uhp_worker_stats ws[8];
+	struct uhp_runtime *rt;
+	char root[128], cmd[160];
+	const unsigned nr = 30;
+	unsigned p = 0;
+
+	snprintf(root, sizeof(root), "/tmp/uhp_rt_sysfs.%d", (int)getpid());
+	put(root, "devices/system/cpu/online", "0-7\n");
+	put(root, "devices/system/node/node0/cpulist", "0-7\n");
+	put(root, "devices/cpu_core/cpus", "0-3\n");
+	put(root, "devices/cpu_atom/cpus", "4-7\n");
+	o.sysfs_root = root;
+	o.pin = false;		/* the fake CPUs need not exist */
+	o.spin = 64;
+	tap_is(uhp_runtime_create(&o, &rt), 0, "fake hybrid 4 P + 4 E, unpinned");
+	tap_is(uhp_runtime_stats(rt, NULL, ws, 8), 8, "... 8 workers");
+	for (unsigned i = 0; i < 8; i++)
+		p += ws[i].cpu.kind == UHP_CORES_P;
+	tap_is(p, 4, "... 4 of them P");
+	{
+		struct uhp_create_opts co = UHP_CREATE_OPTS_INIT;
+
+		co.ring_size = 65536;
+		co.consumer = true;
+		co.node = 0;
+		for (unsigned i = 0; i < nr; i++) {
+			struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+			struct tagent *t = &ag[i];
+
+			memset(t, 0, sizeof(*t));
+			t->fail_on = -1;
+			t->prefer = i % 3;	/* ANY, P, E */
+			snprintf(t->name, sizeof(t->name), "rth.%d.%u", (int)getpid(), i);
+			uhp_arena_unlink(t->name);
+			if (uhp_arena_create(t->name, &co, &t->inbox))
+				tap_bail("arena");
+			ao.fn = handler;
+			ao.arg = t;
+			ao.max_msg = 256;
+			ao.prefer = t->prefer;
+			if (uhp_runtime_add_agent(rt, t->inbox, &ao, &t->a))
+				tap_bail("add");
+			t->next = i ? &ag[i - 1] : NULL;
+		}
+		ag[0].next = &ag[nr - 1];
+	}
+	tap_ok(true, "30 agents: 10 prefer P, 10 prefer E, 10 any");
+	overlaps = fifo_errors = bad_kind = tokens_done = 0;
+	tap_is(uhp_runtime_start(rt), 0, "start");
+	/* Tokens hop P -> ANY -> E -> P ...: every cross-kind hop goes
+	 * through the inject queues. */
+	start_tokens(nr, 6, 300);
+	tap_ok(wait_for(&tokens_done, 6, 10000), "6 tokens x 300 hops done");
+	tap_is(bad_kind, 0, "P agents ran only on P workers, E agents only on E workers");
+	tap_is(overlaps + fifo_errors, 0, "no overlap, FIFO held");
+	uhp_runtime_destroy(rt);
+	free_agents(nr);
+
+	o.cores = UHP_CORES_P;
+	tap_is(uhp_runtime_create(&o, &rt), 0, "cores = P");
+	p = 0;
+	tap_is(uhp_runtime_stats(rt, NULL, ws, 8), 4, "... 4 workers");
+	for (unsigned i = 0; i < 4; i++)
+		p += ws[i].cpu.kind == UHP_CORES_P;
+	tap_is(p, 4, "... all on P cores");
+	uhp_runtime_destroy(rt);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	if (system(cmd))
+		tap_diag("could not remove %s", root);
+}
+
+int main(void)
+{
+	tap_plan(69);
+	t_errors();
+	t_ring_idle_external();
+	t_blind();
+	t_stop_midflight();
+	t_handler_error();
+	t_hybrid();
+	return tap_done();
+}

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What idle workers do, so that an idle pool burns no CPU and still wakes
+ * for every record. A worker that found no work spun (opts.spin polls of
+ * the queues, runtime.c) and yielded; then it sleeps in one of two roles:
+ *
+ *   watcher  (at most one: rt->watcher) claims every IDLE agent (IDLE ->
+ *            RUNNING, so it may call the inbox's consumer functions), arms
+ *            need_wakeup on each inbox with uhp_prepare_sleep() and sleeps
+ *            on all of them at once:
+ *              - arena inboxes: their futex words with futex_waitv(2)
+ *                (Linux 5.16+), plus the runtime's watch_seq word in slot
+ *                0, up to FUTEX_WAITV_MAX (128) words in all;
+ *              - /dev/uhp inboxes: poll(2) on their fds plus an eventfd;
+ *              - inboxes that cannot wake it (past the 127 arena words, the
+ *                arenas while it polls fds, in-memory channels, or a kernel
+ *                without futex_waitv) are "blind": the sleep is then cut to
+ *                SLICE_NS and those inboxes are checked after each slice.
+ *            When it wakes it hands every agent back: queued if records
+ *            wait (uhp__agent_release(), which also wakes a peer when there
+ *            is more than one), IDLE otherwise, and goes back to work.
+ *   parked   every other idle worker: sleeps on the futex word wake_seq.
+ *
+ * Wakeups: uhp__idle_kick() (work was queued) does nothing while a worker
+ * is searching (it will find the work), else wakes a parked worker, else
+ * pokes the watcher (watch_seq). A worker that let agents go IDLE while a
+ * watcher slept pokes it before parking so that it watches them too; busy
+ * workers instead sweep inboxes (runtime.c). Every sleep is bounded by
+ * SLEEP_CAP_NS (the default stall timeout) so that dead-producer recovery
+ * runs and a lost wakeup, were there one, costs at most that long.
+ *
+ * The need_wakeup handshake per inbox is uhp_wait()'s (wait.c): read the
+ * arena's futex word, announce need_wakeup, full fence, re-check; the
+ * producer fences after its commit and wakes the word if it sees the flag.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime_internal.h"
+
+#define SLEEP_CAP_NS	UHP_DEFAULT_STALL_TIMEOUT_NS
+#define SLICE_NS	10000000ULL	/* blind inboxes: checked this often */
+#define PARK_CAP_NS	1000000000ULL
+#define WAITV_MAX	FUTEX_WAITV_MAX
+
+/* ---- futex words ---- */
+
+static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
+}
+
+static struct timespec rel_ts(uint64_t ns)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ns / 1000000000ULL),
+				  .tv_nsec = (long)(ns % 1000000000ULL) };
+}
+
+/* Wake the watcher: watch_seq moves, so its waitv returns. */
+static void poke_watcher(struct uhp_runtime *rt)
+{
+	uint64_t one = 1;
+
+	/* seq_cst: pairs with the watcher's load of watch_seq before its
+	 * scan of the agents (see uhp__agent_claim()). */
+	__atomic_fetch_add(&rt->watch_seq, 1, __ATOMIC_SEQ_CST);
+	futex(&rt->watch_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+	/* Pairs with the watcher's store of watcher_polls before its
+	 * last look at watch_seq: either it sees the bump or we see it polls. */
+	if (__atomic_load_n(&rt->watcher_polls, __ATOMIC_SEQ_CST) &&
+	    write(rt->evfd, &one, sizeof(one)) < 0) {
+		/* the eventfd is full: it is readable, the watcher wakes */
+	}
+}
+
+void uhp__idle_kick(struct uhp_runtime *rt)
+{
+	/*
+	 * Full fence: the queued work before the loads below. Pairs with the
+	 * fence in park()/watch() between registering as asleep and the last
+	 * look for work: either the sleeper sees the work or we see it.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&rt->nr_searching, __ATOMIC_RELAXED))
+		return;
+	if (__atomic_load_n(&rt->nr_parked, __ATOMIC_RELAXED)) {
+		__atomic_fetch_add(&rt->wake_seq, 1, __ATOMIC_SEQ_CST);
+		futex(&rt->wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+		return;
+	}
+	if (__atomic_load_n(&rt->watcher, __ATOMIC_RELAXED) >= 0)
+		poke_watcher(rt);
+}
+
+void uhp__idle_rescan(struct uhp_runtime *rt)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);	/* as in uhp__idle_kick() */
+	if (__atomic_load_n(&rt->watcher, __ATOMIC_RELAXED) >= 0)
+		poke_watcher(rt);
+}
+
+void uhp__idle_wake_all(struct uhp_runtime *rt)
+{
+	/* stop is set (seq_cst) before: a sleeper re-checks it after waking */
+	__atomic_fetch_add(&rt->wake_seq, 1, __ATOMIC_SEQ_CST);
+	futex(&rt->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+	poke_watcher(rt);
+}
+
+/* ---- parked ---- */
+
+static void park(struct uhp__worker *w)
+{
+	struct uhp_runtime *rt = w->rt;
+	struct timespec ts = rel_ts(PARK_CAP_NS);
+	uint32_t seq;
+
+	if (w->released) {
+		w->released = false;
+		uhp__idle_rescan(rt);	/* watch what we let go IDLE */
+	}
+	__atomic_fetch_add(&rt->nr_parked, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_sub(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
+	/* Pairs with the fence in uhp__idle_kick(). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* Before the look for work: a kick after the look changes it. */
+	seq = __atomic_load_n(&rt->wake_seq, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) && !uhp__rt_has_work(w)) {
+		__atomic_store_n(&w->stats.sleeps, w->stats.sleeps + 1,
+				 __ATOMIC_RELAXED);
+		futex(&rt->wake_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
+	}
+	__atomic_fetch_add(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_sub(&rt->nr_parked, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---- watcher ---- */
+
+struct watch {
+	struct futex_waitv *wv;		/* [0]: watch_seq, then arena words */
+	struct pollfd *pfd;		/* [0]: the eventfd, then inbox fds */
+	unsigned nw, nfut, nfd, blind;
+	uint32_t wseq;
+};
+
+static bool have_waitv = true;	/* cleared at the first ENOSYS */
+
+/* Arm inbox a (claimed) and file it. false: records wait, do not sleep. */
+static bool watch_arm(struct watch *ws, struct uhp_agent *a)
+{
+	struct uhp_channel *ch = a->inbox;
+	uint32_t *word = ch->arena ? uhp__arena_wake_word(ch) : NULL;
+	/* Read before the re-check in uhp_prepare_sleep(): a producer that
+	 * commits after it bumps the word, and the waitv returns at once. */
+	uint32_t val = word ? __atomic_load_n(word, __ATOMIC_SEQ_CST) : 0;
+
+	if (uhp_prepare_sleep(ch) != 0)
+		return false;
+	a->rt->watched[ws->nw++] = a;
+	if (word && ws->nfut < WAITV_MAX) {
+		ws->wv[ws->nfut++] = (struct futex_waitv){
+			.val = val, .uaddr = (uintptr_t)word, .flags = FUTEX_32,
+		};
+	} else if (!word && ch->fd >= 0) {
+		ws->pfd[ws->nfd++] = (struct pollfd){ .fd = ch->fd, .events = POLLIN };
+	} else {
+		ws->blind++;
+	}
+	return true;
+}
+
+/* One sleep on everything armed. */
+static void watch_sleep(struct uhp_runtime *rt, struct watch *ws)
+{
+	bool polls = ws->nfd > 1;
+	bool blind = ws->blind || (polls && ws->nfut > 1) || !have_waitv;
+	uint64_t ns = blind ? SLICE_NS : SLEEP_CAP_NS;
+
+	if (polls) {
+		uint64_t drain;
+
+		__atomic_store_n(&rt->watcher_polls, 1, __ATOMIC_SEQ_CST);
+		/* Pairs with poke_watcher(): bump, then load watcher_polls. */
+		if (__atomic_load_n(&rt->watch_seq, __ATOMIC_SEQ_CST) == ws->wseq &&
+		    poll(ws->pfd, ws->nfd, (int)(ns / 1000000)) > 0 &&
+		    (ws->pfd[0].revents & POLLIN) &&
+		    read(rt->evfd, &drain, sizeof(drain)) < 0) {
+			/* EAGAIN: drained by an earlier wake */
+		}
+		__atomic_store_n(&rt->watcher_polls, 0, __ATOMIC_RELAXED);
+		return;
+	}
+	if (have_waitv) {
+		struct timespec abs;
+
+		clock_gettime(CLOCK_MONOTONIC, &abs);
+		abs.tv_sec += (time_t)(ns / 1000000000ULL);
+		abs.tv_nsec += (long)(ns % 1000000000ULL);
+		if (abs.tv_nsec >= 1000000000L) {
+			abs.tv_sec++;
+			abs.tv_nsec -= 1000000000L;
+		}
+		if (syscall(SYS_futex_waitv, ws->wv, ws->nfut, 0, &abs,
+			    CLOCK_MONOTONIC) < 0 && errno == ENOSYS)
+			have_waitv = false;
+		else
+			return;
+	}
+	/* No futex_waitv: the watch word alone, every inbox blind. */
+	struct timespec ts = rel_ts(SLICE_NS);
+
+	futex(&rt->watch_seq, FUTEX_WAIT_PRIVATE, ws->wseq, &ts);
+}
+
+/* After a wake: records in a watched inbox? Re-reads the futex words
+ * first (same order as watch_arm()) so the next waitv does not spin. */
+static bool watch_check(struct uhp_runtime *rt, struct watch *ws)
+{
+	unsigned f = 1;
+
+	for (unsigned i = 0; i < ws->nw; i++) {
+		struct uhp_channel *ch = rt->watched[i]->inbox;
+
+		if (ch->arena && f < ws->nfut && ws->wv[f].uaddr ==
+		    (uintptr_t)uhp__arena_wake_word(ch))
+			ws->wv[f++].val = __atomic_load_n(uhp__arena_wake_word(ch),
+							  __ATOMIC_SEQ_CST);
+	}
+	for (unsigned i = 0; i < ws->nw; i++)
+		if (uhp__ready(rt->watched[i]->inbox))
+			return true;
+	return false;
+}
+
+static void watch(struct uhp__worker *w)
+{
+	struct uhp_runtime *rt = w->rt;
+	struct watch ws = { .wv = rt->waitv, .pfd = rt->pfds, .nfut = 1, .nfd = 1 };
+	bool found = false;
+	uint32_t n;
+
+	w->released = false;	/* we are about to watch everything */
+	__atomic_fetch_sub(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
+	/* Before the scan: a poke after any claim below changes it. */
+	ws.wseq = __atomic_load_n(&rt->watch_seq, __ATOMIC_SEQ_CST);
+	ws.wv[0] = (struct futex_waitv){
+		.val = ws.wseq, .uaddr = (uintptr_t)&rt->watch_seq,
+		.flags = FUTEX_32 | FUTEX_PRIVATE_FLAG,
+	};
+	ws.pfd[0] = (struct pollfd){ .fd = rt->evfd, .events = POLLIN };
+
+	/* Pairs with the store-release in uhp_runtime_add_agent(). */
+	n = __atomic_load_n(&rt->nr_agents, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n; i++) {
+		struct uhp_agent *a = rt->agents[i];
+
+		if (!uhp__agent_claim(a))
+			continue;	/* queued, running, stopped: not ours */
+		if (!watch_arm(&ws, a)) {
+			uhp_end_sleep(a->inbox);
+			uhp__agent_release(w, a, true);
+			found = true;
+		}
+	}
+	/* Pairs with the fence in uhp__idle_kick() (we are the watcher). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!found) {
+		__atomic_store_n(&w->stats.watches, w->stats.watches + 1,
+				 __ATOMIC_RELAXED);
+		while (!__atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) &&
+		       __atomic_load_n(&rt->watch_seq, __ATOMIC_SEQ_CST) == ws.wseq &&
+		       !uhp__rt_has_work(w)) {
+			__atomic_store_n(&w->stats.sleeps, w->stats.sleeps + 1,
+					 __ATOMIC_RELAXED);
+			watch_sleep(rt, &ws);
+			if (watch_check(rt, &ws))
+				break;
+		}
+	}
+	for (unsigned i = 0; i < ws.nw; i++) {
+		struct uhp_agent *a = rt->watched[i];
+
+		uhp_end_sleep(a->inbox);
+		uhp__agent_release(w, a, uhp__ready(a->inbox));
+	}
+	w->released = false;	/* nobody watches now; the next one scans */
+	__atomic_fetch_add(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
+}
+
+void uhp__idle_sleep(struct uhp__worker *w)
+{
+	struct uhp_runtime *rt = w->rt;
+	int32_t none = -1;
+
+	/* seq_cst: pairs with the loads of watcher in kick/rescan. */
+	if (__atomic_compare_exchange_n(&rt->watcher, &none, (int32_t)w->index,
+					false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+		watch(w);
+		__atomic_store_n(&rt->watcher, -1, __ATOMIC_SEQ_CST);
+	} else {
+		park(w);
+	}
+}
+
+/* ---- set-up ---- */
+
+int uhp__idle_init(struct uhp_runtime *rt)
+{
+	rt->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rt->evfd < 0)
+		return -errno;
+	rt->watched = calloc(rt->max_agents, sizeof(*rt->watched));
+	rt->waitv = calloc(WAITV_MAX, sizeof(struct futex_waitv));
+	rt->pfds = calloc(rt->max_agents + 1, sizeof(struct pollfd));
+	if (!rt->watched || !rt->waitv || !rt->pfds)
+		return -ENOMEM;		/* uhp__idle_fini() frees */
+	return 0;
+}
+
+void uhp__idle_fini(struct uhp_runtime *rt)
+{
+	if (rt->evfd >= 0)
+		close(rt->evfd);
+	rt->evfd = -1;
+	free(rt->watched);
+	free(rt->waitv);
+	free(rt->pfds);
+}
