@@ -7,10 +7,12 @@
  *   bench_agent_simulation [--agents N] [--messages M]
  *                          [--pattern realistic|uniform|hotspot|all]
  *                          [--size P] [--inflight F] [--rounds R]
- *                          [--seed S] [--only uhp,zmq] [--dev] [--append]
+ *                          [--seed S] [--only uhp,zmq] [--ring BYTES]
+ *                          [--dev] [--append]
  *
- * Defaults: 100 agents, 1000000 messages, all three patterns, 128-byte
- * payloads, 8 tokens per agent, 1 round. Prints a table and writes JSON
+ * Defaults: 100 agents, 200000 messages, all three patterns, 128-byte
+ * payloads, 8 tokens per agent, 1 round, uhp inboxes sized to hold 2T
+ * records (--ring BYTES, a power of two, overrides). Prints a table and writes JSON
  * lines into $BENCH_OUT/agentsim.jsonl (default ../build/bench). Exit
  * status 0 only if every implementation that ran delivered all M messages,
  * none lost, duplicated, reordered or damaged; 1 otherwise; 2 on a usage or
@@ -70,9 +72,12 @@
  *              router. The router broadcasts: the chain goes on to lead
  *              number k mod teams (k: its decision count) and every other
  *              lead gets a leaf copy with budget 1 (absorbed on delivery),
- *              as many leaves as the chain's remaining budget allows. So
- *              traffic is mostly neighbour to neighbour, with 3% fan-out
- *              through one hot router.
+ *              as many leaves as the chain's remaining budget allows and
+ *              as keep the messages alive at most 2T (fewer, or none,
+ *              while a backlog is that large). So traffic is mostly
+ *              neighbour to neighbour, with 3% fan-out through one hot
+ *              router. At most 2T messages exist at any time (T in the
+ *              other patterns).
  *
  * ---- Implementations ----
  *
@@ -87,8 +92,15 @@
  *
  *   uhp   libuhp's agent runtime (uhp_runtime.h): one agent per inbox
  *         channel (arenas; /dev/uhp channels with --dev), a pool of
- *         workers pinned by topology running agents from work-stealing
- *         deques, uhp_agent_send() into the destination's inbox.
+ *         workers pinned by topology (one per CPU) running agents from
+ *         work-stealing deques, uhp_agent_send() into the destination's
+ *         inbox, 32 records per handler call (the runtime's default). An
+ *         inbox is one ring, on the nodes with CPUs in turn (agent a on
+ *         the (a mod nodes)-th; every sender goes through the inbox's one
+ *         handle, so one ring is all it uses), big enough for every
+ *         message that can be alive at once (2T records, so a handler
+ *         never waits for room: with --ring smaller, a send that finds its
+ *         inbox full retries for up to 2 s, then the trial fails).
  *   zmq   ZeroMQ ipc://, the idiomatic peer-to-peer design: one thread per
  *         agent, each owning one ROUTER socket bound at ipc://DIR/<id> with
  *         its routing id; agent a connects to every b > a (routing id of
@@ -108,11 +120,13 @@
  *         threads close their sockets, the context is terminated and the
  *         directory removed.
  *
- * --dev: the uhp side uses /dev/uhp channels (the module's default
- * max_channels_per_user of 64 is below 100 agents: raise
- * /sys/module/uhp/parameters/max_channels_per_user first). The ZeroMQ peer
- * runs where it was built with (-DHAVE_ZMQ); a build without it runs
- * uhp only and says so.
+ * --dev: the uhp side uses /dev/uhp channels. The module's default
+ * max_channels_per_user (64) is below 100 agents: run as root, the bench
+ * raises /sys/module/uhp/parameters/max_channels_per_user to agents + 16
+ * and restores it at the end (else it says what to do). The ZeroMQ peer
+ * runs where the bench was built with it (-DHAVE_ZMQ); a build without it
+ * (the static guest binary: libzmq does not link statically on Debian)
+ * runs uhp only and says so.
  */
 #include "bench_common.h"
 
@@ -132,6 +146,7 @@
 #include <unistd.h>
 
 #include "uhp.h"
+#include "uhp_runtime.h"
 
 #ifdef HAVE_ZMQ
 #include <zmq.h>
@@ -140,7 +155,8 @@
 #define MAX_AGENTS	1024
 #define MAX_ROUNDS	15
 #define HDR_LEN		32
-#define KIND_DATA	0x41474e54u	/* "AGNT" */
+#define KIND_DATA	0x41474e54u	/* a magic: a data message */
+#define KIND_KICK	0x4b43494bu	/* "KICK": uhp's release */
 #define TEAM_SIZE	10
 #define TRIAL_TIMEOUT_S	300
 
@@ -150,7 +166,7 @@ static const char *const pat_names[NPAT] = { "uniform", "hotspot", "realistic" }
 /* ---- configuration (set in main, read by every trial) ---- */
 
 static unsigned N = 100;		/* agents */
-static uint64_t M = 1000000;		/* deliveries */
+static uint64_t M = 200000;		/* deliveries */
 static unsigned P = 128;		/* payload bytes */
 static unsigned F = 8;			/* tokens per agent */
 static uint64_t seed = 1;
@@ -236,6 +252,7 @@ struct agent {
 	uint64_t rng;
 	uint64_t decisions;
 	uint64_t delivered;
+	uint64_t send_retries;
 	uint32_t *next_seq;	/* [N]: next seq this agent sends to each */
 	uint32_t *expect;	/* [N]: next seq expected from each */
 	unsigned char *out;	/* MSG_LEN scratch for the forwarded message */
@@ -372,6 +389,16 @@ static int forward(struct agent *ag, const unsigned char *payload, uint32_t toke
 	splitmix(&ag->rng);
 	splitmix(&ag->rng);
 	leaves = S.nteams - 1 < remaining - 1 ? S.nteams - 1 : remaining - 1;
+	/* Fan-out only while fewer than 2T messages live: what is in flight
+	 * stays bounded. Only this agent adds to live, one run at a time, so
+	 * the check cannot be overtaken. */
+	{
+		long live = atomic_load_explicit(&S.live, memory_order_relaxed);
+		long room = 2L * T > live ? 2L * T - live : 0;
+
+		if ((long)leaves > room)
+			leaves = (unsigned)room;
+	}
 	if (leaves)
 		atomic_fetch_add_explicit(&S.live, (long)leaves,
 					  memory_order_relaxed);
@@ -510,6 +537,13 @@ static uint64_t cpu_now_ns(void)
 /* ---- ZeroMQ ipc:// ---- */
 
 static char ipc_dir[256];	/* made by the parent per trial */
+
+/* N(N-1)/2 connections with a descriptor at each end, a mailbox (eventfd)
+ * per socket, and some slack for the context. */
+static uint64_t zmq_fds_needed(void)
+{
+	return (uint64_t)N * (N - 1) + 2ULL * N + 64;
+}
 
 #ifdef HAVE_ZMQ
 struct zagent {
@@ -714,12 +748,10 @@ static int zmq_trial(void)
 {
 	long io = bench_env_long("AGENTSIM_ZMQ_IO", 1, 1, 64);
 	struct rlimit rl;
-	uint64_t need = (uint64_t)N * (N - 1) + 2ULL * N + 64, c0;
+	uint64_t need = zmq_fds_needed(), c0;
 	unsigned started = 0;
 	int ret = 0;
 
-	/* N(N-1)/2 connections, a descriptor at each end, and one mailbox
-	 * (eventfd) per socket. */
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_cur < need && rl.rlim_max >= need) {
 		rl.rlim_cur = need;
@@ -790,11 +822,278 @@ out:
 /* ---- uhp: the agent runtime ---- */
 
 static char uhp_prefix[32];	/* channel names: <prefix>.<id> */
+static uint64_t ring_size;	/* 0: room for 2T records */
+static struct uhp_agent **uag;	/* [N], runtime agent of agent id a */
+
+static inline void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
+/* From a handler: into dst's inbox, dst scheduled. A full inbox is waited
+ * for (the other workers drain it), up to 2 s. */
+static int usend(void *ctx, unsigned dst, const void *msg, unsigned len)
+{
+	struct agent *ag = ctx;
+	struct msg_hdr h;
+	struct uhp_meta m;
+	uint64_t deadline = 0;
+	unsigned n = 0;
+
+	memcpy(&h, msg, HDR_LEN);
+	m = (struct uhp_meta){ .seq = h.seq, .src = ag->id, .dst = dst, .type = 1 };
+	for (;;) {
+		int ret = uhp_agent_send(ag->impl, uag[dst], msg, len, &m);
+
+		if (ret != -EAGAIN)
+			return ret;
+		ag->send_retries++;
+		if (++n < 64) {
+			cpu_relax();
+			continue;
+		}
+		if (!deadline)
+			deadline = bench_now_ns() + 2000000000ULL;
+		else if (bench_now_ns() > deadline) {
+			set_why("agent %u: the inbox of agent %u stayed full for "
+				"2 s (an inbox smaller than the 2T = %u messages "
+				"that can be alive: --ring?)", ag->id, dst, 2 * T);
+			return -EAGAIN;
+		}
+		sched_yield();
+	}
+}
+
+static int uhandler(struct uhp_agent *self, struct uhp_rx_msg *msgs, unsigned n,
+		    void *arg)
+{
+	struct agent *ag = arg;
+
+	(void)self;
+	for (unsigned i = 0; i < n; i++) {
+		const unsigned char *m = msgs[i].buf;
+		uint32_t kind;
+
+		memcpy(&kind, m, 4);
+		if (msgs[i].len == HDR_LEN && kind == KIND_KICK) {
+			if (agent_start(ag, usend, ag) < 0)
+				return -EPROTO;
+			continue;
+		}
+		if (agent_handle(ag, m, msgs[i].len, usend, ag) < 0)
+			return -EPROTO;
+	}
+	return 0;
+}
+
+#define CHAN_LIMIT "/sys/module/uhp/parameters/max_channels_per_user"
+
+static unsigned long dev_channel_limit(void)
+{
+	FILE *f = fopen(CHAN_LIMIT, "r");
+	unsigned long v = 0;
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+static int set_dev_channel_limit(unsigned long v)
+{
+	FILE *f = fopen(CHAN_LIMIT, "w");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%lu\n", v) < 0 ? -EIO : 0;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
 
 static int uhp_trial(void)
 {
-	set_why("userlib/uhp_runtime.h has not landed yet");
-	return -ENOSYS;
+	struct uhp_runtime_opts ro = UHP_RUNTIME_OPTS_INIT;
+	struct uhp_create_opts co = UHP_CREATE_OPTS_INIT;
+	struct uhp_channel **inbox = calloc(N, sizeof(*inbox));
+	struct uhp_runtime *rt = NULL;
+	struct uhp_topology *topo;
+	struct uhp_runtime_stats st;
+	int32_t nodes[64];
+	unsigned nnodes = 0;
+	struct uhp_stats cs;
+	int dev = -1, ret = 0;
+	unsigned made = 0;
+	uint64_t c0, crc_errors = 0, leftover = 0;
+
+	uag = calloc(N, sizeof(*uag));
+	if (!inbox || !uag) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	co.consumer = true;
+	co.ring_size = ring_size;
+	if (!co.ring_size) {
+		uint64_t need = (2ULL * T + S.nteams + 16) * UHP_REC_TOTAL(MSG_LEN);
+
+		for (co.ring_size = 64 << 10; co.ring_size < need &&
+		     co.ring_size < (64ULL << 20); co.ring_size <<= 1)
+			;
+	}
+	ret = uhp_topology_load(NULL, &topo);
+	if (ret < 0) {
+		set_why("uhp_topology_load: %s", strerror(-ret));
+		goto out;
+	}
+	for (unsigned i = 0; i < uhp_topology_nr_cpus(topo); i++) {
+		struct uhp_cpu c;
+		unsigned j;
+
+		if (uhp_topology_cpu(topo, i, &c) < 0)
+			continue;
+		for (j = 0; j < nnodes && nodes[j] != c.node; j++)
+			;
+		if (j == nnodes && nnodes < 64)
+			nodes[nnodes++] = c.node;
+	}
+	uhp_topology_free(topo);
+	if (!nnodes)
+		nodes[nnodes++] = 0;
+	if (use_dev) {
+		dev = uhp_open();
+		if (dev < 0) {
+			set_why("/dev/uhp: %s", strerror(-dev));
+			ret = dev;
+			goto out;
+		}
+	}
+	/* The names go as soon as the channels exist: the handles keep them,
+	 * and nothing is left behind however this process ends. */
+	for (; made < N; made++) {
+		char name[UHP_NAME_MAX];
+
+		snprintf(name, sizeof(name), "%s.%u", uhp_prefix, made);
+		co.node = nodes[made % nnodes];
+		ret = use_dev ? uhp_create(dev, name, &co, &inbox[made]) :
+				uhp_arena_create(name, &co, &inbox[made]);
+		if (ret < 0) {
+			if (use_dev && ret == -ENOSPC)
+				set_why("uhp_create of channel %u: %s (the module's "
+					"max_channels_per_user is %lu; echo %u > "
+					"/sys/module/uhp/parameters/"
+					"max_channels_per_user)", made,
+					strerror(-ret), dev_channel_limit(), N + 16);
+			else
+				set_why("%s of channel %u: %s", use_dev ?
+					"uhp_create" : "uhp_arena_create", made,
+					strerror(-ret));
+			goto out;
+		}
+		if (use_dev)
+			uhp_unlink(dev, name);
+		else
+			uhp_arena_unlink(name);
+	}
+	ro.max_agents = N;
+	ret = uhp_runtime_create(&ro, &rt);
+	if (ret < 0) {
+		set_why("uhp_runtime_create: %s", strerror(-ret));
+		goto out;
+	}
+	for (unsigned a = 0; a < N; a++) {
+		struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+
+		ao.fn = uhandler;
+		ao.arg = &S.agents[a];
+		ao.max_msg = MSG_LEN;
+		ret = uhp_runtime_add_agent(rt, inbox[a], &ao, &uag[a]);
+		if (ret < 0) {
+			set_why("uhp_runtime_add_agent %u: %s", a, strerror(-ret));
+			goto out;
+		}
+		if (uhp_agent_id(uag[a]) != a) {
+			set_why("agent %u got runtime id %u", a, uhp_agent_id(uag[a]));
+			ret = -EPROTO;
+			goto out;
+		}
+		S.agents[a].impl = uag[a];
+	}
+	ret = uhp_runtime_start(rt);
+	if (ret < 0) {
+		set_why("uhp_runtime_start: %s", strerror(-ret));
+		goto out;
+	}
+	usleep(20000);		/* the workers up and idle, like the ZeroMQ threads */
+
+	/* The release: a kick into every inbox; each agent injects its own
+	 * tokens from its handler, as each ZeroMQ agent thread does. */
+	c0 = cpu_now_ns();
+	res->t0 = bench_now_ns();
+	for (unsigned a = 0; a < N; a++) {
+		struct msg_hdr k = { .kind = KIND_KICK, .dst = a };
+
+		while ((ret = uhp_agent_send(NULL, uag[a], &k, HDR_LEN, NULL)) == -EAGAIN)
+			sched_yield();
+		if (ret < 0) {
+			set_why("kick agent %u: %s", a, strerror(-ret));
+			sim_fail();
+			break;
+		}
+	}
+	while (sem_wait(&S.done) && errno == EINTR)
+		;
+	res->cpu_ns = cpu_now_ns() - c0;
+	uhp_runtime_stop(rt);
+	ret = 0;
+
+	uhp_runtime_stats(rt, &st, NULL, 0);
+	for (unsigned a = 0; a < N; a++) {
+		unsigned char *buf = S.agents[a].out;	/* MSG_LEN, free now */
+		ssize_t n;
+
+		res->send_retries += S.agents[a].send_retries;
+		if (uhp_agent_error(uag[a]) && !atomic_load(&S.failed))
+			set_why("agent %u stopped by the runtime: %s", a,
+				strerror(-uhp_agent_error(uag[a])));
+		if (uhp_stats(inbox[a], &cs) == 0)
+			crc_errors += cs.crc_errors + cs.stalled_skips;
+		while ((n = uhp_recv(inbox[a], buf, MSG_LEN, NULL)) >= 0 ||
+		       n == -EBADMSG)
+			leftover++;
+		if (n != -EAGAIN)	/* -EMSGSIZE: a record too big to be ours */
+			leftover++;
+	}
+	if (st.recv_errors || st.agents_stopped || crc_errors)
+		set_why("runtime: %llu receive errors, %u agents stopped, %llu "
+			"CRC errors/stalls in the inboxes",
+			(unsigned long long)st.recv_errors, st.agents_stopped,
+			(unsigned long long)crc_errors);
+	else if (leftover)
+		set_why("%llu records left in the inboxes after the last "
+			"absorption", (unsigned long long)leftover);
+	if (res->why[0])
+		sim_fail();
+	snprintf(res->note, sizeof(res->note), "uhp_runtime, %u workers, %s "
+		 "inboxes of %llu KiB on %u node(s); %llu handler runs, %.1f "
+		 "msgs/run, %llu steals, %llu sleeps, %llu full-inbox retries",
+		 st.nr_workers, use_dev ? "/dev/uhp" : "arena",
+		 (unsigned long long)(co.ring_size >> 10), nnodes,
+		 (unsigned long long)st.runs,
+		 st.runs ? (double)st.msgs / (double)st.runs : 0.0,
+		 (unsigned long long)st.steals, (unsigned long long)st.sleeps,
+		 (unsigned long long)res->send_retries);
+out:
+	uhp_runtime_destroy(rt);
+	for (unsigned a = 0; a < made; a++)
+		uhp_close(inbox[a]);
+	if (dev >= 0)
+		close(dev);
+	free(inbox);
+	free(uag);
+	return ret;
 }
 
 /* ---- trials: one child process each ---- */
@@ -810,13 +1109,16 @@ static struct impl impls[] = {
 #ifdef HAVE_ZMQ
 	{ "zmq", zmq_trial, NULL },
 #else
-	{ "zmq", NULL, "built without libzmq (libzmq3-dev: scripts/deps.sh --bench)" },
+	{ "zmq", NULL, "built without libzmq; -DHAVE_ZMQ -lzmq needs libzmq3-dev, "
+		"scripts/deps.sh --bench; a static guest build cannot link it, "
+		"Debian ships no static krb5" },
 #endif
 };
 #define NIMPL	((int)(sizeof(impls) / sizeof(impls[0])))
 
 static volatile sig_atomic_t interrupted;
 static pid_t child;
+static unsigned long dev_limit_old;	/* --dev: max_channels_per_user to restore */
 
 static void on_signal(int sig)
 {
@@ -908,10 +1210,10 @@ static double trial(const struct impl *im, double *cpus)
 	child = 0;
 	trial_cleanup(im);
 	if (WIFSIGNALED(st)) {
-		printf("# %s/%s: FAILED, killed by signal %d%s%s\n", im->name,
+		printf("# %s/%s: FAILED, killed by signal %d%s%s%s\n", im->name,
 		       pat_names[pat], WTERMSIG(st),
 		       WTERMSIG(st) == SIGALRM ? " (timeout)" : "",
-		       res->why[0] ? res->why : "");
+		       res->why[0] ? "; " : "", res->why);
 		return -1;
 	}
 	if (!res->ok || WEXITSTATUS(st) != 0) {
@@ -931,7 +1233,7 @@ static void usage(void)
 		"usage: bench_agent_simulation [--agents N] [--messages M]\n"
 		"         [--pattern realistic|uniform|hotspot|all] [--size P]\n"
 		"         [--inflight F] [--rounds R] [--seed S] [--only uhp,zmq]\n"
-		"         [--dev] [--append]\n");
+		"         [--ring BYTES] [--dev] [--append]\n");
 	exit(2);
 }
 
@@ -940,6 +1242,7 @@ int main(int argc, char **argv)
 	static double mps[NPAT][BENCH_MAX_IMPLS][MAX_ROUNDS];
 	static double cpu[NPAT][BENCH_MAX_IMPLS][MAX_ROUNDS];
 	bool pats[NPAT] = { true, true, true }, append = false, any_fail = false;
+	bool zmq_no_fds[NIMPL] = { 0 };
 	const char *only = NULL;
 	long rounds = 1;
 	struct sigaction sa;
@@ -968,6 +1271,8 @@ int main(int argc, char **argv)
 			F = (unsigned)atol(argv[++i]);
 		else if (!strcmp(a, "--rounds"))
 			rounds = atol(argv[++i]);
+		else if (!strcmp(a, "--ring"))
+			ring_size = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(a, "--seed"))
 			seed = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(a, "--only"))
@@ -989,10 +1294,12 @@ int main(int argc, char **argv)
 	}
 	if (N < 2 || N > MAX_AGENTS || M < 1 || M > UINT32_MAX || P < 8 ||
 	    P > 4096 || P % 8 || F < 1 || F > 1024 || rounds < 1 ||
-	    rounds > MAX_ROUNDS) {
+	    rounds > MAX_ROUNDS || (ring_size && (ring_size < 4096 ||
+	    (ring_size & (ring_size - 1))))) {
 		fprintf(stderr, "want 2 <= agents <= %d, 1 <= messages < 2^32, "
 			"8 <= size <= 4096 (multiple of 8), 1 <= inflight <= 1024, "
-			"1 <= rounds <= %d\n", MAX_AGENTS, MAX_ROUNDS);
+			"1 <= rounds <= %d, ring a power of two >= 4096\n",
+			MAX_AGENTS, MAX_ROUNDS);
 		return 2;
 	}
 	MSG_LEN = HDR_LEN + P;
@@ -1002,6 +1309,22 @@ int main(int argc, char **argv)
 	if (res == MAP_FAILED) {
 		perror("mmap");
 		return 2;
+	}
+	if (use_dev) {
+		unsigned long lim = dev_channel_limit(), want = N + 16;
+
+		if (lim && lim < want) {
+			if (set_dev_channel_limit(want) == 0) {
+				printf("# %s: %lu raised to %lu for %u agents "
+				       "(restored at the end)\n", CHAN_LIMIT, lim,
+				       want, N);
+				dev_limit_old = lim;
+			} else {
+				printf("# %s is %lu, below %u agents: uhp will "
+				       "fail (as root: echo %lu > %s)\n",
+				       CHAN_LIMIT, lim, N, want, CHAN_LIMIT);
+			}
+		}
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -1013,9 +1336,24 @@ int main(int argc, char **argv)
 	       ", %ld round(s), %ld CPUs; uhp on %s\n", N, M, MSG_LEN, HDR_LEN,
 	       P, T, seed, rounds, sysconf(_SC_NPROCESSORS_ONLN),
 	       use_dev ? "/dev/uhp channels" : "arenas");
-	for (int i = 0; i < NIMPL; i++)
-		if (impls[i].skip && (!only || strstr(only, impls[i].name)))
+	for (int i = 0; i < NIMPL; i++) {
+		struct rlimit rl;
+
+		if (only && !strstr(only, impls[i].name))
+			continue;
+		if (impls[i].skip) {
 			printf("# %s: skipped (%s)\n", impls[i].name, impls[i].skip);
+			continue;
+		}
+		getrlimit(RLIMIT_NOFILE, &rl);
+		if (!strcmp(impls[i].name, "zmq") && rl.rlim_max < zmq_fds_needed()) {
+			printf("# zmq: skipped (%u agents need %llu file descriptors, "
+			       "the hard limit is %llu)\n", N,
+			       (unsigned long long)zmq_fds_needed(),
+			       (unsigned long long)rl.rlim_max);
+			zmq_no_fds[i] = true;
+		}
+	}
 
 	{
 		const char *dir = getenv("BENCH_OUT");
@@ -1032,8 +1370,11 @@ int main(int argc, char **argv)
 			printf("# JSON lines: %s\n", path);
 	}
 
-	printf("%-10s %-5s %6s %9s | %12s %7s %9s\n", "pattern", "impl", "agents",
-	       "messages", "msgs/s", "CPUs", "uhp/zmq");
+	printf("msgs/s: deliveries per second, median of %ld round(s); CPUs: CPU "
+	       "time / wall time; per CPU: msgs per CPU-second; uhp/zmq: msgs/s ratio\n",
+	       rounds);
+	printf("%-10s %-5s %6s %9s | %12s %6s %12s %8s\n", "pattern", "impl",
+	       "agents", "messages", "msgs/s", "CPUs", "per CPU", "uhp/zmq");
 	for (int p = 0; p < NPAT && !interrupted; p++) {
 		bool broken[BENCH_MAX_IMPLS] = { 0 };
 		double med[BENCH_MAX_IMPLS] = { 0 }, medcpu[BENCH_MAX_IMPLS] = { 0 };
@@ -1043,7 +1384,8 @@ int main(int argc, char **argv)
 			continue;
 		pat = (enum pattern)p;
 		for (int i = 0; i < NIMPL; i++) {
-			if (impls[i].skip || (only && !strstr(only, impls[i].name)))
+			if (impls[i].skip || (only && !strstr(only, impls[i].name)) ||
+			    zmq_no_fds[i])
 				continue;
 			if (i == 0)
 				iu = na;
@@ -1081,25 +1423,29 @@ int main(int argc, char **argv)
 				       pat_names[p], name, N, M, "FAILED");
 				continue;
 			}
-			printf("%-10s %-5s %6u %9" PRIu64 " | %12.0f %7.2f", pat_names[p],
-			       name, N, M, med[k], medcpu[k]);
+			printf("%-10s %-5s %6u %9" PRIu64 " | %12.0f %6.2f %12.0f",
+			       pat_names[p], name, N, M, med[k], medcpu[k],
+			       medcpu[k] > 0 ? med[k] / medcpu[k] : 0);
 			if (k == iu && ratio > 0)
-				printf(" %8.2fx", ratio);
+				printf(" %7.2fx", ratio);
 			printf("\n");
 			if (jf)
 				fprintf(jf, "{\"bench\":\"agentsim\",\"impl\":\"%s\","
 					"\"pattern\":\"%s\",\"agents\":%u,\"messages\":%"
 					PRIu64 ",\"size\":%u,\"inflight\":%u,\"dev\":%s,"
 					"\"msgs_per_s\":%.0f,\"cpus\":%.3f,"
+					"\"msgs_per_cpu_s\":%.0f,"
 					"\"ratio_uhp_vs_zmq\":%.3f}\n", name,
 					pat_names[p], N, M, MSG_LEN, F,
 					use_dev ? "true" : "false", med[k], medcpu[k],
-					ratio);
+					medcpu[k] > 0 ? med[k] / medcpu[k] : 0, ratio);
 		}
 		fflush(stdout);
 	}
 	if (jf)
 		fclose(jf);
+	if (dev_limit_old)
+		set_dev_channel_limit(dev_limit_old);
 	if (interrupted) {
 		printf("# interrupted\n");
 		return 1;
