@@ -1417,7 +1417,9 @@ int main(int argc, char **argv)
 			const char *name = impls[act[k]].name;
 			double ratio = iu >= 0 && iz >= 0 && !broken[iu] && !broken[iz] ?
 				       med[iu] / med[iz] : 0;
+			char ratio_s[32];
 
+			snprintf(ratio_s, sizeof(ratio_s), "%.3f", ratio);
 			if (broken[k]) {
 				printf("%-10s %-5s %6u %9" PRIu64 " | %12s\n",
 				       pat_names[p], name, N, M, "FAILED");
@@ -1435,10 +1437,11 @@ int main(int argc, char **argv)
 					PRIu64 ",\"size\":%u,\"inflight\":%u,\"dev\":%s,"
 					"\"msgs_per_s\":%.0f,\"cpus\":%.3f,"
 					"\"msgs_per_cpu_s\":%.0f,"
-					"\"ratio_uhp_vs_zmq\":%.3f}\n", name,
+					"\"ratio_uhp_vs_zmq\":%s}\n", name,
 					pat_names[p], N, M, MSG_LEN, F,
 					use_dev ? "true" : "false", med[k], medcpu[k],
-					medcpu[k] > 0 ? med[k] / medcpu[k] : 0, ratio);
+					medcpu[k] > 0 ? med[k] / medcpu[k] : 0,
+					ratio > 0 ? ratio_s : "null");
 		}
 		fflush(stdout);
 	}
