@@ -22,6 +22,13 @@
  *                memory, no EAL), SP/SC for K=1, MP/SC otherwise (the
  *                RTS producer mode: producers share a CPU); slot
  *                array as for ck_ring; consumer spins
+ *   iceoryx      Eclipse iceoryx 2 through its C binding: a publisher per
+ *                producer process, one subscriber (queue 256, the
+ *                producers block when it is full: no loss) in the consumer;
+ *                loan a chunk of S bytes, fill it, publish (zero copy);
+ *                take, copy out, release; consumer spins. The bench starts
+ *                its own RouDi (iox-roudi, a temporary config with mempools
+ *                for S) and stops it at the end. Host only.
  *
  * Every message carries (producer, sequence) in its first 8 bytes and a tag
  * derived from them in its last 8; the consumer copies each message out and
@@ -63,8 +70,15 @@
 #ifdef HAVE_DPDK
 #include <rte_ring.h>
 #endif
+#ifdef HAVE_ICEORYX
+#include <iceoryx_binding_c/log.h>
+#include <iceoryx_binding_c/publisher.h>
+#include <iceoryx_binding_c/runtime.h>
+#include <iceoryx_binding_c/subscriber.h>
+#endif
 
 #define MAX_PRODUCERS	16
+#define MAX_IMPLS	16
 #define RING_ENTRIES	8192	/* ck_ring, rte_ring, eventfd_shm (slots) */
 #define TX_BATCH	32
 #define RX_BATCH	64
@@ -76,6 +90,9 @@
 #endif
 #ifndef DPDK_SKIP_WHY
 #define DPDK_SKIP_WHY	"built without dpdk-dev"
+#endif
+#ifndef ICEORYX_SKIP_WHY
+#define ICEORYX_SKIP_WHY "built without libiceoryx-binding-c-dev"
 #endif
 
 static inline void cpu_relax(void)
@@ -795,6 +812,274 @@ static void rte_consumer(void)
 }
 #endif
 
+#ifdef HAVE_ICEORYX
+/*
+ * RouDi, iceoryx's broker: started once by main() (iox_start), stopped at
+ * exit, also after a failure or SIGINT/SIGTERM (iox_stop, parent only).
+ */
+static pid_t roudi_pid, main_pid;
+static char roudi_dir[64], roudi_why[200];
+
+static void iox_stop(void)
+{
+	char path[128];
+	int st;
+
+	if (getpid() != main_pid || roudi_pid <= 0)
+		return;
+	kill(roudi_pid, SIGTERM);
+	for (int i = 0; i < 100; i++) {	/* 5 s, then SIGKILL */
+		if (waitpid(roudi_pid, &st, WNOHANG) == roudi_pid)
+			break;
+		if (i == 99) {
+			kill(roudi_pid, SIGKILL);
+			waitpid(roudi_pid, &st, 0);
+		}
+		usleep(50000);
+	}
+	roudi_pid = 0;
+	snprintf(path, sizeof(path), "%s/roudi.toml", roudi_dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/roudi.log", roudi_dir);
+	unlink(path);
+	rmdir(roudi_dir);
+}
+
+static void iox_on_signal(int sig)
+{
+	iox_stop();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static const char *find_roudi(void)
+{
+	static char path[4096];
+	const char *env = getenv("PATH");
+	char *dirs, *d, *save = NULL;
+
+	if (!env || !*env)
+		env = "/usr/bin:/bin";
+	dirs = strdup(env);
+	for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(path, sizeof(path), "%s/iox-roudi", d);
+		if (access(path, X_OK) == 0) {
+			free(dirs);
+			return path;
+		}
+	}
+	free(dirs);
+	return NULL;
+}
+
+/* 0 when RouDi is up; otherwise roudi_why says why (and it is not running). */
+static int iox_start(void)
+{
+	const char *roudi = find_roudi();
+	char cfg[128], log[128];
+	FILE *f;
+
+	main_pid = getpid();
+	if (!roudi) {
+		snprintf(roudi_why, sizeof(roudi_why),
+			 "iox-roudi not found in PATH (Debian package iceoryx)");
+		return -1;
+	}
+	snprintf(roudi_dir, sizeof(roudi_dir), "/tmp/uhp-bench-roudi.XXXXXX");
+	if (!mkdtemp(roudi_dir)) {
+		snprintf(roudi_why, sizeof(roudi_why), "mkdtemp: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(cfg, sizeof(cfg), "%s/roudi.toml", roudi_dir);
+	snprintf(log, sizeof(log), "%s/roudi.log", roudi_dir);
+	f = fopen(cfg, "w");
+	if (!f) {
+		snprintf(roudi_why, sizeof(roudi_why), "%s: %s", cfg, strerror(errno));
+		return -1;
+	}
+	/* Pools for the sizes this program takes (<= 4096), deep enough for
+	 * MAX_PRODUCERS full subscriber queues (256) plus loans in flight. */
+	fprintf(f, "[general]\nversion = 1\n\n[[segment]]\n");
+	for (unsigned sz = 128; sz <= 4096; sz *= 2)
+		fprintf(f, "\n[[segment.mempool]]\nsize = %u\ncount = %d\n", sz,
+			sz <= 1024 ? 8192 : 4608);
+	fclose(f);
+	atexit(iox_stop);
+	signal(SIGINT, iox_on_signal);
+	signal(SIGTERM, iox_on_signal);
+	fflush(NULL);
+	roudi_pid = fork();
+	if (roudi_pid < 0) {
+		snprintf(roudi_why, sizeof(roudi_why), "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (roudi_pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		/* -m off: no keep-alive monitoring. A busy producer's
+		 * keep-alive thread can miss its beat (2 CPUs, both spinning),
+		 * and RouDi would then tear down its live ports under it. */
+		execl(roudi, roudi, "-c", cfg, "-l", "info", "-m", "off",
+		      (char *)NULL);
+		_exit(127);
+	}
+	/* "RouDi is ready for clients" in its log, within 10 s */
+	for (int i = 0; i < 200; i++) {
+		char line[512];
+		int st;
+
+		usleep(50000);
+		if (waitpid(roudi_pid, &st, WNOHANG) == roudi_pid) {
+			roudi_pid = 0;
+			snprintf(roudi_why, sizeof(roudi_why), "iox-roudi exited (%s %d)",
+				 WIFEXITED(st) ? "status" : "signal",
+				 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			f = fopen(log, "r");	/* its last words */
+			while (f && fgets(line, sizeof(line), f)) {
+				line[strcspn(line, "\n")] = 0;
+				if (*line)
+					snprintf(roudi_why + strlen(roudi_why),
+						 sizeof(roudi_why) - strlen(roudi_why),
+						 "; %.120s", line);
+			}
+			if (f)
+				fclose(f);
+			return -1;
+		}
+		f = fopen(log, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, "ready for clients")) {
+				fclose(f);
+				return 0;
+			}
+		if (f)
+			fclose(f);
+	}
+	iox_stop();
+	snprintf(roudi_why, sizeof(roudi_why), "iox-roudi not ready after 10 s");
+	return -1;
+}
+
+static unsigned iox_trial;
+
+static int iox_setup(void)
+{
+	iox_trial++;
+	return roudi_pid > 0 ? 0 : -ECHILD;
+}
+
+static void iox_teardown(void)
+{
+}
+
+/* A fresh service per trial: no stale ports of an earlier trial match. */
+static void iox_service(char *inst, size_t cap)
+{
+	snprintf(inst, cap, "trial%u", iox_trial);
+}
+
+static void iox_runtime(const char *role, int p)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "uhp-bench-%s%d-%d", role, p, (int)getpid());
+	iox_set_loglevel(Iceoryx_LogLevel_Warn);
+	iox_runtime_init(name);
+}
+
+static void iox_producer(int p)
+{
+	iox_pub_storage_t storage;
+	iox_pub_options_t o;
+	unsigned char *buf = calloc(1, S);
+	char inst[32];
+	iox_pub_t pub;
+
+	iox_runtime("p", p);
+	iox_pub_options_init(&o);
+	o.historyCapacity = 0;
+	o.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
+	iox_service(inst, sizeof(inst));
+	pub = iox_pub_init(&storage, "uhp-bench", inst, "msg", &o);
+	for (int i = 0; !iox_pub_has_subscribers(pub); i++) {
+		if (i > 20000)	/* 20 s */
+			fail("iceoryx: no subscriber", ETIMEDOUT);
+		usleep(1000);
+	}
+	wait_go();
+	for (long i = 0; i < per_prod; i++) {
+		void *chunk;
+		unsigned n = 0;
+		enum iox_AllocationResult r;
+
+		stamp(buf, p, (uint64_t)i);
+		while ((r = iox_pub_loan_chunk(pub, &chunk, (uint32_t)S)) !=
+		       AllocationResult_SUCCESS) {
+			if (r != AllocationResult_RUNNING_OUT_OF_CHUNKS)
+				fail("iox_pub_loan_chunk", EIO);
+			backoff(&n);
+		}
+		memcpy(chunk, buf, S);
+		iox_pub_publish_chunk(pub, chunk);
+	}
+	/* Do not take the port away under chunks still queued (the consumer
+	 * drains at most a queue's worth after our last publish). */
+	for (int w = 0; w < 30000 && !__atomic_load_n(&ctl->t1, __ATOMIC_ACQUIRE) &&
+			!ctl->why[0]; w++)
+		usleep(1000);
+	iox_pub_deinit(pub);
+	iox_runtime_shutdown();
+}
+
+static void iox_consumer(void)
+{
+	iox_sub_storage_t storage;
+	iox_sub_options_t o;
+	unsigned char *buf = calloc(1, S);
+	char inst[32];
+	iox_sub_t sub;
+
+	iox_runtime("c", 0);
+	iox_sub_options_init(&o);
+	o.queueCapacity = 256;	/* the most iceoryx allows */
+	o.historyRequest = 0;
+	o.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
+	iox_service(inst, sizeof(inst));
+	sub = iox_sub_init(&storage, "uhp-bench", inst, "msg", &o);
+	for (int i = 0; iox_sub_get_subscription_state(sub) != SubscribeState_SUBSCRIBED;
+	     i++) {
+		if (i > 20000)
+			fail("iceoryx: not subscribed", ETIMEDOUT);
+		usleep(1000);
+	}
+	wait_go();
+	while (got < (uint64_t)total) {
+		const void *chunk;
+		enum iox_ChunkReceiveResult r = iox_sub_take_chunk(sub, &chunk);
+
+		if (r == ChunkReceiveResult_SUCCESS) {
+			memcpy(buf, chunk, S);
+			iox_sub_release_chunk(sub, chunk);
+			check(buf, S);
+		} else if (r == ChunkReceiveResult_NO_CHUNK_AVAILABLE) {
+			cpu_relax();
+		} else {
+			fail("iox_sub_take_chunk", EIO);
+		}
+	}
+	consumer_done();
+	if (iox_sub_has_lost_chunks(sub) && !ctl->why[0])
+		snprintf(ctl->why, sizeof(ctl->why), "iceoryx reports lost chunks");
+	iox_sub_deinit(sub);
+	iox_runtime_shutdown();
+}
+#endif
+
 static struct impl impls[] = {
 	{ "uhp", uhp_setup, uhp_producer, uhp_consumer, uhp_teardown, NULL },
 	{ "uhp_batch", uhp_setup, uhpb_producer, uhpb_consumer, uhp_teardown, NULL },
@@ -811,6 +1096,11 @@ static struct impl impls[] = {
 	{ "rte_ring", rte_setup, rte_producer, rte_consumer, rte_teardown, NULL },
 #else
 	{ "rte_ring", NULL, NULL, NULL, NULL, DPDK_SKIP_WHY },
+#endif
+#ifdef HAVE_ICEORYX
+	{ "iceoryx", iox_setup, iox_producer, iox_consumer, iox_teardown, NULL },
+#else
+	{ "iceoryx", NULL, NULL, NULL, NULL, ICEORYX_SKIP_WHY },
 #endif
 };
 #define NIMPL	((int)(sizeof(impls) / sizeof(impls[0])))
@@ -898,12 +1188,12 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	static double samples[BENCH_MAX_IMPLS][BENCH_MAX_REPS];
+	static double samples[MAX_IMPLS][BENCH_MAX_REPS];
 	long n_msgs = 2000000, rounds = 5;
 	const char *only = NULL;
-	bool append = false, broken[BENCH_MAX_IMPLS] = { 0 };
-	double mps[BENCH_MAX_IMPLS];
-	int active[BENCH_MAX_IMPLS], na = 0, uhp_i = -1;
+	bool append = false, broken[MAX_IMPLS] = { 0 };
+	double mps[MAX_IMPLS];
+	int active[MAX_IMPLS], na = 0, uhp_i = -1;
 	FILE *jf;
 
 	for (int i = 1; i < argc; i++) {
@@ -967,6 +1257,16 @@ int main(int argc, char **argv)
 			       "messages)\n", S);
 			continue;
 		}
+#ifdef HAVE_ICEORYX
+		if (impls[i].setup == iox_setup) {
+			if (iox_start() < 0) {
+				printf("# iceoryx: skipped (%s)\n", roudi_why);
+				continue;
+			}
+			printf("# iceoryx: RouDi pid %d, config %s/roudi.toml\n",
+			       (int)roudi_pid, roudi_dir);
+		}
+#endif
 		if (!strcmp(impls[i].name, "uhp"))
 			uhp_i = na;
 		active[na++] = i;
