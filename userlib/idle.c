@@ -151,7 +151,8 @@ struct watch {
 	uint32_t wseq;
 };
 
-static bool have_waitv = true;	/* cleared at the first ENOSYS */
+/* Cleared at the first ENOSYS (Linux < 5.16); relaxed: any value is safe. */
+static bool have_waitv = true;
 
 /* Arm inbox a (claimed) and file it. false: records wait, do not sleep. */
 static bool watch_arm(struct watch *ws, struct uhp_agent *a)
@@ -181,7 +182,8 @@ static bool watch_arm(struct watch *ws, struct uhp_agent *a)
 static void watch_sleep(struct uhp_runtime *rt, struct watch *ws)
 {
 	bool polls = ws->nfd > 1;
-	bool blind = ws->blind || (polls && ws->nfut > 1) || !have_waitv;
+	bool waitv = __atomic_load_n(&have_waitv, __ATOMIC_RELAXED);
+	bool blind = ws->blind || (polls && ws->nfut > 1) || !waitv;
 	uint64_t ns = blind ? SLICE_NS : SLEEP_CAP_NS;
 
 	if (polls) {
@@ -198,7 +200,7 @@ static void watch_sleep(struct uhp_runtime *rt, struct watch *ws)
 		__atomic_store_n(&rt->watcher_polls, 0, __ATOMIC_RELAXED);
 		return;
 	}
-	if (have_waitv) {
+	if (waitv) {
 		struct timespec abs;
 
 		clock_gettime(CLOCK_MONOTONIC, &abs);
@@ -210,7 +212,7 @@ static void watch_sleep(struct uhp_runtime *rt, struct watch *ws)
 		}
 		if (syscall(SYS_futex_waitv, ws->wv, ws->nfut, 0, &abs,
 			    CLOCK_MONOTONIC) < 0 && errno == ENOSYS)
-			have_waitv = false;
+			__atomic_store_n(&have_waitv, false, __ATOMIC_RELAXED);
 		else
 			return;
 	}
@@ -244,7 +246,7 @@ static void watch(struct uhp__worker *w)
 {
 	struct uhp_runtime *rt = w->rt;
 	struct watch ws = { .wv = rt->waitv, .pfd = rt->pfds, .nfut = 1, .nfd = 1 };
-	bool found = false;
+	bool found = false, queued = false;
 	uint32_t n;
 
 	w->released = false;	/* we are about to watch everything */
@@ -289,9 +291,18 @@ static void watch(struct uhp__worker *w)
 		struct uhp_agent *a = rt->watched[i];
 
 		uhp_end_sleep(a->inbox);
-		uhp__agent_release(w, a, uhp__ready(a->inbox));
+		queued |= uhp__agent_release(w, a, uhp__ready(a->inbox));
 	}
 	w->released = false;	/* nobody watches now; the next one scans */
+	/*
+	 * We go to work: hand the watch over. Not counted as searching yet,
+	 * so the kick wakes a parked worker if there is one; it finds no
+	 * work (or helps), and as the next idle worker becomes the watcher.
+	 * Without this, a long handler here would leave the idle inboxes
+	 * unwatched until a parked worker's PARK_CAP_NS runs out.
+	 */
+	if (found || queued)
+		uhp__idle_kick(rt);
 	__atomic_fetch_add(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
 }
 

@@ -119,7 +119,7 @@ static bool agent_notify(struct uhp_agent *a)
 	}
 }
 
-void uhp__agent_release(struct uhp__worker *w, struct uhp_agent *a, bool more)
+bool uhp__agent_release(struct uhp__worker *w, struct uhp_agent *a, bool more)
 {
 	if (!more) {
 		uint32_t s = UHP__AGENT_RUNNING;
@@ -130,13 +130,14 @@ void uhp__agent_release(struct uhp__worker *w, struct uhp_agent *a, bool more)
 						__ATOMIC_RELAXED)) {
 			if (w)
 				w->released = true;
-			return;
+			return false;
 		}
 		/* NOTIFIED: a sender left it to us to queue it again. */
 	}
 	/* We own it (RUNNING or NOTIFIED); senders leave QUEUED alone. */
 	__atomic_store_n(&a->state, UHP__AGENT_QUEUED, __ATOMIC_SEQ_CST);
 	enqueue(w, a);
+	return true;
 }
 
 static void agent_stop(struct uhp_agent *a, int error)

@@ -184,7 +184,9 @@ struct uhp_runtime {
 
 /* runtime.c, for idle.c */
 UHP_HIDDEN bool uhp__agent_claim(struct uhp_agent *a);
-UHP_HIDDEN void uhp__agent_release(struct uhp__worker *w, struct uhp_agent *a,
+/* The owner lets a go: queued if more (or a send came), else IDLE.
+ * Returns true if it queued a. */
+UHP_HIDDEN bool uhp__agent_release(struct uhp__worker *w, struct uhp_agent *a,
 				   bool more);
 UHP_HIDDEN bool uhp__rt_has_work(struct uhp__worker *w);
 

@@ -6,7 +6,9 @@
  *              too many agents, start twice, stop from a handler: -errno
  *   ring       50 agents pass 8 tokens around a ring on 2 workers: every
  *              message handled exactly once, per-sender FIFO, no agent ever
- *              inside its handler twice at once, steals happened
+ *              inside its handler twice at once; then a root agent fans
+ *              out to the 49 others (rounds of work piled on one worker's
+ *              deque): the other worker steals
  *   idle       the pool then burns (almost) no CPU over 300 ms, asleep
  *   external   another thread with its own handle and plain uhp_send()
  *              wakes the sleeping pool; everything arrives, in order
@@ -38,8 +40,9 @@
 #define RING_AGENTS	50
 #define TOKENS		8
 #define HOPS		1500	/* per token */
+#define FAN_ROUNDS	20
 
-enum { FROM_PEER = 1, FROM_MAIN, FROM_EXT };
+enum { FROM_PEER = 1, FROM_MAIN, FROM_EXT, FROM_FAN };
 
 struct msg {
 	uint32_t token;
@@ -57,6 +60,8 @@ struct tagent {
 	uint64_t tx_seq;	/* to next */
 	uint64_t rx_seq;	/* expected from the predecessor */
 	uint64_t ext_seq;	/* expected from the external producer */
+	uint64_t fan_seq;	/* expected from the fan-out root */
+	unsigned fan_to;	/* root: fan out to agents 1..fan_to-1 */
 	uint64_t sent_ok;	/* successful uhp_agent_send() to next */
 	unsigned prefer;
 	int fail_on;		/* return -42 at this token, or -1 */
@@ -64,6 +69,32 @@ struct tagent {
 
 static struct tagent ag[MAX_AGENTS];
 static uint64_t overlaps, fifo_errors, bad_kind, tokens_done, send_errors;
+static uint64_t fan_done;
+
+/* Counters the handlers bump, read from the main thread. */
+#define LD(v)	__atomic_load_n(&(v), __ATOMIC_ACQUIRE)
+
+/* Root: one record to each of agents 1..fan_to-1, seq = the round. */
+static void fan_out(struct uhp_agent *self, struct tagent *t, uint64_t round)
+{
+	struct msg m = { .token = UINT32_MAX - 1, .seq = round };
+	struct uhp_meta meta = { .type = FROM_FAN, .src = uhp_agent_id(self) };
+
+	unsigned to = __atomic_load_n(&t->fan_to, __ATOMIC_ACQUIRE);
+
+	for (unsigned i = 1; i < to; i++)
+		if (uhp_agent_send(self, ag[i].a, &m, sizeof(m), &meta))
+			__atomic_fetch_add(&send_errors, 1, __ATOMIC_RELAXED);
+}
+
+/* About 20 us of work: the fan-out piles up faster than one worker eats. */
+static void busy_20us(void)
+{
+	uint64_t end = t_now_ns() + 20000;
+
+	while (t_now_ns() < end)
+		;
+}
 
 static uint64_t cpu_ns(void)
 {
@@ -96,6 +127,18 @@ static int handler(struct uhp_agent *self, struct uhp_rx_msg *msgs, unsigned n,
 			__atomic_fetch_add(&fifo_errors, 1, __ATOMIC_RELAXED);
 		if (msgs[i].meta.type == FROM_EXT && m.seq != t->ext_seq++)
 			__atomic_fetch_add(&fifo_errors, 1, __ATOMIC_RELAXED);
+		if (msgs[i].meta.type == FROM_FAN) {
+			if (m.seq != t->fan_seq++)
+				__atomic_fetch_add(&fifo_errors, 1, __ATOMIC_RELAXED);
+			busy_20us();
+			__atomic_fetch_add(&fan_done, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (msgs[i].meta.type == FROM_MAIN &&
+		    __atomic_load_n(&t->fan_to, __ATOMIC_ACQUIRE)) {
+			fan_out(self, t, m.seq);
+			continue;
+		}
 		if (t->fail_on >= 0 && m.token == (uint32_t)t->fail_on)
 			ret = -42;
 		if (msgs[i].meta.type != FROM_EXT && m.hops_left && t->next) {
@@ -125,6 +168,16 @@ static int handler(struct uhp_agent *self, struct uhp_rx_msg *msgs, unsigned n,
 	__atomic_store_n(&t->handled, t->handled + n, __ATOMIC_RELEASE);
 	__atomic_fetch_sub(&t->inside, 1, __ATOMIC_ACQ_REL);
 	return ret;
+}
+
+static void reset_counters(void)
+{
+	__atomic_store_n(&overlaps, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&fifo_errors, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&bad_kind, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&tokens_done, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&send_errors, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&fan_done, 0, __ATOMIC_RELEASE);
 }
 
 static uint64_t total_handled(unsigned nr)
@@ -354,24 +407,40 @@ static void t_ring_idle_external(void)
 		ag[i].next = &ag[(i + 1) % RING_AGENTS];
 	tap_is(uhp_runtime_start(rt), 0, "start 2 workers");
 
-	overlaps = fifo_errors = bad_kind = tokens_done = send_errors = 0;
+	reset_counters();
 	start_tokens(RING_AGENTS, TOKENS, HOPS);
 	ok = wait_for(&tokens_done, TOKENS, 10000);
 	tap_ok(ok, "8 tokens x 1500 hops around 50 agents: all done");
 	t_sleep_ms(20);
 	tap_is(total_handled(RING_AGENTS), TOKENS * HOPS, "every message handled exactly once");
-	tap_is(fifo_errors, 0, "per-sender FIFO held");
-	tap_is(overlaps, 0, "no agent ever ran on two workers at once");
-	tap_is(send_errors + bad_kind, 0, "no send errors, every run on a worker");
+	tap_is(LD(fifo_errors), 0, "per-sender FIFO held");
+	tap_is(LD(overlaps), 0, "no agent ever ran on two workers at once");
+	tap_is(LD(send_errors) + LD(bad_kind), 0, "no send errors, every run on a worker");
 	uhp_runtime_stats(rt, &st, ws, 2);
-	tap_diag("runs %llu msgs %llu steals %llu (w0 %llu, w1 %llu) sleeps %llu",
-		 (unsigned long long)st.runs, (unsigned long long)st.msgs,
+	tap_is(st.msgs, TOKENS * HOPS, "stats: msgs add up");
+
+	/* Fan-out: 20 rounds of root -> 49 agents, ~1 ms of work a round. */
+	__atomic_store_n(&ag[0].fan_to, RING_AGENTS, __ATOMIC_RELEASE);
+	for (uint64_t r = 0; r < FAN_ROUNDS; r++) {
+		struct msg m = { .token = UINT32_MAX - 1, .seq = r };
+		struct uhp_meta meta = { .type = FROM_MAIN };
+
+		uhp_agent_send(NULL, ag[0].a, &m, sizeof(m), &meta);
+		if (!wait_for(&fan_done, (r + 1) * (RING_AGENTS - 1), 5000))
+			break;
+	}
+	__atomic_store_n(&ag[0].fan_to, 0, __ATOMIC_RELEASE);
+	uhp_runtime_stats(rt, &st, ws, 2);
+	tap_diag("runs %llu (w0 %llu, w1 %llu) msgs %llu steals %llu (w0 %llu, w1 %llu) sleeps %llu",
+		 (unsigned long long)st.runs, (unsigned long long)ws[0].runs,
+		 (unsigned long long)ws[1].runs, (unsigned long long)st.msgs,
 		 (unsigned long long)st.steals, (unsigned long long)ws[0].steals,
 		 (unsigned long long)ws[1].steals, (unsigned long long)st.sleeps);
-	tap_ok(st.steals > 0, "steals happened with 2 workers (%llu)",
+	tap_is(LD(fan_done), FAN_ROUNDS * (RING_AGENTS - 1), "fan-out: 20 rounds x 49 handled");
+	tap_ok(st.steals > 0 && ws[0].runs > 0 && ws[1].runs > 0,
+	       "steals happened with 2 workers (%llu), both ran agents",
 	       (unsigned long long)st.steals);
-	tap_ok(st.msgs == TOKENS * HOPS && ws[0].runs > 0 && ws[1].runs > 0,
-	       "stats: msgs add up, both workers ran agents");
+	tap_is(LD(fifo_errors) + LD(overlaps), 0, "fan-out: FIFO from the root, no overlap");
 
 	/* Idle: let the pool fall asleep, then measure. */
 	t_sleep_ms(100);
@@ -405,7 +474,7 @@ static void t_ring_idle_external(void)
 	uhp_runtime_stats(rt, &st2, NULL, 0);
 	tap_is(total_handled(RING_AGENTS) - before, e.count,
 	       "external producer's 1000 plain sends all handled");
-	tap_ok(ag[7].ext_seq == e.count && fifo_errors == 0, "... in order");
+	tap_ok(LD(ag[7].ext_seq) == e.count && LD(fifo_errors) == 0, "... in order");
 	tap_ok(st2.sleeps > sleeps0,
 	       "... the pool slept between bursts and woke (%llu sleeps)",
 	       (unsigned long long)(st2.sleeps - sleeps0));
@@ -451,7 +520,7 @@ static void t_blind(void)
 		} else {
 			prod = mem;
 		}
-		m.seq = ag[i].ext_seq;
+		m.seq = 0;	/* the first external record each of them gets */
 		t0 = t_now_ns();
 		ok = uhp_send(prod, &m, sizeof(m), &meta) == 0 &&
 		     wait_for(&ag[i].handled, want, 2000);
@@ -487,7 +556,7 @@ static void t_stop_midflight(void)
 	tap_is(make_agents(rt, 20, 65536), 0, "20 agents");
 	for (unsigned i = 0; i < 20; i++)
 		ag[i].next = &ag[(i + 1) % 20];
-	tokens_done = 0;
+	reset_counters();
 	tap_is(uhp_runtime_start(rt), 0, "start");
 	if (uhp_arena_attach(ag[3].name, 0, &e.ch))
 		tap_bail("attach");
@@ -614,14 +683,14 @@ static void t_hybrid(void)
 		ag[0].next = &ag[nr - 1];
 	}
 	tap_ok(true, "30 agents: 10 prefer P, 10 prefer E, 10 any");
-	overlaps = fifo_errors = bad_kind = tokens_done = 0;
+	reset_counters();
 	tap_is(uhp_runtime_start(rt), 0, "start");
 	/* Tokens hop P -> ANY -> E -> P ...: every cross-kind hop goes
 	 * through the inject queues. */
 	start_tokens(nr, 6, 300);
 	tap_ok(wait_for(&tokens_done, 6, 10000), "6 tokens x 300 hops done");
-	tap_is(bad_kind, 0, "P agents ran only on P workers, E agents only on E workers");
-	tap_is(overlaps + fifo_errors, 0, "no overlap, FIFO held");
+	tap_is(LD(bad_kind), 0, "P agents ran only on P workers, E agents only on E workers");
+	tap_is(LD(overlaps) + LD(fifo_errors), 0, "no overlap, FIFO held");
 	uhp_runtime_destroy(rt);
 	free_agents(nr);
 
@@ -640,7 +709,7 @@ static void t_hybrid(void)
 
 int main(void)
 {
-	tap_plan(69);
+	tap_plan(71);
 	t_errors();
 	t_ring_idle_external();
 	t_blind();
