@@ -4,9 +4,10 @@
  *
  * Paths (each one complete; the vector ones compiled with per-function
  * target attributes, so the library runs on any x86-64):
- *   avx512   n < 64: one masked load/store (AVX512BW); up to 512 bytes:
- *            2/4/8 unaligned zmm moves, the last ones overlapping (both in
- *            zmm16..23, so no vzeroupper on the way out); above:
+ *   avx512   n < 64: one masked load/store (AVX512BW); up to 1 KiB:
+ *            2..16 unaligned zmm moves, the last ones overlapping (all in
+ *            zmm16..31, so no vzeroupper on the way out); up to 2 KiB:
+ *            512-byte steps of 8 moves, then the same; above:
  *            the first zmm and the last four are loaded up front, the
  *            destination is aligned to 64 and a loop moves 4 x 64 bytes
  *            per turn with aligned stores, then the saved head and tail
@@ -161,7 +162,7 @@ static inline void copy_small(unsigned char *d, const unsigned char *s, size_t n
 #define Z_LD(p)		_mm512_loadu_si512((const void *)(p))
 #define Z_ST(p, v)	_mm512_storeu_si512((void *)(p), (v))
 
-/* n > 512: head/tail saved, aligned 4 x 64 loop, optionally streaming. */
+/* n > 2048: head/tail saved, aligned 4 x 64 loop, optionally streaming. */
 T_AVX512 static void copy_avx512_big(unsigned char *d, const unsigned char *s,
 				     size_t n)
 {
@@ -203,15 +204,153 @@ T_AVX512 static void copy_avx512_big(unsigned char *d, const unsigned char *s,
 }
 
 /*
- * Up to 512 bytes in zmm16..zmm23: registers SSE code cannot see, so no
- * vzeroupper is needed on the way out (glibc's memmove does the same);
- * inline asm because the compiler would pick zmm0.. and add vzeroupper.
+ * Up to 1024 bytes: uhp__copy_avx512_entry, in assembly, because the
+ * layout is the point. Every size up to 1 KiB is one straight run of
+ * loads then stores, the first and last vectors overlapping, in
+ * zmm16..zmm31: registers SSE code cannot see, so no vzeroupper on the
+ * way out (glibc's memmove does the same; compiled C would pick zmm0..
+ * and add vzeroupper). One entry, branches inside it, no tail jump to
+ * another function below 2 KiB (the C version took one at 129 bytes and
+ * another at 513). glibc (2.36 on Zen 5) runs a 4 x 64 loop from 513
+ * bytes until rep movsb at 2112; here every size up to 1 KiB is
+ * straight-line: the first 8, 12 or 14 vectors from the start and the
+ * last 2 or 4 from the end, so that, with the destination aligned, at
+ * most 2..4 stores cross a line (about what glibc's loop stores, with its
+ * unaligned head and tail, and no loop, alignment or loop branch);
+ * 1025..2048 bytes take 512-byte steps (8 moves) down to that.
+ *   n < 64     one masked load/store (k1 = the n low bits)
+ *   64..128    first and last zmm
+ *   129..256   first 2, last 2
+ *   257..512   first 4, last 4
+ *   513..640   first 8, last 2
+ *   641..768   first 8, last 4
+ *   769..896   first 12, last 2
+ *   897..1024  first 14, last 2
+ *   1025..2048 8 moves per 512-byte step while more than 1 KiB is left
+ *   > 2048     tail jump to uhp__copy_avx512_large (C)
+ * All temporaries are caller-saved in the SysV ABI (rax, rcx, k1,
+ * zmm16..31); rax holds the return value, dst.
  */
-#define Z_CLOBBER "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", \
-		  "xmm22", "xmm23", "memory"
+#ifdef __CET__
+#define COPY_ENDBR "\tendbr64\n"
+#else
+#define COPY_ENDBR ""
+#endif
+#define ZL(i, off, base) "\tvmovdqu64 " off "(" base "), %zmm" #i "\n"
+#define ZS(i, off, base) "\tvmovdqu64 %zmm" #i ", " off "(" base ")\n"
 
-T_AVX512 __attribute__((noinline))
-static void *copy_avx512_large(void *dst, const void *src, size_t n)
+#define COPY_STEP_MAX_S "2048"	/* 512-byte steps up to here */
+UHP_HIDDEN void *uhp__copy_avx512_entry(void *dst, const void *src, size_t n);
+UHP_HIDDEN void *uhp__copy_avx512_large(void *dst, const void *src, size_t n);
+
+__asm__(
+	"\t.text\n"
+	"\t.p2align 6\n"
+	"\t.globl uhp__copy_avx512_entry\n"
+	"\t.hidden uhp__copy_avx512_entry\n"
+	"\t.type uhp__copy_avx512_entry, @function\n"
+	"uhp__copy_avx512_entry:\n"
+	COPY_ENDBR
+	"\tmov %rdi, %rax\n"
+	"\tcmp $64, %rdx\n"
+	"\tjb .Lcz_lt64\n"
+	"\tcmp $128, %rdx\n"
+	"\tja .Lcz_gt128\n"
+	ZL(16, "", "%rsi") ZL(17, "-64", "%rsi,%rdx")
+	ZS(16, "", "%rdi") ZS(17, "-64", "%rdi,%rdx")
+	"\tret\n"
+	".Lcz_lt64:\n"
+	"\tmov $-1, %rcx\n"
+	"\tbzhi %rdx, %rcx, %rcx\n"
+	"\tkmovq %rcx, %k1\n"
+	"\tvmovdqu8 (%rsi), %zmm16{%k1}{z}\n"
+	"\tvmovdqu8 %zmm16, (%rdi){%k1}\n"
+	"\tret\n"
+	".Lcz_gt128:\n"
+	"\tcmp $512, %rdx\n"
+	"\tja .Lcz_gt512\n"
+	"\tcmp $256, %rdx\n"
+	"\tja .Lcz_gt256\n"
+	ZL(16, "", "%rsi") ZL(17, "64", "%rsi")
+	ZL(18, "-128", "%rsi,%rdx") ZL(19, "-64", "%rsi,%rdx")
+	ZS(16, "", "%rdi") ZS(17, "64", "%rdi")
+	ZS(18, "-128", "%rdi,%rdx") ZS(19, "-64", "%rdi,%rdx")
+	"\tret\n"
+	".Lcz_gt256:\n"
+	ZL(16, "", "%rsi") ZL(17, "64", "%rsi")
+	ZL(18, "128", "%rsi") ZL(19, "192", "%rsi")
+	ZL(20, "-256", "%rsi,%rdx") ZL(21, "-192", "%rsi,%rdx")
+	ZL(22, "-128", "%rsi,%rdx") ZL(23, "-64", "%rsi,%rdx")
+	ZS(16, "", "%rdi") ZS(17, "64", "%rdi")
+	ZS(18, "128", "%rdi") ZS(19, "192", "%rdi")
+	ZS(20, "-256", "%rdi,%rdx") ZS(21, "-192", "%rdi,%rdx")
+	ZS(22, "-128", "%rdi,%rdx") ZS(23, "-64", "%rdi,%rdx")
+	"\tret\n"
+	".Lcz_gt512:\n"
+	"\tcmp $1024, %rdx\n"
+	"\tja .Lcz_gt1024\n"
+	".Lcz_513_1024:\n"
+	ZL(16, "", "%rsi") ZL(17, "64", "%rsi")
+	ZL(18, "128", "%rsi") ZL(19, "192", "%rsi")
+	ZL(20, "256", "%rsi") ZL(21, "320", "%rsi")
+	ZL(22, "384", "%rsi") ZL(23, "448", "%rsi")
+	ZL(30, "-128", "%rsi,%rdx") ZL(31, "-64", "%rsi,%rdx")
+	"\tcmp $768, %rdx\n"
+	"\tja .Lcz_gt768\n"
+	"\tcmp $640, %rdx\n"
+	"\tjbe .Lcz_le640\n"
+	ZL(28, "-256", "%rsi,%rdx") ZL(29, "-192", "%rsi,%rdx")
+	ZS(28, "-256", "%rdi,%rdx") ZS(29, "-192", "%rdi,%rdx")
+	".Lcz_le640:\n"
+	ZS(16, "", "%rdi") ZS(17, "64", "%rdi")
+	ZS(18, "128", "%rdi") ZS(19, "192", "%rdi")
+	ZS(20, "256", "%rdi") ZS(21, "320", "%rdi")
+	ZS(22, "384", "%rdi") ZS(23, "448", "%rdi")
+	ZS(30, "-128", "%rdi,%rdx") ZS(31, "-64", "%rdi,%rdx")
+	"\tret\n"
+	".Lcz_gt768:\n"
+	ZL(24, "512", "%rsi") ZL(25, "576", "%rsi")
+	ZL(26, "640", "%rsi") ZL(27, "704", "%rsi")
+	"\tcmp $896, %rdx\n"
+	"\tjbe .Lcz_le896\n"
+	ZL(28, "768", "%rsi") ZL(29, "832", "%rsi")
+	ZS(28, "768", "%rdi") ZS(29, "832", "%rdi")
+	".Lcz_le896:\n"
+	ZS(16, "", "%rdi") ZS(17, "64", "%rdi")
+	ZS(18, "128", "%rdi") ZS(19, "192", "%rdi")
+	ZS(20, "256", "%rdi") ZS(21, "320", "%rdi")
+	ZS(22, "384", "%rdi") ZS(23, "448", "%rdi")
+	ZS(24, "512", "%rdi") ZS(25, "576", "%rdi")
+	ZS(26, "640", "%rdi") ZS(27, "704", "%rdi")
+	ZS(30, "-128", "%rdi,%rdx") ZS(31, "-64", "%rdi,%rdx")
+	"\tret\n"
+	".Lcz_gt1024:\n"
+	"\tcmp $" COPY_STEP_MAX_S ", %rdx\n"
+	"\tja uhp__copy_avx512_large\n"
+	".Lcz_step512:\n"
+	ZL(16, "", "%rsi") ZL(17, "64", "%rsi")
+	ZL(18, "128", "%rsi") ZL(19, "192", "%rsi")
+	ZL(20, "256", "%rsi") ZL(21, "320", "%rsi")
+	ZL(22, "384", "%rsi") ZL(23, "448", "%rsi")
+	ZS(16, "", "%rdi") ZS(17, "64", "%rdi")
+	ZS(18, "128", "%rdi") ZS(19, "192", "%rdi")
+	ZS(20, "256", "%rdi") ZS(21, "320", "%rdi")
+	ZS(22, "384", "%rdi") ZS(23, "448", "%rdi")
+	"\tadd $512, %rsi\n"
+	"\tadd $512, %rdi\n"
+	"\tsub $512, %rdx\n"
+	"\tcmp $1024, %rdx\n"
+	"\tja .Lcz_step512\n"
+	"\tjmp .Lcz_513_1024\n"
+	"\t.size uhp__copy_avx512_entry, .-uhp__copy_avx512_entry\n"
+	"\t.text\n");
+
+#undef ZL
+#undef ZS
+
+/* More than 2 KiB: the aligned loop or rep movsb (tail-jumped to) */
+T_AVX512 __attribute__((used))
+void *uhp__copy_avx512_large(void *dst, const void *src, size_t n)
 {
 	if (n < __atomic_load_n(&copy_erms_min, __ATOMIC_RELAXED))
 		copy_avx512_big(dst, src, n);
@@ -220,71 +359,16 @@ static void *copy_avx512_large(void *dst, const void *src, size_t n)
 	return dst;
 }
 
-/* 129 bytes and up: a tail jump away, as in glibc, not a call */
-T_AVX512 __attribute__((noinline))
-static void *copy_avx512_129(void *dst, const void *src, size_t n)
-{
-	if (n > 512)
-		return copy_avx512_large(dst, src, n);
-	if (n <= 256) {
-		__asm__ volatile(
-			"vmovdqu64 (%[s]), %%zmm16\n\t"
-			"vmovdqu64 64(%[s]), %%zmm17\n\t"
-			"vmovdqu64 -128(%[s],%[n]), %%zmm18\n\t"
-			"vmovdqu64 -64(%[s],%[n]), %%zmm19\n\t"
-			"vmovdqu64 %%zmm16, (%[d])\n\t"
-			"vmovdqu64 %%zmm17, 64(%[d])\n\t"
-			"vmovdqu64 %%zmm18, -128(%[d],%[n])\n\t"
-			"vmovdqu64 %%zmm19, -64(%[d],%[n])"
-			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
-	} else {
-		__asm__ volatile(
-			"vmovdqu64 (%[s]), %%zmm16\n\t"
-			"vmovdqu64 64(%[s]), %%zmm17\n\t"
-			"vmovdqu64 128(%[s]), %%zmm18\n\t"
-			"vmovdqu64 192(%[s]), %%zmm19\n\t"
-			"vmovdqu64 -256(%[s],%[n]), %%zmm20\n\t"
-			"vmovdqu64 -192(%[s],%[n]), %%zmm21\n\t"
-			"vmovdqu64 -128(%[s],%[n]), %%zmm22\n\t"
-			"vmovdqu64 -64(%[s],%[n]), %%zmm23\n\t"
-			"vmovdqu64 %%zmm16, (%[d])\n\t"
-			"vmovdqu64 %%zmm17, 64(%[d])\n\t"
-			"vmovdqu64 %%zmm18, 128(%[d])\n\t"
-			"vmovdqu64 %%zmm19, 192(%[d])\n\t"
-			"vmovdqu64 %%zmm20, -256(%[d],%[n])\n\t"
-			"vmovdqu64 %%zmm21, -192(%[d],%[n])\n\t"
-			"vmovdqu64 %%zmm22, -128(%[d],%[n])\n\t"
-			"vmovdqu64 %%zmm23, -64(%[d],%[n])"
-			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
-	}
-	return dst;
-}
-
-/* 64..128 bytes fall straight through (glibc's branch layout) */
-T_AVX512 __attribute__((aligned(64)))
+#if defined(__SANITIZE_ADDRESS__)
+/* the checks of the memcpy interceptor, then the same code */
 static void *copy_avx512(void *dst, const void *src, size_t n)
 {
 	COPY_CHECK(dst, src, n);
-	if (n >= 64) {
-		if (n > 128)
-			return copy_avx512_129(dst, src, n);
-		__asm__ volatile(
-			"vmovdqu64 (%[s]), %%zmm16\n\t"
-			"vmovdqu64 -64(%[s],%[n]), %%zmm17\n\t"
-			"vmovdqu64 %%zmm16, (%[d])\n\t"
-			"vmovdqu64 %%zmm17, -64(%[d],%[n])"
-			: : [d] "r"(dst), [s] "r"(src), [n] "r"(n) : Z_CLOBBER);
-		return dst;
-	}
-	__asm__ volatile(
-		"bzhi	%[n], %[ones], %%rcx\n\t"
-		"kmovq	%%rcx, %%k1\n\t"
-		"vmovdqu8 (%[s]), %%zmm16%{%%k1%}%{z%}\n\t"
-		"vmovdqu8 %%zmm16, (%[d])%{%%k1%}"
-		: : [d] "r"(dst), [s] "r"(src), [n] "r"(n), [ones] "r"(~0ULL)
-		: "rcx", "k1", Z_CLOBBER);
-	return dst;
+	return uhp__copy_avx512_entry(dst, src, n);
 }
+#else
+#define copy_avx512 uhp__copy_avx512_entry
+#endif
 
 /* ---- avx2 ---- */
 

@@ -6,6 +6,10 @@
  *    destination misalignment 0..63 (relative to 64-byte lines): the copy is
  *    exact, GUARD bytes before and after the destination are untouched, the
  *    source is unchanged and the return value is dst;
+ *  - the source is never read outside [src, src + n): every size 0..2100
+ *    with the source ending at a PROT_NONE page and again starting right
+ *    after one (a vector load past either end faults; masked loads that
+ *    suppress the faulting bytes are fine);
  *  - sizes around the 'rep movsb' thresholds (L1d / 2) and the
  *    non-temporal one (UHP_COPY_NT_MIN), a few misalignments each, with
  *    rep movsb as this CPU has it and again switched off (as without
@@ -20,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "uhp_internal.h"
 #include "tap.h"
@@ -99,8 +105,13 @@ static void build_sizes(void)
 		small_sizes[n] = n;
 	/* boundaries of 32/64-byte vectors and of the 4 x 64 loop, then primes */
 	static const size_t edge[] = {
-		639, 640, 641, 767, 768, 769, 1023, 1024, 1025, 1087, 1279, 1280,
-		1281, 2047, 2048, 2049, 3000, 4095, 4096, 4097, 4159, 6144, 8191,
+		/* avx512: straight-line classes up to 1024 (8+2, 8+4, 12+2,
+		 * 14+2 vectors), 512-byte steps up to 2048, then the loop */
+		575, 576, 577, 639, 640, 641, 704, 705, 767, 768, 769, 831, 832,
+		895, 896, 897, 959, 960, 1000, 1021, 1022, 1023, 1024, 1025, 1026,
+		1087, 1088, 1089, 1279, 1280, 1535, 1536, 1537, 1600, 1919, 2047,
+		2048, 2049, 2050, 2560, 2561,
+		1281, 3000, 4095, 4096, 4097, 4159, 6144, 8191,
 		8192, 8193, 8999, 9000,
 	};
 	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
@@ -133,11 +144,41 @@ static int big_bad(uhp_copy_fn f, const char *name)
 	return fails;
 }
 
+/*
+ * Source reads stay inside [s, s + n): the source placed against a
+ * PROT_NONE page, ending at it and starting right after one, every size
+ * up to GP_MAX (past every straight-line case and into the loop). A read
+ * outside faults (SIGSEGV ends the test: a failure the harness sees).
+ */
+#define GP_MAX	2100
+static uint8_t *gp_area;	/* guard | data pages | guard */
+static size_t gp_page, gp_data;
+
+static int guard_page_bad(uhp_copy_fn f)
+{
+	uint8_t *lo = gp_area + gp_page, *hi = lo + gp_data;
+	static uint8_t dst[GP_MAX + 64];
+	int bad = 0;
+
+	for (size_t n = 0; n <= GP_MAX; n++) {
+		const uint8_t *s1 = hi - n, *s2 = lo;
+
+		if (f(dst + (n & 63), s1, n) != dst + (n & 63) ||
+		    memcmp(dst + (n & 63), s1, n))
+			bad++;
+		if (f(dst + (n % 61), s2, n) != dst + (n % 61) ||
+		    memcmp(dst + (n % 61), s2, n))
+			bad++;
+	}
+	return bad;
+}
+
 static void check_path(const char *name, uhp_copy_fn f, const char *why)
 {
 	if (!f) {
 		tap_skip(why, "%s: sizes 0..600", name);
 		tap_skip(why, "%s: spread up to %d", name, MAX_SMALL);
+		tap_skip(why, "%s: source reads stay inside (guard pages)", name);
 		tap_skip(why, "%s: rep movsb and non-temporal sizes", name);
 		tap_skip(why, "%s: the same sizes without rep movsb", name);
 		tap_skip(why, "%s: source unchanged", name);
@@ -149,6 +190,9 @@ static void check_path(const char *name, uhp_copy_fn f, const char *why)
 	tap_is(sweep(f, spread_sizes, nspread, name), 0,
 	       "%s: %zu sizes 601..%d x src/dst misalignment 0..63", name, nspread,
 	       MAX_SMALL);
+	tap_is(guard_page_bad(f), 0,
+	       "%s: sizes 0..%d against a PROT_NONE page at either end of the source",
+	       name, GP_MAX);
 	tap_is(big_bad(f, name), 0,
 	       "%s: 8 KiB..1 MiB (rep movsb from L1d/2) and around %u",
 	       name, UHP_COPY_NT_MIN);
@@ -195,7 +239,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	tap_plan((UHP_COPY_NR_PATHS + 1) * 5);
+	tap_plan((UHP_COPY_NR_PATHS + 1) * 6);
 	pool_size = (size_t)UHP_COPY_NT_MIN * 2;
 	area_size = pool_size + 2 * GUARD + 64;
 	src_pool = malloc(pool_size);
@@ -210,6 +254,17 @@ int main(int argc, char **argv)
 		memcpy(src_pool + i, &v, 8);
 	}
 	memcpy(src_copy, src_pool, pool_size);
+	gp_page = (size_t)sysconf(_SC_PAGESIZE);
+	gp_data = (GP_MAX + gp_page - 1) / gp_page * gp_page;
+	gp_area = mmap(NULL, gp_data + 2 * gp_page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (gp_area == MAP_FAILED)
+		tap_bail("mmap");
+	for (size_t i = 0; i < gp_data; i++)
+		gp_area[gp_page + i] = (uint8_t)rnd();
+	if (mprotect(gp_area, gp_page, PROT_NONE) ||
+	    mprotect(gp_area + gp_page + gp_data, gp_page, PROT_NONE))
+		tap_bail("mprotect");
 	memset(guard_ref, GUARD_BYTE, GUARD);
 	build_sizes();
 	tap_diag("uhp_memcpy uses %s", uhp__copy_impl());
@@ -225,5 +280,6 @@ int main(int argc, char **argv)
 	free(src_copy);
 	free(dst_area);
 	free(guard_ref);
+	munmap(gp_area, gp_data + 2 * gp_page);
 	return tap_done();
 }
