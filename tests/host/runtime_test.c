@@ -12,6 +12,11 @@
  *   idle       the pool then burns (almost) no CPU over 300 ms, asleep
  *   external   another thread with its own handle and plain uhp_send()
  *              wakes the sleeping pool; everything arrives, in order
+ *   fd         an inbox with an fd (a /dev/uhp channel, faked: an
+ *              in-memory channel whose fd is an eventfd the test writes
+ *              as the kernel's NOTIFY would make it readable): the watcher
+ *              sleeps in poll() and wakes for each record well inside its
+ *              200 ms cap
  *   blind      150 agents (past futex_waitv's 128 words) and an in-memory
  *              inbox: a plain send to the last ones is still handled, and
  *              the idle pool stays cheap
@@ -28,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,6 +68,7 @@ struct tagent {
 	uint64_t ext_seq;	/* expected from the external producer */
 	uint64_t fan_seq;	/* expected from the fan-out root */
 	unsigned fan_to;	/* root: fan out to agents 1..fan_to-1 */
+	int drain_fd;		/* > 0: read this eventfd in the handler */
 	uint64_t sent_ok;	/* successful uhp_agent_send() to next */
 	unsigned prefer;
 	int fail_on;		/* return -42 at this token, or -1 */
@@ -160,6 +167,12 @@ static int handler(struct uhp_agent *self, struct uhp_rx_msg *msgs, unsigned n,
 		} else if (msgs[i].meta.type != FROM_EXT) {
 			__atomic_fetch_add(&tokens_done, 1, __ATOMIC_RELAXED);
 		}
+	}
+	if (t->drain_fd > 0) {
+		uint64_t v;
+
+		if (read(t->drain_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			__atomic_fetch_add(&send_errors, 1, __ATOMIC_RELAXED);
 	}
 	/* Give a second worker a chance to run us concurrently, were it
 	 * possible. */
@@ -543,6 +556,51 @@ static void t_blind(void)
 	free_agents(nr);
 }
 
+/* ---- an inbox with an fd ---- */
+
+static void t_fd_inbox(void)
+{
+	struct uhp_runtime *rt = pool(2, 8);
+	struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+	struct uhp_meta meta = { .type = FROM_EXT };
+	struct uhp_channel *ch;
+	uint64_t lat_max = 0, one = 1;
+	bool ok = true;
+
+	if (uhp__mem_channel_new(1, 4096, &ch))
+		tap_bail("mem channel");
+	ch->consumer = true;
+	ch->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);	/* closed by uhp_close() */
+	memset(&ag[0], 0, sizeof(ag[0]));
+	ag[0].fail_on = -1;
+	ag[0].drain_fd = ch->fd;
+	ao.fn = handler;
+	ao.arg = &ag[0];
+	ao.max_msg = 256;
+	tap_is(uhp_runtime_add_agent(rt, ch, &ao, &ag[0].a), 0, "an inbox with an fd");
+	tap_is(uhp_runtime_start(rt), 0, "start");
+	t_sleep_ms(100);	/* the watcher is in poll() now */
+	for (uint64_t k = 0; k < 5 && ok; k++) {
+		struct msg m = { .token = UINT32_MAX, .seq = k };
+		uint64_t t0;
+
+		ok = uhp_send(ch, &m, sizeof(m), &meta) == 0;
+		t0 = t_now_ns();
+		/* What the kernel's NOTIFY does: the fd becomes readable. */
+		ok = ok && write(ch->fd, &one, sizeof(one)) == sizeof(one) &&
+		     wait_for(&ag[0].handled, k + 1, 2000);
+		if (t_now_ns() - t0 > lat_max)
+			lat_max = t_now_ns() - t0;
+		t_sleep_ms(60);
+	}
+	tap_ok(ok && LD(ag[0].ext_seq) == 5, "5 records, each handled after its wakeup");
+	tap_ok(lat_max < 50000000ULL,
+	       "... the watcher woke from poll() for each: max %.1f ms (cap 200)",
+	       lat_max / 1e6);
+	uhp_runtime_destroy(rt);
+	uhp_close(ch);
+}
+
 /* ---- stop mid-flight ---- */
 
 static void t_stop_midflight(void)
@@ -709,9 +767,10 @@ static void t_hybrid(void)
 
 int main(void)
 {
-	tap_plan(71);
+	tap_plan(75);
 	t_errors();
 	t_ring_idle_external();
+	t_fd_inbox();
 	t_blind();
 	t_stop_midflight();
 	t_handler_error();
