@@ -7,13 +7,15 @@
  *   bench_agent_simulation [--agents N] [--messages M]
  *                          [--pattern realistic|uniform|hotspot|all]
  *                          [--size P] [--inflight F] [--rounds R]
- *                          [--seed S] [--only uhp,zmq] [--ring BYTES]
- *                          [--dev] [--append]
+ *                          [--seed S] [--only uhp,zmq,zmq_pool]
+ *                          [--ring BYTES] [--dev] [--append]
  *
  * Defaults: 100 agents, 200000 messages, all three patterns, 128-byte
- * payloads, 8 tokens per agent, 1 round, uhp inboxes sized to hold 2T
- * records (--ring BYTES, a power of two, overrides). Prints a table and writes JSON
- * lines into $BENCH_OUT/agentsim.jsonl (default ../build/bench). Exit
+ * payloads, 8 tokens per agent, 1 round, uhp and zmq (zmq_pool only when
+ * named in --only), uhp inboxes sized to hold 2T records (--ring BYTES, a
+ * power of two, overrides). Prints a table (msgs/s, CPUs used, msgs per
+ * CPU-second, uhp's msgs/s over each peer's) and writes JSON lines into
+ * $BENCH_OUT/agentsim.jsonl (default ../build/bench). Exit
  * status 0 only if every implementation that ran delivered all M messages,
  * none lost, duplicated, reordered or damaged; 1 otherwise; 2 on a usage or
  * setup error.
@@ -118,7 +120,13 @@
  *         received one from each, so all connections exist and are warm.
  *         The end is zmq_ctx_shutdown(): blocked receives return ETERM, the
  *         threads close their sockets, the context is terminated and the
- *         directory removed.
+ *         directory removed. Setting up the 4950 connections of 100 agents
+ *         takes ZeroMQ several seconds here (not timed).
+ *   zmq_pool  the same sockets and connections, but as many agent threads
+ *         as CPUs, like uhp's workers, each zmq_poll()ing the sockets of
+ *         its agents (a mod threads) and taking up to 64 messages from
+ *         each ready one: whether ZeroMQ loses by its thread per agent
+ *         rather than by its transport. Only with --only ...,zmq_pool.
  *
  * --dev: the uhp side uses /dev/uhp channels. The module's default
  * max_channels_per_user (64) is below 100 agents: run as root, the bench
@@ -548,13 +556,21 @@ static uint64_t zmq_fds_needed(void)
 #ifdef HAVE_ZMQ
 struct zagent {
 	void *sock;
-	pthread_t th;
 	unsigned char *rx;
 	uint64_t retries;
+	/* setup: hellos sent to / received from each agent */
+	unsigned char *sent, *got;
+	unsigned nsent, ngot;
+};
+
+struct zthread {
+	pthread_t th;
+	unsigned first;		/* its agents: first, first + W, ... < N */
 };
 
 static void *zctx;
 static struct zagent *zag;
+static unsigned zW;		/* threads; N: one per agent */
 static pthread_barrier_t zbar;
 static atomic_int zready;
 
@@ -585,168 +601,238 @@ static int zsetopt(void *s, int opt, int v)
 	return zmq_setsockopt(s, opt, &v, sizeof(v)) ? -errno : 0;
 }
 
-/* Hello to every peer and one from each: all connections are up. */
-static int zhello(struct agent *ag, struct zagent *z)
+/* Agent a's socket: options, routing id, bound at ipc://DIR/a. */
+static int zbind(unsigned a)
 {
-	unsigned char *sent = calloc(N, 1), *got = calloc(N, 1);
-	unsigned nsent = 1, ngot = 1, id_a = ag->id;
-	unsigned char id[5], buf[16];
-	uint64_t deadline = bench_now_ns() + 60ULL * 1000000000ULL;
-	int ret = 0, wait_ms = 1;
-
-	if (!sent || !got) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	sent[id_a] = got[id_a] = 1;
-	while (nsent < N || ngot < N) {
-		zmq_pollitem_t pi = { .socket = z->sock, .events = ZMQ_POLLIN };
-		unsigned before = nsent + ngot;
-
-		for (unsigned b = 0; b < N; b++) {
-			if (sent[b])
-				continue;
-			zid(b, id);
-			if (zmq_send(z->sock, id, 5, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 5) {
-				if (zmq_send(z->sock, "hello", 5, 0) != 5) {
-					ret = -errno;
-					goto out;
-				}
-				sent[b] = 1;
-				nsent++;
-			} else if (errno != EHOSTUNREACH && errno != EAGAIN) {
-				ret = -errno;
-				goto out;
-			}
-		}
-		/* Back off while the I/O thread makes the connections: 100
-		 * threads retrying every peer at once would starve it. */
-		if (zmq_poll(&pi, 1, nsent < N ? wait_ms : 100) < 0 &&
-		    errno != EINTR) {
-			ret = -errno;
-			goto out;
-		}
-		while (zmq_recv(z->sock, id, 5, ZMQ_DONTWAIT) == 5) {
-			unsigned from;
-
-			if (zmq_recv(z->sock, buf, sizeof(buf), 0) != 5) {
-				ret = -EPROTO;
-				goto out;
-			}
-			memcpy(&from, id + 1, 4);
-			if (from >= N || got[from]) {
-				ret = -EPROTO;
-				goto out;
-			}
-			got[from] = 1;
-			ngot++;
-		}
-		wait_ms = nsent + ngot > before ? 1 : wait_ms < 64 ? 2 * wait_ms : 64;
-		if (bench_now_ns() > deadline) {
-			ret = -ETIMEDOUT;
-			goto out;
-		}
-	}
-out:
-	free(sent);
-	free(got);
-	return ret;
-}
-
-static void *zagent_main(void *arg)
-{
-	struct agent *ag = arg;
-	struct zagent *z = ag->impl;
+	struct zagent *z = &zag[a];
 	unsigned char id[5];
 	char ep[320];
 	int ret;
 
-	zid(ag->id, id);
+	zid(a, id);
 	z->sock = zmq_socket(zctx, ZMQ_ROUTER);
-	if (!z->sock) {
-		ret = -errno;
-		goto setup_failed;
-	}
-	snprintf(ep, sizeof(ep), "ipc://%s/%u", ipc_dir, ag->id);
+	if (!z->sock)
+		return -errno;
+	snprintf(ep, sizeof(ep), "ipc://%s/%u", ipc_dir, a);
 	if ((ret = zsetopt(z->sock, ZMQ_ROUTER_MANDATORY, 1)) ||
 	    (ret = zsetopt(z->sock, ZMQ_SNDHWM, 0)) ||
 	    (ret = zsetopt(z->sock, ZMQ_RCVHWM, 0)) ||
 	    (ret = zsetopt(z->sock, ZMQ_LINGER, 0)))
-		goto setup_failed;
+		return ret;
 	if (zmq_setsockopt(z->sock, ZMQ_ROUTING_ID, id, 5) ||
-	    zmq_bind(z->sock, ep)) {
-		ret = -errno;
-		goto setup_failed;
-	}
-	pthread_barrier_wait(&zbar);		/* every endpoint bound */
-	for (unsigned b = ag->id + 1; b < N; b++) {
+	    zmq_bind(z->sock, ep))
+		return -errno;
+	return 0;
+}
+
+/* Agent a connects to every b > a (the pair's one connection). */
+static int zconnect(unsigned a)
+{
+	char ep[320];
+
+	for (unsigned b = a + 1; b < N; b++) {
 		unsigned char pid[5];
 
 		zid(b, pid);
 		snprintf(ep, sizeof(ep), "ipc://%s/%u", ipc_dir, b);
-		if (zmq_setsockopt(z->sock, ZMQ_CONNECT_ROUTING_ID, pid, 5) ||
-		    zmq_connect(z->sock, ep)) {
-			ret = -errno;
-			goto connect_failed;
+		if (zmq_setsockopt(zag[a].sock, ZMQ_CONNECT_ROUTING_ID, pid, 5) ||
+		    zmq_connect(zag[a].sock, ep))
+			return -errno;
+	}
+	return 0;
+}
+
+/* One pass of agent a's hellos: send what can go, take what came. Returns
+ * the progress made (>= 0), or -errno. */
+static int zhello_step(unsigned a)
+{
+	struct zagent *z = &zag[a];
+	unsigned char id[5], buf[16];
+	unsigned before = z->nsent + z->ngot;
+
+	for (unsigned b = 0; b < N && z->nsent < N; b++) {
+		if (z->sent[b])
+			continue;
+		zid(b, id);
+		if (zmq_send(z->sock, id, 5, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 5) {
+			if (zmq_send(z->sock, "hello", 5, 0) != 5)
+				return -errno;
+			z->sent[b] = 1;
+			z->nsent++;
+		} else if (errno != EHOSTUNREACH && errno != EAGAIN) {
+			return -errno;
 		}
 	}
-	ret = zhello(ag, z);
-connect_failed:
+	while (zmq_recv(z->sock, id, 5, ZMQ_DONTWAIT) == 5) {
+		unsigned from;
+
+		if (zmq_recv(z->sock, buf, sizeof(buf), 0) != 5)
+			return -EPROTO;
+		memcpy(&from, id + 1, 4);
+		if (from >= N || z->got[from])
+			return -EPROTO;
+		z->got[from] = 1;
+		z->ngot++;
+	}
+	return (int)(z->nsent + z->ngot - before);
+}
+
+/*
+ * Hello to every peer and one from each, for each of this thread's agents:
+ * then all connections are up and warm.
+ */
+static int zhello(const struct zthread *t, zmq_pollitem_t *items, unsigned n)
+{
+	uint64_t deadline = bench_now_ns() + 120ULL * 1000000000ULL;
+	int wait_ms = 1;
+
+	for (unsigned a = t->first; a < N; a += zW) {
+		struct zagent *z = &zag[a];
+
+		z->sent = calloc(N, 1);
+		z->got = calloc(N, 1);
+		if (!z->sent || !z->got)
+			return -ENOMEM;
+		z->sent[a] = z->got[a] = 1;
+		z->nsent = z->ngot = 1;
+	}
+	for (;;) {
+		unsigned done = 0, progress = 0, i = 0;
+
+		for (unsigned a = t->first; a < N; a += zW, i++) {
+			int ret = zhello_step(a);
+
+			if (ret < 0)
+				return ret;
+			progress += (unsigned)ret;
+			done += zag[a].nsent == N && zag[a].ngot == N;
+			items[i] = (zmq_pollitem_t){ .socket = zag[a].sock,
+						     .events = ZMQ_POLLIN };
+		}
+		if (done == n)
+			break;
+		if (bench_now_ns() > deadline)
+			return -ETIMEDOUT;
+		/* Back off while the I/O thread makes the connections:
+		 * threads retrying every peer at once would starve it. */
+		wait_ms = progress ? 4 : wait_ms < 64 ? 2 * wait_ms : 64;
+		if (zmq_poll(items, (int)n, wait_ms) < 0 && errno != EINTR)
+			return -errno;
+	}
+	for (unsigned a = t->first; a < N; a += zW) {
+		free(zag[a].sent);
+		free(zag[a].got);
+		zag[a].sent = zag[a].got = NULL;
+	}
+	return 0;
+}
+
+/* Receive and handle one message of agent a. 1: handled, 0: none waiting
+ * (flags ZMQ_DONTWAIT), -1: the end (context shut down, or a failure). */
+static int zrecv_one(unsigned a, int flags)
+{
+	struct zagent *z = &zag[a];
+	unsigned char id[5];
+	int n;
+
+	do
+		n = zmq_recv(z->sock, id, 5, flags);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0) {
+		do
+			n = zmq_recv(z->sock, z->rx, MSG_LEN + 1, 0);
+		while (n < 0 && errno == EINTR);
+	}
+	if (n < 0) {
+		if (errno == EAGAIN)
+			return 0;
+		if (errno != ETERM) {
+			set_why("zmq agent %u: recv: %s", a, zmq_strerror(errno));
+			sim_fail();
+		}
+		return -1;
+	}
+	return agent_handle(&S.agents[a], z->rx, (size_t)n, zsend, z) < 0 ? -1 : 1;
+}
+
+static void *zthread_main(void *arg)
+{
+	const struct zthread *t = arg;
+	unsigned n = 0;
+	zmq_pollitem_t *items;
+	int ret = 0;
+
+	for (unsigned a = t->first; a < N; a += zW)
+		n++;
+	items = calloc(n, sizeof(*items));
+	if (!items)
+		ret = -ENOMEM;
+	for (unsigned a = t->first; !ret && a < N; a += zW)
+		ret = zbind(a);
+	pthread_barrier_wait(&zbar);		/* every endpoint bound */
+	for (unsigned a = t->first; !ret && a < N; a += zW)
+		ret = zconnect(a);
+	if (!ret)
+		ret = zhello(t, items, n);
 	if (ret < 0) {
-		set_why("zmq agent %u: setup: %s", ag->id, strerror(-ret));
+		set_why("zmq thread %u: setup: %s", t->first, strerror(-ret));
 		sim_fail();
 	}
 	atomic_fetch_add(&zready, 1);
 	pthread_barrier_wait(&zbar);		/* the release */
 	if (ret < 0 || atomic_load(&S.failed))
 		goto out;
-	if (agent_start(ag, zsend, z) < 0)
+	for (unsigned a = t->first; a < N; a += zW)
+		if (agent_start(&S.agents[a], zsend, &zag[a]) < 0)
+			goto out;
+	if (n == 1) {
+		/* one agent: block in its socket */
+		while (zrecv_one(t->first, 0) > 0)
+			;
 		goto out;
+	}
 	for (;;) {
-		int n = zmq_recv(z->sock, id, 5, 0);
+		/* several: zmq_poll() them, then up to 64 messages from each
+		 * that has some (ETERM ends the poll as it ends a receive) */
+		unsigned i = 0;
 
-		if (n < 0) {
+		if (zmq_poll(items, (int)n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != ETERM) {
-				set_why("zmq agent %u: recv: %s", ag->id,
+				set_why("zmq thread %u: poll: %s", t->first,
 					zmq_strerror(errno));
 				sim_fail();
 			}
 			break;
 		}
-		n = zmq_recv(z->sock, z->rx, MSG_LEN + 1, 0);
-		if (n < 0) {
-			if (errno != ETERM) {
-				set_why("zmq agent %u: recv: %s", ag->id,
-					zmq_strerror(errno));
-				sim_fail();
-			}
-			break;
+		for (unsigned a = t->first; a < N; a += zW, i++) {
+			int k = 0, r = 1;
+
+			if (!(items[i].revents & ZMQ_POLLIN))
+				continue;
+			while (k++ < 64 && (r = zrecv_one(a, ZMQ_DONTWAIT)) > 0)
+				;
+			if (r < 0)
+				goto out;
 		}
-		if (agent_handle(ag, z->rx, (size_t)n, zsend, z) < 0)
-			break;
 	}
 out:
-	zmq_close(z->sock);
-	return NULL;
-
-setup_failed:
-	set_why("zmq agent %u: setup: %s", ag->id, strerror(-ret));
-	sim_fail();
-	if (z->sock)
-		zmq_close(z->sock);
-	z->sock = NULL;
-	/* still take part in both barriers so nobody waits forever */
-	pthread_barrier_wait(&zbar);
-	atomic_fetch_add(&zready, 1);
-	pthread_barrier_wait(&zbar);
+	for (unsigned a = t->first; a < N; a += zW) {
+		if (zag[a].sock)
+			zmq_close(zag[a].sock);
+		free(zag[a].sent);
+		free(zag[a].got);
+	}
+	free(items);
 	return NULL;
 }
 
-static int zmq_trial(void)
+/* threads: N (one per agent) or fewer (each polls its agents' sockets). */
+static int zmq_run(unsigned threads)
 {
 	long io = bench_env_long("AGENTSIM_ZMQ_IO", 1, 1, 64);
+	struct zthread *th = NULL;
 	struct rlimit rl;
 	uint64_t need = zmq_fds_needed(), c0;
 	unsigned started = 0;
@@ -762,6 +848,7 @@ static int zmq_trial(void)
 			"limit is %llu", need, N, (unsigned long long)rl.rlim_max);
 		return -EMFILE;
 	}
+	zW = threads < N ? threads : N;
 	zctx = zmq_ctx_new();
 	if (!zctx) {
 		set_why("zmq_ctx_new: %s", zmq_strerror(errno));
@@ -770,34 +857,36 @@ static int zmq_trial(void)
 	zmq_ctx_set(zctx, ZMQ_IO_THREADS, (int)io);
 	if (N + 16 > ZMQ_MAX_SOCKETS_DFLT)
 		zmq_ctx_set(zctx, ZMQ_MAX_SOCKETS, (int)N + 16);
-	snprintf(res->note, sizeof(res->note), "libzmq %d.%d.%d, ROUTER per agent, "
-		 "%d I/O thread(s)", ZMQ_VERSION_MAJOR, ZMQ_VERSION_MINOR,
-		 ZMQ_VERSION_PATCH, (int)io);
+	snprintf(res->note, sizeof(res->note), "libzmq %d.%d.%d, a ROUTER per "
+		 "agent, %u agent thread(s)%s, %d I/O thread(s)",
+		 ZMQ_VERSION_MAJOR, ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH, zW,
+		 zW < N ? " polling their agents' sockets" : "", (int)io);
 	zag = calloc(N, sizeof(*zag));
-	if (!zag) {
+	th = calloc(zW, sizeof(*th));
+	if (!zag || !th) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	pthread_barrier_init(&zbar, NULL, N + 1);
+	pthread_barrier_init(&zbar, NULL, zW + 1);
 	atomic_store(&zready, 0);
 	for (unsigned a = 0; a < N; a++) {
 		zag[a].rx = malloc(MSG_LEN + 1);
-		S.agents[a].impl = &zag[a];
-		if (!zag[a].rx || pthread_create(&zag[a].th, NULL, zagent_main,
-						 &S.agents[a])) {
-			set_why("cannot start agent thread %u", a);
-			ret = -EAGAIN;
-			break;
+		if (!zag[a].rx) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	for (unsigned t = 0; t < zW; t++) {
+		th[t].first = t;
+		if (pthread_create(&th[t].th, NULL, zthread_main, &th[t])) {
+			/* the barrier can never fill: nothing but exit is left */
+			fprintf(stderr, "zmq: cannot start thread %u of %u\n", t, zW);
+			_exit(2);
 		}
 		started++;
 	}
-	if (started < N) {
-		/* the barrier can never fill: nothing but exit is left */
-		fprintf(stderr, "zmq: %s\n", res->why);
-		_exit(2);
-	}
 	pthread_barrier_wait(&zbar);		/* bound */
-	while (atomic_load(&zready) < (int)N)
+	while (atomic_load(&zready) < (int)zW)
 		usleep(100);
 	c0 = cpu_now_ns();
 	res->t0 = bench_now_ns();
@@ -806,16 +895,31 @@ static int zmq_trial(void)
 		;
 	res->cpu_ns = cpu_now_ns() - c0;
 	zmq_ctx_shutdown(zctx);
-	for (unsigned a = 0; a < N; a++) {
-		pthread_join(zag[a].th, NULL);
-		res->send_retries += zag[a].retries;
-		free(zag[a].rx);
-	}
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(th[t].th, NULL);
 	pthread_barrier_destroy(&zbar);
 out:
+	if (zag)
+		for (unsigned a = 0; a < N; a++) {
+			res->send_retries += zag[a].retries;
+			free(zag[a].rx);
+		}
 	zmq_ctx_term(zctx);
 	free(zag);
+	free(th);
 	return ret;
+}
+
+static int zmq_trial(void)
+{
+	return zmq_run(N);
+}
+
+static int zmq_pool_trial(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return zmq_run(cpus > 0 ? (unsigned)cpus : 1);
 }
 #endif /* HAVE_ZMQ */
 
@@ -1108,13 +1212,32 @@ static struct impl impls[] = {
 	{ "uhp", uhp_trial, NULL },
 #ifdef HAVE_ZMQ
 	{ "zmq", zmq_trial, NULL },
+	{ "zmq_pool", zmq_pool_trial, NULL },
 #else
 	{ "zmq", NULL, "built without libzmq; -DHAVE_ZMQ -lzmq needs libzmq3-dev, "
 		"scripts/deps.sh --bench; a static guest build cannot link it, "
 		"Debian ships no static krb5" },
+	{ "zmq_pool", NULL, "built without libzmq" },
 #endif
 };
 #define NIMPL	((int)(sizeof(impls) / sizeof(impls[0])))
+
+static const char *only = "uhp,zmq";	/* --only: comma-separated names */
+
+static bool wanted(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = only; p && *p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+
+		if (len == n && !strncmp(p, name, n))
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
 
 static volatile sig_atomic_t interrupted;
 static pid_t child;
@@ -1232,7 +1355,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: bench_agent_simulation [--agents N] [--messages M]\n"
 		"         [--pattern realistic|uniform|hotspot|all] [--size P]\n"
-		"         [--inflight F] [--rounds R] [--seed S] [--only uhp,zmq]\n"
+		"         [--inflight F] [--rounds R] [--seed S]\n"
+		"         [--only uhp,zmq,zmq_pool]\n"
 		"         [--ring BYTES] [--dev] [--append]\n");
 	exit(2);
 }
@@ -1243,7 +1367,7 @@ int main(int argc, char **argv)
 	static double cpu[NPAT][BENCH_MAX_IMPLS][MAX_ROUNDS];
 	bool pats[NPAT] = { true, true, true }, append = false, any_fail = false;
 	bool zmq_no_fds[NIMPL] = { 0 };
-	const char *only = NULL;
+	int noted[NIMPL] = { 0 };	/* peers' notes once, uhp's per pattern */
 	long rounds = 1;
 	struct sigaction sa;
 	FILE *jf;
@@ -1302,6 +1426,17 @@ int main(int argc, char **argv)
 			MAX_AGENTS, MAX_ROUNDS);
 		return 2;
 	}
+	{
+		int k = 0;
+
+		for (int i = 0; i < NIMPL; i++)
+			k += wanted(impls[i].name);
+		if (!k) {
+			fprintf(stderr, "--only %s names none of uhp, zmq, zmq_pool\n",
+				only);
+			return 2;
+		}
+	}
 	MSG_LEN = HDR_LEN + P;
 	T = (uint64_t)N * F < M ? N * F : (unsigned)M;
 	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE,
@@ -1339,16 +1474,18 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NIMPL; i++) {
 		struct rlimit rl;
 
-		if (only && !strstr(only, impls[i].name))
+		if (!wanted(impls[i].name))
 			continue;
 		if (impls[i].skip) {
 			printf("# %s: skipped (%s)\n", impls[i].name, impls[i].skip);
 			continue;
 		}
 		getrlimit(RLIMIT_NOFILE, &rl);
-		if (!strcmp(impls[i].name, "zmq") && rl.rlim_max < zmq_fds_needed()) {
-			printf("# zmq: skipped (%u agents need %llu file descriptors, "
-			       "the hard limit is %llu)\n", N,
+		if (!strncmp(impls[i].name, "zmq", 3) &&
+		    rl.rlim_max < zmq_fds_needed()) {
+			printf("# %s: skipped (%u agents need %llu file "
+			       "descriptors, the hard limit is %llu)\n",
+			       impls[i].name, N,
 			       (unsigned long long)zmq_fds_needed(),
 			       (unsigned long long)rl.rlim_max);
 			zmq_no_fds[i] = true;
@@ -1371,26 +1508,23 @@ int main(int argc, char **argv)
 	}
 
 	printf("msgs/s: deliveries per second, median of %ld round(s); CPUs: CPU "
-	       "time / wall time; per CPU: msgs per CPU-second; uhp/zmq: msgs/s ratio\n",
-	       rounds);
-	printf("%-10s %-5s %6s %9s | %12s %6s %12s %8s\n", "pattern", "impl",
-	       "agents", "messages", "msgs/s", "CPUs", "per CPU", "uhp/zmq");
+	       "time / wall time; per CPU: msgs per CPU-second; uhp x: uhp's "
+	       "msgs/s over this one's\n", rounds);
+	printf("%-10s %-8s %6s %9s | %12s %6s %12s %8s\n", "pattern", "impl",
+	       "agents", "messages", "msgs/s", "CPUs", "per CPU", "uhp x");
 	for (int p = 0; p < NPAT && !interrupted; p++) {
 		bool broken[BENCH_MAX_IMPLS] = { 0 };
 		double med[BENCH_MAX_IMPLS] = { 0 }, medcpu[BENCH_MAX_IMPLS] = { 0 };
-		int act[BENCH_MAX_IMPLS], na = 0, iu = -1, iz = -1;
+		int act[BENCH_MAX_IMPLS], na = 0, iu = -1;
 
 		if (!pats[p])
 			continue;
 		pat = (enum pattern)p;
 		for (int i = 0; i < NIMPL; i++) {
-			if (impls[i].skip || (only && !strstr(only, impls[i].name)) ||
-			    zmq_no_fds[i])
+			if (impls[i].skip || !wanted(impls[i].name) || zmq_no_fds[i])
 				continue;
-			if (i == 0)
+			if (impls[i].run == uhp_trial)
 				iu = na;
-			else
-				iz = na;
 			act[na++] = i;
 		}
 		for (long r = 0; r < rounds && !interrupted; r++)
@@ -1402,7 +1536,9 @@ int main(int argc, char **argv)
 				mps[p][k][r] = trial(&impls[act[k]], &cpu[p][k][r]);
 				if (mps[p][k][r] < 0)
 					broken[k] = any_fail = true;
-				else if (r == 0 && res->note[0])
+				else if (r == 0 && res->note[0] &&
+					 (impls[act[k]].run == uhp_trial ||
+					  !noted[act[k]]++))
 					printf("# %s: %s\n", impls[act[k]].name,
 					       res->note);
 			}
@@ -1415,20 +1551,20 @@ int main(int argc, char **argv)
 			}
 		for (int k = 0; k < na; k++) {
 			const char *name = impls[act[k]].name;
-			double ratio = iu >= 0 && iz >= 0 && !broken[iu] && !broken[iz] ?
-				       med[iu] / med[iz] : 0;
+			double ratio = iu >= 0 && k != iu && !broken[iu] && !broken[k] ?
+				       med[iu] / med[k] : 0;
 			char ratio_s[32];
 
 			snprintf(ratio_s, sizeof(ratio_s), "%.3f", ratio);
 			if (broken[k]) {
-				printf("%-10s %-5s %6u %9" PRIu64 " | %12s\n",
+				printf("%-10s %-8s %6u %9" PRIu64 " | %12s\n",
 				       pat_names[p], name, N, M, "FAILED");
 				continue;
 			}
-			printf("%-10s %-5s %6u %9" PRIu64 " | %12.0f %6.2f %12.0f",
+			printf("%-10s %-8s %6u %9" PRIu64 " | %12.0f %6.2f %12.0f",
 			       pat_names[p], name, N, M, med[k], medcpu[k],
 			       medcpu[k] > 0 ? med[k] / medcpu[k] : 0);
-			if (k == iu && ratio > 0)
+			if (ratio > 0)
 				printf(" %7.2fx", ratio);
 			printf("\n");
 			if (jf)
@@ -1437,7 +1573,7 @@ int main(int argc, char **argv)
 					PRIu64 ",\"size\":%u,\"inflight\":%u,\"dev\":%s,"
 					"\"msgs_per_s\":%.0f,\"cpus\":%.3f,"
 					"\"msgs_per_cpu_s\":%.0f,"
-					"\"ratio_uhp_vs_zmq\":%s}\n", name,
+					"\"uhp_ratio\":%s}\n", name,
 					pat_names[p], N, M, MSG_LEN, F,
 					use_dev ? "true" : "false", med[k], medcpu[k],
 					medcpu[k] > 0 ? med[k] / medcpu[k] : 0,
