@@ -1271,13 +1271,19 @@ static void rm_tree(const char *dir)
 /* What a trial leaves behind if its child died: names and files. */
 static void trial_cleanup(const struct impl *im)
 {
-	if (im->run == uhp_trial && !use_dev) {
+	if (im->run == uhp_trial) {
+		int dev = use_dev ? uhp_open() : -1;
 		char name[UHP_NAME_MAX];
 
-		for (unsigned a = 0; a < N; a++) {
+		for (unsigned a = 0; a < N && (!use_dev || dev >= 0); a++) {
 			snprintf(name, sizeof(name), "%s.%u", uhp_prefix, a);
-			uhp_arena_unlink(name);
+			if (use_dev)
+				uhp_unlink(dev, name);
+			else
+				uhp_arena_unlink(name);
 		}
+		if (dev >= 0)
+			close(dev);
 	}
 	if (ipc_dir[0]) {
 		rm_tree(ipc_dir);
@@ -1570,11 +1576,12 @@ int main(int argc, char **argv)
 			if (jf)
 				fprintf(jf, "{\"bench\":\"agentsim\",\"impl\":\"%s\","
 					"\"pattern\":\"%s\",\"agents\":%u,\"messages\":%"
-					PRIu64 ",\"size\":%u,\"inflight\":%u,\"dev\":%s,"
+					PRIu64 ",\"size\":%u,\"payload\":%u,"
+					"\"inflight\":%u,\"dev\":%s,"
 					"\"msgs_per_s\":%.0f,\"cpus\":%.3f,"
 					"\"msgs_per_cpu_s\":%.0f,"
 					"\"uhp_ratio\":%s}\n", name,
-					pat_names[p], N, M, MSG_LEN, F,
+					pat_names[p], N, M, MSG_LEN, P, F,
 					use_dev ? "true" : "false", med[k], medcpu[k],
 					medcpu[k] > 0 ? med[k] / medcpu[k] : 0,
 					ratio > 0 ? ratio_s : "null");
