@@ -10,6 +10,10 @@
  *    matches a bit-at-a-time reference on every such length; large and
  *    threshold lengths (64 KiB, 1 MiB + 3, the hybrid bounds); chaining;
  *    ISA-L's crc32_iscsi(b, n, ~0) ^ ~0 when built with it (HAVE_ISAL);
+ *  - lengths around every threshold of the x86 paths (192, 256, the 3 KiB
+ *    blocks, the hybrid bound) at every alignment 0..63, and every length
+ *    0..2100 with the buffer against a PROT_NONE page at either end (a
+ *    load outside [buf, buf + len) faults; masked loads may not);
  *  - a path this CPU lacks is reported "# SKIP" with the reason;
  *  - the dispatch honours UHP_CRC (the Makefile runs this once per value,
  *    and with a bogus one, which must mean auto);
@@ -21,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "uhp_internal.h"
 #include "tap.h"
@@ -187,6 +193,48 @@ static int big_bad(uhp_crc_fn f)
 	return bad;
 }
 
+/*
+ * Around each threshold of the x86 paths (sse42 -> folding at 192, pclmul
+ * from 256 and its 3 KiB blocks, the 64-byte chunks and 256-byte turns of
+ * the folds, the hybrid bound), every alignment 0..63, random seeds.
+ */
+static int edges_bad(uhp_crc_fn f)
+{
+	static const size_t centre[] = {
+		64, 128, UHP_CRC32C_AVX512_MIN, UHP_CRC32C_PCL_MIN, 320, 512,
+		1024, 2048, 3 * 1024, UHP_CRC32C_HYBRID_MIN,
+	};
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(centre) / sizeof(centre[0]); i++)
+		for (size_t len = centre[i] - 17; len <= centre[i] + 17; len++)
+			for (size_t off = 0; off < 64; off++) {
+				uint32_t seed = (uint32_t)rnd();
+
+				bad += f(seed, buf + off, len) !=
+				       uhp__crc32c_table(seed, buf + off, len);
+			}
+	return bad;
+}
+
+/* Every length 0..GP_MAX ending at, and again starting at, a PROT_NONE page. */
+#define GP_MAX	2100
+static uint8_t *gp_lo, *gp_hi;	/* first data byte; one past the last */
+
+static int guard_page_bad(uhp_crc_fn f)
+{
+	int bad = 0;
+
+	for (size_t len = 0; len <= GP_MAX; len++) {
+		uint32_t seed = (uint32_t)rnd();
+
+		bad += f(seed, gp_hi - len, len) !=
+		       crc_bitwise(seed, gp_hi - len, len);
+		bad += f(seed, gp_lo, len) != crc_bitwise(seed, gp_lo, len);
+	}
+	return bad;
+}
+
 static int chain_bad(uhp_crc_fn f)
 {
 	int bad = 0;
@@ -219,7 +267,7 @@ static int isal_bad(uhp_crc_fn f)
 }
 #endif
 
-#define PER_PATH 6
+#define PER_PATH 8
 
 static void check_path(const char *name, uhp_crc_fn f, const char *why)
 {
@@ -227,6 +275,8 @@ static void check_path(const char *name, uhp_crc_fn f, const char *why)
 		tap_skip(why, "%s: vectors", name);
 		tap_skip(why, "%s: lengths 0..4096", name);
 		tap_skip(why, "%s: large and threshold lengths", name);
+		tap_skip(why, "%s: threshold lengths x alignments", name);
+		tap_skip(why, "%s: reads stay inside (guard pages)", name);
 		tap_skip(why, "%s: chaining", name);
 		tap_skip(why, "%s: random lengths < 20000", name);
 		tap_skip(why, "%s: equals ISA-L", name);
@@ -235,6 +285,11 @@ static void check_path(const char *name, uhp_crc_fn f, const char *why)
 	tap_is(vectors_bad(f), 0, "%s: RFC 3720 vectors and \"123456789\"", name);
 	tap_is(lengths_bad(f), 0, "%s: every length 0..4096, random alignment and seed", name);
 	tap_is(big_bad(f), 0, "%s: threshold lengths, 64 KiB, 1 MiB + 3, 4 MiB +- 1", name);
+	tap_is(edges_bad(f), 0,
+	       "%s: lengths within 17 of each threshold x alignment 0..63", name);
+	tap_is(guard_page_bad(f), 0,
+	       "%s: lengths 0..%d against a PROT_NONE page at either end", name,
+	       GP_MAX);
 	tap_is(chain_bad(f), 0, "%s: chaining crc(a||b) == crc(crc(a), b)", name);
 	{
 		int bad = 0;
@@ -352,6 +407,22 @@ int main(int argc, char **argv)
 		tap_bail("malloc");
 	for (size_t i = 0; i < BIG + 64; i++)
 		buf[i] = (uint8_t)rnd();
+	{
+		/* guard | data pages | guard */
+		size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+		size_t data = (GP_MAX + pg - 1) / pg * pg;
+		uint8_t *area = mmap(NULL, data + 2 * pg, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (area == MAP_FAILED)
+			tap_bail("mmap");
+		gp_lo = area + pg;
+		gp_hi = gp_lo + data;
+		for (size_t i = 0; i < data; i++)
+			gp_lo[i] = (uint8_t)rnd();
+		if (mprotect(area, pg, PROT_NONE) || mprotect(gp_hi, pg, PROT_NONE))
+			tap_bail("mprotect");
+	}
 	tap_diag("UHP_CRC=%s, dispatch uses %s", getenv("UHP_CRC") ?
 		 getenv("UHP_CRC") : "(unset)", uhp__crc32c_impl());
 
