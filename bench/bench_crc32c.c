@@ -6,6 +6,9 @@
  * as for records: throughput of back-to-back calls, not chained latency.
  * ISA-L computes the same function: crc32_iscsi(b, n, ~0) == uhp_crc32c(~0,
  * b, n) (checked below before timing).
+ * BENCH_CRC_CHAIN=1: each call is seeded with the result of the one
+ * before, so calls cannot overlap: the latency of one call (a record
+ * checked before the next step depends on it), not throughput.
  */
 #include "bench_common.h"
 #include "uhp_internal.h"
@@ -18,6 +21,7 @@ typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
 
 static unsigned char *buf;
 static volatile uint32_t sink;
+static int chain;	/* BENCH_CRC_CHAIN */
 
 #ifdef HAVE_ISAL
 static uint32_t isal_crc(uint32_t crc, const void *b, size_t len)
@@ -38,7 +42,20 @@ static uint64_t crc_batch(const struct bench_impl *impl, size_t size, long iters
 	uint32_t s = 0;
 	uint64_t t0 = bench_now_ns();
 
-	if (f == uhp_crc32c)
+	if (chain) {
+		/* each call waits for the last: latency */
+		if (f == uhp_crc32c)
+			for (long i = 0; i < iters; i++)
+				s = uhp_crc32c(s, b, size);
+#ifdef HAVE_ISAL
+		else if (f == isal_crc)
+			for (long i = 0; i < iters; i++)
+				s = crc32_iscsi(b, (int)size, s);
+#endif
+		else
+			for (long i = 0; i < iters; i++)
+				s = f(s, b, size);
+	} else if (f == uhp_crc32c)
 		for (long i = 0; i < iters; i++)
 			s += uhp_crc32c(~0U, b, size);
 #ifdef HAVE_ISAL
@@ -65,6 +82,9 @@ int main(void)
 	FILE *jf;
 
 	bench_pin();
+	chain = (int)bench_env_long("BENCH_CRC_CHAIN", 0, 0, 1);
+	if (chain)
+		printf("# chained: each call seeded with the last result (latency)\n");
 	for (unsigned p = 0; p < UHP_CRC_NR_PATHS; p++) {
 		const char *why;
 		uhp_crc_fn f = uhp__crc32c_path_fn(p, &why);
@@ -107,11 +127,15 @@ int main(void)
 		}
 	}
 
-	jf = bench_open_jsonl("crc32c");
-	bench_header("crc32c", impls, n, peer);
-	for (int s = 0; s < nsizes; s++) {
-		bench_size(impls, n, sizes[s], crc_batch, ns);
-		bench_report(jf, "crc32c", impls, n, peer, sizes[s], ns);
+	{
+		const char *name = chain ? "crc32c_chain" : "crc32c";
+
+		jf = bench_open_jsonl(name);
+		bench_header(name, impls, n, peer);
+		for (int s = 0; s < nsizes; s++) {
+			bench_size(impls, n, sizes[s], crc_batch, ns);
+			bench_report(jf, name, impls, n, peer, sizes[s], ns);
+		}
 	}
 	if (jf)
 		fclose(jf);
