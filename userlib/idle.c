@@ -23,7 +23,8 @@
  *
  * Wakeups: uhp__idle_kick() (work was queued) does nothing while a worker
  * is searching (it will find the work), else wakes a parked worker, else
- * pokes the watcher (watch_seq). A worker that let agents go IDLE while a
+ * pokes the watcher (watch_seq). In a pool of P and E workers it wakes
+ * every parked worker and the watcher: one of the right kind must come. A worker that let agents go IDLE while a
  * watcher slept pokes it before parking so that it watches them too; busy
  * workers instead sweep inboxes (runtime.c). Every sleep is bounded by
  * SLEEP_CAP_NS (the default stall timeout) so that dead-producer recovery
@@ -89,6 +90,19 @@ void uhp__idle_kick(struct uhp_runtime *rt)
 	 * look for work: either the sleeper sees the work or we see it.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (rt->mixed) {
+		/*
+		 * P and E workers: the one searching, parked or watching may
+		 * be of the wrong kind for this work, and would leave it
+		 * there. Wake them all; they sort it out (hybrid pools only).
+		 */
+		__atomic_fetch_add(&rt->wake_seq, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&rt->nr_parked, __ATOMIC_RELAXED))
+			futex(&rt->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+		if (__atomic_load_n(&rt->watcher, __ATOMIC_RELAXED) >= 0)
+			poke_watcher(rt);
+		return;
+	}
 	if (__atomic_load_n(&rt->nr_searching, __ATOMIC_RELAXED))
 		return;
 	if (__atomic_load_n(&rt->nr_parked, __ATOMIC_RELAXED)) {

@@ -745,8 +745,38 @@ static void t_hybrid(void)
 	tap_is(uhp_runtime_start(rt), 0, "start");
 	/* Tokens hop P -> ANY -> E -> P ...: every cross-kind hop goes
 	 * through the inject queues. */
+	uint64_t t0 = t_now_ns();
+	bool done;
+
 	start_tokens(nr, 6, 300);
-	tap_ok(wait_for(&tokens_done, 6, 10000), "6 tokens x 300 hops done");
+	done = wait_for(&tokens_done, 6, 10000);
+	tap_ok(done, "6 tokens x 300 hops done (%.0f ms)", (t_now_ns() - t0) / 1e6);
+	/* Asleep: a record for a P-only or E-only agent must wake a worker
+	 * of its kind, not just any worker. */
+	{
+		uint64_t lat_max = 0;
+		bool ok = true;
+
+		for (unsigned k = 0; k < 12 && ok; k++) {
+			struct tagent *t = &ag[1 + k % 2];	/* prefer P, then E */
+			struct msg m = { .token = 100 + k, .hops_left = 0 };
+			struct uhp_meta meta = { .type = FROM_MAIN };
+			uint64_t want = LD(tokens_done) + 1, t0;
+
+			t_sleep_ms(40);
+			t0 = t_now_ns();
+			ok = uhp_agent_send(NULL, t->a, &m, sizeof(m), &meta) == 0 &&
+			     wait_for(&tokens_done, want, 3000);
+			if (t_now_ns() - t0 > lat_max)
+				lat_max = t_now_ns() - t0;
+		}
+		/* Without waking a worker of the right kind, a record waits
+		 * for a parked one's 1 s cap; 500 ms leaves room for a loaded
+		 * machine (8 unpinned workers on this host's CPUs). */
+		tap_ok(ok && lat_max < 500000000ULL,
+		       "asleep: single records to P-only and E-only agents handled (max %.1f ms, < 500)",
+		       lat_max / 1e6);
+	}
 	tap_is(LD(bad_kind), 0, "P agents ran only on P workers, E agents only on E workers");
 	tap_is(LD(overlaps) + LD(fifo_errors), 0, "no overlap, FIFO held");
 	uhp_runtime_destroy(rt);
@@ -767,7 +797,7 @@ static void t_hybrid(void)
 
 int main(void)
 {
-	tap_plan(75);
+	tap_plan(76);
 	t_errors();
 	t_ring_idle_external();
 	t_fd_inbox();
