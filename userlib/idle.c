@@ -30,6 +30,11 @@
  * SLEEP_CAP_NS (the default stall timeout) so that dead-producer recovery
  * runs and a lost wakeup, were there one, costs at most that long.
  *
+ * While it sleeps the watcher owns the idle agents (RUNNING): a send to one
+ * marks it NOTIFIED and wakes the watcher through the inbox, which queues
+ * it. So the watcher thread must get a CPU soon after a wakeup; a pool
+ * pinned to CPUs that other pinned, busy threads share can see delays.
+ *
  * The need_wakeup handshake per inbox is uhp_wait()'s (wait.c): read the
  * arena's futex word, announce need_wakeup, full fence, re-check; the
  * producer fences after its commit and wakes the word if it sees the flag.

@@ -414,6 +414,16 @@ static void worker_loop(struct uhp__worker *w)
 				if (i < rt->spin) {
 					cpu_relax();
 				} else if (i < rt->spin + YIELDS) {
+					/*
+					 * Backing off: have the watcher take on the
+					 * agents we let go IDLE. Yielding can take
+					 * long on a loaded machine; only the spin
+					 * before (swept every 64 polls) is unwatched.
+					 */
+					if (w->released) {
+						w->released = false;
+						uhp__idle_rescan(rt);
+					}
 					sched_yield();
 				} else {
 					uhp__idle_sleep(w);

@@ -262,11 +262,15 @@ static struct uhp_runtime *pool(unsigned workers, unsigned max_agents)
 	o.nr_workers = workers;
 	o.max_agents = max_agents;
 	o.spin = 256;
-	if (uhp_runtime_create(&o, &rt)) {
-		o.pin = false;	/* e.g. an affinity mask without CPU 0/1 */
-		if (uhp_runtime_create(&o, &rt))
-			tap_bail("uhp_runtime_create");
-	}
+	/*
+	 * Unpinned: on a shared 2-CPU host a pinned worker competes for its
+	 * one CPU with whatever else is pinned there (another pool's workers
+	 * spinning and yielding, a VM), and the timing checks here are about
+	 * the protocol, not placement. t_errors runs a pinned pool.
+	 */
+	o.pin = false;
+	if (uhp_runtime_create(&o, &rt))
+		tap_bail("uhp_runtime_create");
 	return rt;
 }
 
@@ -307,7 +311,7 @@ static void t_errors(void)
 	o.sysfs_root = NULL;
 	o.max_agents = 2;
 	o.nr_workers = 1;
-	tap_is(uhp_runtime_create(&o, &rt), 0, "create: 1 worker, 2 agents at most");
+	tap_is(uhp_runtime_create(&o, &rt), 0, "create: 1 worker (pinned), 2 agents at most");
 
 	co.ring_size = 4096;
 	co.consumer = true;
@@ -620,7 +624,13 @@ static void t_stop_midflight(void)
 		tap_bail("attach");
 	start_tokens(20, TOKENS, 1000000);	/* more hops than can finish */
 	pthread_create(&th, NULL, ext_producer, &e);
-	t_sleep_ms(80);
+	{
+		/* Stop mid-flight, however loaded the machine is. */
+		uint64_t end = t_now_ns() + 10000000000ULL;
+
+		while (total_handled(20) < 2000 && t_now_ns() < end)
+			t_sleep_ms(1);
+	}
 	tap_is(uhp_runtime_stop(rt), 0, "stop with tokens in flight");
 	__atomic_store_n(&e.give_up, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
@@ -637,7 +647,8 @@ static void t_stop_midflight(void)
 	tap_diag("sent %llu (external %llu), handled %llu, left in inboxes %llu",
 		 (unsigned long long)sent, (unsigned long long)e.sent,
 		 (unsigned long long)handled, (unsigned long long)left);
-	tap_ok(handled > TOKENS, "work was done before the stop");
+	tap_ok(handled >= 2000, "work was done before the stop (%llu records)",
+	       (unsigned long long)handled);
 	tap_is(handled + left, sent, "every committed record handled or still in its inbox");
 	tap_ok(left > 0, "... records were left in the inboxes (the stop hit mid-flight)");
 	uhp_close(e.ch);
