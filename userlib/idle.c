@@ -17,18 +17,21 @@
  *                without futex_waitv) are "blind": the sleep is then cut to
  *                SLICE_NS and those inboxes are checked after each slice.
  *            When it wakes it hands every agent back: queued if records
- *            wait (uhp__agent_release(), which also wakes a peer when there
- *            is more than one), IDLE otherwise, and goes back to work.
+ *            wait (uhp__agent_release()), IDLE otherwise; if it queued any
+ *            it wakes a parked peer, which becomes the next watcher, and
+ *            goes to work.
  *   parked   every other idle worker: sleeps on the futex word wake_seq.
  *
  * Wakeups: uhp__idle_kick() (work was queued) does nothing while a worker
  * is searching (it will find the work), else wakes a parked worker, else
  * pokes the watcher (watch_seq). In a pool of P and E workers it wakes
- * every parked worker and the watcher: one of the right kind must come. A worker that let agents go IDLE while a
- * watcher slept pokes it before parking so that it watches them too; busy
- * workers instead sweep inboxes (runtime.c). Every sleep is bounded by
- * SLEEP_CAP_NS (the default stall timeout) so that dead-producer recovery
- * runs and a lost wakeup, were there one, costs at most that long.
+ * every parked worker and the watcher: one of the right kind must come.
+ * A worker that let agents go IDLE while a watcher slept pokes it when it
+ * starts backing off (runtime.c) and again before parking, so that the
+ * watcher scans again and takes them on; busy workers sweep inboxes
+ * instead. Every sleep is bounded: the watcher's by SLEEP_CAP_NS (the
+ * default stall timeout, so dead-producer recovery runs), a parked
+ * worker's by PARK_CAP_NS.
  *
  * While it sleeps the watcher owns the idle agents (RUNNING): a send to one
  * marks it NOTIFIED and wakes the watcher through the inbox, which queues

@@ -17,11 +17,14 @@
  *    its class, and wakes a sleeping worker when nobody is searching.
  *  - A worker takes work in this order: its own deques (the newest first;
  *    every FAIR_EVERY-th time the oldest, so nothing at the bottom waits
- *    forever), the inject queues, then it steals the oldest item of
- *    another worker's deque, same node first, from a random start.
+ *    forever), the inject queues (every INJECT_EVERY-th time before its
+ *    own deques), then it steals the oldest item of another worker's
+ *    deque, same node first, from a random start. When it takes work and
+ *    sees more queued behind it, it wakes a peer (uhp__idle_kick()).
  *  - One run is one batch: uhp_recv_batch() of up to opts.batch records,
- *    one handler call. If records are left, the agent is queued again
- *    behind the others on the worker's deque.
+ *    one handler call. If records are left, the agent is pushed again on
+ *    the worker's deque: it usually runs next (LIFO), older work gets its
+ *    turn through the FAIR_EVERY take from the top and through thieves.
  *  - Records sent with plain uhp_send() (other threads, other processes)
  *    do not queue anything: idle workers find them (idle.c: the watcher
  *    sleeps on every idle inbox), busy workers sweep SWEEP_CHUNK inboxes
