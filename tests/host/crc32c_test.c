@@ -10,8 +10,8 @@
  *    matches a bit-at-a-time reference on every such length; large and
  *    threshold lengths (64 KiB, 1 MiB + 3, the hybrid bounds); chaining;
  *    ISA-L's crc32_iscsi(b, n, ~0) ^ ~0 when built with it (HAVE_ISAL);
- *  - lengths around every threshold of the x86 paths (192, 256, the 3 KiB
- *    blocks, the hybrid bound) at every alignment 0..63, and every length
+ *  - lengths around every threshold of the x86 paths (192, 256, 1 KiB,
+ *    3 KiB, 4 KiB, 8 KiB) at every alignment 0..63, and every length
  *    0..2100 with the buffer against a PROT_NONE page at either end (a
  *    load outside [buf, buf + len) faults; masked loads may not);
  *  - a path this CPU lacks is reported "# SKIP" with the reason;
@@ -196,13 +196,16 @@ static int big_bad(uhp_crc_fn f)
 /*
  * Around each threshold of the x86 paths (sse42 -> folding at 192, pclmul
  * from 256 and its 3 KiB blocks, the 64-byte chunks and 256-byte turns of
- * the folds, the hybrid bound), every alignment 0..63, random seeds.
+ * the folds, the folds + injected chains from 1 KiB to 8 KiB in 512-byte
+ * turns after a folded or serial head, the hybrid bound), every alignment
+ * 0..63, random seeds.
  */
 static int edges_bad(uhp_crc_fn f)
 {
 	static const size_t centre[] = {
 		64, 128, UHP_CRC32C_AVX512_MIN, UHP_CRC32C_PCL_MIN, 320, 512,
-		1024, 2048, 3 * 1024, UHP_CRC32C_HYBRID_MIN,
+		1024, 1024 + UHP_CRC32C_AVX512_MIN, 2048, 3 * 1024,
+		UHP_CRC32C_HYBRID_MIN, 8192,
 	};
 	int bad = 0;
 
