@@ -39,13 +39,15 @@ G_BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror \
 		-I/usr/include/$(shell $(G_CC) -print-multiarch 2>/dev/null)
 BENCH_KERNEL_ARGS ?=
 UHP_VM_FLAGS ?=
-GUEST_BENCH ?= kernel throughput latency numa
+GUEST_BENCH ?= kernel throughput latency numa agentsim
 # TCG runs the guest ~10-50x slower than the host: counts that keep the
 # whole run within a few minutes (pipe and mqueue trials take seconds).
 GUEST_TP ?= 50000 3
 GUEST_LAT ?= --duration 2
 GUEST_NUMA ?= --messages 50000 --rounds 3 --duration 2
-G_USER := $(G_B)/bench_throughput $(G_B)/bench_latency $(G_B)/bench_numa
+GUEST_AGENTSIM ?= --agents 100 --messages 200000
+G_USER := $(G_B)/bench_throughput $(G_B)/bench_latency $(G_B)/bench_numa \
+	  $(G_B)/bench_agent_simulation
 
 guest: $(G_BIN) $(G_USER)
 
@@ -75,7 +77,10 @@ $(G_B)/bench_throughput: $(G_ROOT)/bench/bench_throughput.c $(G_LIB) $(G_ROOT)/u
 		$(G_CC) $(G_CFLAGS) $(G_TP_CFLAGS) $(G_TP_NODPDK) -static -o $@ $< $(G_LIB) -lrt; \
 	fi
 
-$(G_B)/bench_latency $(G_B)/bench_numa: $(G_B)/%: $(G_ROOT)/bench/%.c $(G_LIB) $(G_ROOT)/userlib/uhp.h
+# bench_agent_simulation: uhp only (libzmq does not link statically).
+$(G_B)/bench_latency $(G_B)/bench_numa $(G_B)/bench_agent_simulation: $(G_B)/%: \
+		$(G_ROOT)/bench/%.c $(G_LIB) $(G_ROOT)/userlib/uhp.h \
+		$(G_ROOT)/userlib/uhp_runtime.h
 	@mkdir -p $(G_B)
 	$(G_CC) $(G_CFLAGS) -static -o $@ $< $(G_LIB)
 
@@ -102,10 +107,10 @@ guest-run: $(G_BIN) $(G_USER)
 	    $(foreach f,$(G_BIN) $(G_USER),--file $(f)) \
 	    run $(G_ROOT)/bench/guest_bench.sh --only "$(GUEST_BENCH)" \
 	    --kernel "$(BENCH_KERNEL_ARGS)" --tp "$(GUEST_TP)" --lat "$(GUEST_LAT)" \
-	    --numa "$(GUEST_NUMA)"; \
+	    --numa "$(GUEST_NUMA)" --agentsim "$(GUEST_AGENTSIM)"; \
 	  echo $$? >$(G_O)/bench/guest.rc; } | tee $(G_LOG)
 	@sed -n 's/.*UHP-BENCH-JSON: //p' $(G_LOG) >$(G_O)/bench/kernel.jsonl
-	@for b in throughput latency numa; do \
+	@for b in throughput latency numa agentsim; do \
 		sed -n "s/.*UHP-JSON-$$b: //p" $(G_LOG) >$(G_O)/bench/guest_$$b.jsonl; \
 		echo "# JSON lines: $(G_O)/bench/guest_$$b.jsonl ($$(wc -l <$(G_O)/bench/guest_$$b.jsonl) lines)"; \
 	done

@@ -3,15 +3,16 @@
 # bench/guest.mk (make bench-guest) through scripts/uhp-vm, which copies the
 # static programs beside this script into /uhp.
 #
-#   guest_bench.sh [--only "kernel throughput latency numa"]
+#   guest_bench.sh [--only "kernel throughput latency numa agentsim"]
 #                  [--kernel ARGS] [--tp "N ROUNDS"] [--lat ARGS] [--numa ARGS]
+#                  [--agentsim ARGS]
 #
 # Each program's JSON lines go back over the console as
 # "UHP-JSON-<bench>: {...}" lines (bench_kernel prints its own
 # "UHP-BENCH-JSON: " lines); the host sorts them into files. The exit status
 # is non-zero if any program failed.
-only="kernel throughput latency numa"
-kargs="" tp="20000 3" lat="--duration 1" numa=""
+only="kernel throughput latency numa agentsim"
+kargs="" tp="20000 3" lat="--duration 1" numa="" agentsim="--agents 100"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--only) only=$2 ;;
@@ -19,6 +20,7 @@ while [ $# -gt 0 ]; do
 	--tp) tp=$2 ;;
 	--lat) lat=$2 ;;
 	--numa) numa=$2 ;;
+	--agentsim) agentsim=$2 ;;
 	*) echo "guest_bench.sh: unknown option $1"; exit 2 ;;
 	esac
 	shift 2
@@ -73,6 +75,12 @@ for b in $only; do
 		# shellcheck disable=SC2086
 		step numa ./bench_numa --dev $numa
 		emit numa
+		;;
+	agentsim)
+		# uhp only: libzmq does not link statically (the program says so)
+		# shellcheck disable=SC2086
+		step agentsim ./bench_agent_simulation --dev $agentsim
+		emit agentsim
 		;;
 	*)
 		echo "guest_bench.sh: unknown benchmark $b"
