@@ -46,14 +46,16 @@ demo: lib
 	@test -n "$(wildcard demo/*.c)" || { echo "make: demo/agent_demo.c is not written yet: there is no demo to build or run" >&2; exit 1; }
 	$(MAKE) -C tests/guest demo
 
-# CRC32C and copy benchmarks against ISA-L and glibc (bench/Makefile);
-# tables on stdout, JSON lines in build/bench/.
+# Every host benchmark with its peers (bench/Makefile run-all): CRC32C, copy,
+# routing, throughput, latency, NUMA placement, stress, the agent simulation
+# and the feature-flag ratios; tables on stdout, JSON lines in build/bench/.
 bench: bench-deps lib
-	$(MAKE) -C bench run
+	$(MAKE) -C bench run-all
 .PHONY: bench
 
-# Kernel->user throughput and wake-up latency in the guest: uhp vs the BPF ring
-# buffer vs a pipe (bench/guest.mk); JSON lines in build/bench/kernel.jsonl.
+# The guest benchmarks in one boot (bench/guest.mk): kernel->user vs the BPF
+# ring buffer and a pipe, and throughput, latency, NUMA and the agent
+# simulation on /dev/uhp; JSON lines in build/bench/{kernel,guest_*}.jsonl.
 bench-guest: bench-deps module lib
 	$(MAKE) -C bench guest-run UHP_VM_FLAGS="$(UHP_VM_FLAGS)"
 .PHONY: bench-guest
