@@ -20,7 +20,10 @@
  *    forever), the inject queues (every INJECT_EVERY-th time before its
  *    own deques), then it steals the oldest item of another worker's
  *    deque, same node first, from a random start. When it takes work and
- *    sees more queued behind it, it wakes a peer (uhp__idle_kick()).
+ *    sees more queued behind it, it wakes a peer (uhp__idle_kick()); a
+ *    worker that was searching stops counting as searching first, then
+ *    looks at every queue (stop_searching()), so a burst queued at once
+ *    wakes one sleeper after another until nothing is left.
  *  - One run is one batch: uhp_recv_batch() of up to opts.batch records,
  *    one handler call. If records are left, the agent is pushed again on
  *    the worker's deque: it usually runs next (LIFO), older work gets its
@@ -307,23 +310,6 @@ static struct uhp_agent *pick(struct uhp__worker *w)
 	return a;
 }
 
-static struct uhp_agent *find_work(struct uhp__worker *w)
-{
-	struct uhp_agent *a = pick(w);
-
-	if (!a)
-		return NULL;
-	/*
-	 * More work queued than this worker is about to run: wake a peer
-	 * (uhp__idle_kick() does nothing while one is searching already).
-	 * Without this, work injected while all but one worker slept would
-	 * wait for that one, which follows its own chain of sends first.
-	 */
-	if (surplus(w))
-		uhp__idle_kick(w->rt);
-	return take(a);
-}
-
 bool uhp__rt_has_work(struct uhp__worker *w)
 {
 	struct uhp_runtime *rt = w->rt;
@@ -399,17 +385,48 @@ static void sweep(struct uhp__worker *w)
 	}
 }
 
+/*
+ * A searching worker found a: it stops searching, and if work is still
+ * queued anywhere it wakes a peer. The kick must come after the decrement:
+ * uhp__idle_kick() does nothing while a worker is searching, and that
+ * worker would be us. Without this, of several agents queued at once
+ * (e.g. by the watcher, on its own deque) one woken worker takes one, the
+ * rest wait for a busy worker while peers stay parked.
+ */
+static void stop_searching(struct uhp__worker *w)
+{
+	struct uhp_runtime *rt = w->rt;
+
+	__atomic_fetch_sub(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
+	/*
+	 * Full fence: the decrement before the looks at the queues. Pairs
+	 * with the fence in uhp__idle_kick() between queuing work and its
+	 * load of nr_searching: either the kicker sees no searcher and wakes
+	 * a sleeper itself, or we see its work here.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (uhp__rt_has_work(w))
+		uhp__idle_kick(rt);
+}
+
 static void worker_loop(struct uhp__worker *w)
 {
 	struct uhp_runtime *rt = w->rt;
 
 	for (;;) {
-		struct uhp_agent *a = find_work(w);
+		struct uhp_agent *a = pick(w);
 
+		/*
+		 * Not searching: more work queued behind what we took? Wake a
+		 * peer (uhp__idle_kick() does nothing while one searches).
+		 */
+		if (a && surplus(w))
+			uhp__idle_kick(rt);
 		if (!a) {
 			__atomic_fetch_add(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
 			for (unsigned i = 1;; i++) {
-				a = find_work(w);
+				a = pick(w);
+				/* Pairs with the store of stop in uhp_runtime_stop(). */
 				if (a || __atomic_load_n(&rt->stop, __ATOMIC_ACQUIRE))
 					break;
 				if (i % 64 == 0)
@@ -433,16 +450,18 @@ static void worker_loop(struct uhp__worker *w)
 					i = 0;
 				}
 			}
-			__atomic_fetch_sub(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
-			if (!a)
+			if (!a) {
+				__atomic_fetch_sub(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
 				return;		/* stop */
+			}
+			stop_searching(w);
 		}
-		agent_run(w, a);
+		agent_run(w, take(a));
 		if (++w->runs_since_sweep >= SWEEP_EVERY) {
 			w->runs_since_sweep = 0;
 			sweep(w);
 		}
-		/* Pairs with the store-release in uhp_runtime_stop(). */
+		/* Pairs with the store of stop in uhp_runtime_stop(). */
 		if (__atomic_load_n(&rt->stop, __ATOMIC_ACQUIRE))
 			return;
 	}

@@ -130,7 +130,7 @@ struct uhp__worker {
 	unsigned *victims;		/* steal order: same node first */
 	unsigned nr_victims, nr_near;
 	uint64_t rng;
-	unsigned tick;			/* find_work() calls, for fairness */
+	unsigned tick;			/* pick() calls, for fairness */
 	unsigned runs_since_sweep;
 	bool released;			/* let an agent go IDLE since it last slept */
 	int start_ret;
