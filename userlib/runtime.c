@@ -649,6 +649,7 @@ static void runtime_free(struct uhp_runtime *rt)
 	pthread_mutex_destroy(&rt->add_lock);
 	pthread_mutex_destroy(&rt->start_lock);
 	pthread_cond_destroy(&rt->start_cond);
+	pthread_mutex_destroy(&rt->join_lock);
 	free(rt->workers);
 	free(rt->agents);
 	free(rt);
@@ -702,6 +703,7 @@ UHP_API int uhp_runtime_create(const struct uhp_runtime_opts *opts,
 	pthread_mutex_init(&rt->add_lock, NULL);
 	pthread_mutex_init(&rt->start_lock, NULL);
 	pthread_cond_init(&rt->start_cond, NULL);
+	pthread_mutex_init(&rt->join_lock, NULL);
 	for (unsigned k = 0; k < 3; k++)
 		pthread_mutex_init(&rt->inject[k].lock, NULL);
 
@@ -820,14 +822,17 @@ UHP_API int uhp_runtime_start(struct uhp_runtime *rt)
 
 	if (!rt)
 		return -EINVAL;
-	if (__atomic_load_n(&rt->stop, __ATOMIC_ACQUIRE))
-		return -ESHUTDOWN;
+	/* Claim the start under the lock: two starts must not both create
+	 * threads on the same workers. */
 	pthread_mutex_lock(&rt->start_lock);
-	if (rt->nr_ready || __atomic_load_n(&rt->started, __ATOMIC_RELAXED)) {
-		pthread_mutex_unlock(&rt->start_lock);
-		return -EALREADY;
-	}
+	if (__atomic_load_n(&rt->stop, __ATOMIC_RELAXED))
+		ret = -ESHUTDOWN;
+	else if (rt->starting)
+		ret = -EALREADY;
+	rt->starting = true;
 	pthread_mutex_unlock(&rt->start_lock);
+	if (ret)
+		return ret;
 
 	for (; created < rt->nr_workers; created++) {
 		struct uhp__worker *w = rt->workers[created];
@@ -841,8 +846,17 @@ UHP_API int uhp_runtime_start(struct uhp_runtime *rt)
 		pthread_cond_wait(&rt->start_cond, &rt->start_lock);
 	for (unsigned i = 0; i < created && !ret; i++)
 		ret = rt->workers[i]->start_ret;
+	/*
+	 * A stop that came in meanwhile saw started == 0 and left the
+	 * workers to us: they exit at once, we join them.
+	 */
+	if (!ret && __atomic_load_n(&rt->stop, __ATOMIC_RELAXED))
+		ret = -ESHUTDOWN;
+	/* The verdict, under start_lock: the workers and uhp_runtime_stop()
+	 * read it under the lock too (the atomics are for the lock-free
+	 * reads of stop in the worker loop). */
 	if (ret)
-		__atomic_store_n(&rt->stop, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&rt->stop, 1, __ATOMIC_SEQ_CST);
 	else
 		__atomic_store_n(&rt->started, 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&rt->start_cond);
@@ -850,29 +864,41 @@ UHP_API int uhp_runtime_start(struct uhp_runtime *rt)
 	if (ret) {
 		for (unsigned i = 0; i < created; i++)
 			pthread_join(rt->workers[i]->thread, NULL);
-		__atomic_store_n(&rt->stopped, 1, __ATOMIC_RELEASE);
 	}
 	return ret;
 }
 
 UHP_API int uhp_runtime_stop(struct uhp_runtime *rt)
 {
+	bool started;
+
 	if (!rt)
 		return -EINVAL;
 	if (tls_worker && tls_worker->rt == rt)
 		return -EDEADLK;
 	pthread_mutex_lock(&rt->start_lock);
-	/* Pairs with the load-acquires of stop in the worker loop. */
+	/*
+	 * seq_cst: pairs with the load-acquires of stop in the worker loop,
+	 * and with the sleepers' re-check of stop after they registered
+	 * (uhp__idle_wake_all() wakes them after this store).
+	 */
 	__atomic_store_n(&rt->stop, 1, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&rt->start_cond);
+	/* Under the lock: a start that has not given its verdict yet sees
+	 * stop there and joins its workers itself. */
+	started = __atomic_load_n(&rt->started, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&rt->start_lock);
-	if (__atomic_load_n(&rt->started, __ATOMIC_ACQUIRE) &&
-	    !__atomic_exchange_n(&rt->stopped, 1, __ATOMIC_ACQ_REL)) {
+	if (!started)
+		return 0;
+	/* A second stop waits here until the first has joined everyone. */
+	pthread_mutex_lock(&rt->join_lock);
+	if (!rt->joined) {
 		uhp__idle_wake_all(rt);
 		for (unsigned i = 0; i < rt->nr_workers; i++)
 			pthread_join(rt->workers[i]->thread, NULL);
+		rt->joined = true;
 	}
-	__atomic_store_n(&rt->stopped, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&rt->join_lock);
 	return 0;
 }
 
@@ -880,7 +906,13 @@ UHP_API void uhp_runtime_destroy(struct uhp_runtime *rt)
 {
 	if (!rt)
 		return;
-	uhp_runtime_stop(rt);
+	/*
+	 * From one of rt's own handlers: the workers cannot be joined and the
+	 * memory is in use under our feet. Misuse (documented); leak rather
+	 * than free what is running.
+	 */
+	if (uhp_runtime_stop(rt) == -EDEADLK)
+		return;
 	runtime_free(rt);
 }
 

@@ -164,10 +164,20 @@ struct uhp_runtime {
 	uint32_t sweep_cursor;
 	uint32_t agents_stopped;
 
-	uint32_t started, stop, stopped;
+	/*
+	 * Start and stop. start_lock guards starting, nr_ready and the
+	 * verdict (started or stop) that workers wait for on start_cond;
+	 * started and stop are also read without it (atomics). join_lock
+	 * serialises the joins: a stop returns only once the workers exited,
+	 * also when another stop is joining them.
+	 */
+	uint32_t started, stop;
+	bool starting;			/* under start_lock: a start claimed it */
+	bool joined;			/* under join_lock */
 	pthread_mutex_t start_lock;
 	pthread_cond_t start_cond;
 	unsigned nr_ready;
+	pthread_mutex_t join_lock;
 
 	/* idle.c */
 	uint32_t nr_searching;		/* workers looking for work, awake */

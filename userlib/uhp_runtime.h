@@ -194,9 +194,13 @@ UHP_API int uhp_runtime_add_agent(struct uhp_runtime *rt,
 
 /*
  * Start the workers (pinned if opts.pin). Records already in the inboxes
- * are picked up. Returns 0, or -EINVAL (NULL), -EALREADY (started before),
- * -ESHUTDOWN (stopped), or a pthread_create()/pthread_setaffinity_np()
- * -errno (no worker is left running then).
+ * are picked up. Only one start succeeds, also when called from several
+ * threads at once.
+ * Returns 0, or -EINVAL (NULL), -EALREADY (started, or being started, by
+ * another call), -ESHUTDOWN (stopped, also by a uhp_runtime_stop() that
+ * raced with this call), or a pthread_create()/pthread_setaffinity_np()
+ * -errno. On any failure after the checks no worker is left running and
+ * the runtime is stopped for good (as after uhp_runtime_stop()).
  */
 UHP_API int uhp_runtime_start(struct uhp_runtime *rt);
 
@@ -227,14 +231,20 @@ UHP_API int uhp_runtime_worker_self(struct uhp_cpu *out);
 
 /*
  * Stop the workers: each finishes the handler call it is in (nothing
- * received is dropped) and exits; this waits for them. Records left in
- * the inboxes stay there. Final: a stopped runtime cannot start again.
- * Returns 0, or -EINVAL (NULL). Stopping twice, or before start, is fine.
- * Must not be called from a handler (-EDEADLK).
+ * received is dropped) and exits; this waits for them, also when another
+ * thread's stop is doing the joining. Records left in the inboxes stay
+ * there. Final: a stopped runtime cannot start again.
+ * Returns 0, or -EINVAL (NULL), -EDEADLK (called from a handler of rt:
+ * nothing is done). Stopping twice, or before start, is fine.
  */
 UHP_API int uhp_runtime_stop(struct uhp_runtime *rt);
 
-/* Stop if needed and free everything but the inboxes. NULL is a no-op. */
+/*
+ * Stop if needed and free everything but the inboxes. NULL is a no-op.
+ * No other call on rt or its agents may run or follow (uhp_agent_send()
+ * from another thread included). From a handler of rt it does nothing
+ * (the runtime cannot free itself under its own workers).
+ */
 UHP_API void uhp_runtime_destroy(struct uhp_runtime *rt);
 
 /*

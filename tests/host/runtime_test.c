@@ -25,6 +25,13 @@
  *   error      a handler's negative return stops that agent, reported
  *   hybrid     fake 4 P + 4 E topology (pin off): P agents only on P
  *              workers, E agents only on E workers; cores=P picks P only
+ *   parallel   3 slow agents sent to at once on an idle pool of 4: all three
+ *              run at the same time (a worker that stops searching with work
+ *              still queued anywhere wakes a parked peer, so work left on a
+ *              deque does not wait for a busy worker)
+ *   races      start from two threads at once: one 0, one -EALREADY; stop
+ *              from two threads while a handler sleeps: neither returns
+ *              before the handler did; start racing stop, then destroy
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -806,9 +813,175 @@ static void t_hybrid(void)
 		tap_diag("could not remove %s", root);
 }
 
+/* ---- parallel wake-up ---- */
+
+static int slow_inside, slow_max;
+static uint64_t slow_start[4];
+
+/* Sleeps 150 ms; records when it started and how many ran at once. */
+static int slow_handler(struct uhp_agent *self, struct uhp_rx_msg *msgs,
+			unsigned n, void *arg)
+{
+	int now = __atomic_add_fetch(&slow_inside, 1, __ATOMIC_ACQ_REL);
+	int max = __atomic_load_n(&slow_max, __ATOMIC_RELAXED);
+	struct tagent *t = arg;
+
+	(void)self, (void)msgs;
+	while (now > max &&
+	       !__atomic_compare_exchange_n(&slow_max, &max, now, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		;
+	__atomic_store_n(&slow_start[t - ag], t_now_ns(), __ATOMIC_RELEASE);
+	t_sleep_ms(150);
+	__atomic_store_n(&t->handled, t->handled + n, __ATOMIC_RELEASE);
+	__atomic_fetch_sub(&slow_inside, 1, __ATOMIC_ACQ_REL);
+	return 0;
+}
+
+static void t_parallel_wakeup(void)
+{
+	struct uhp_runtime *rt = pool(4, 8);
+	struct uhp_create_opts co = UHP_CREATE_OPTS_INIT;
+	uint64_t t0, late = 0;
+	bool ok = true;
+
+	co.ring_size = 4096;
+	co.consumer = true;
+	co.node = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+		struct tagent *t = &ag[i];
+
+		memset(t, 0, sizeof(*t));
+		snprintf(t->name, sizeof(t->name), "rtp.%d.%u", (int)getpid(), i);
+		uhp_arena_unlink(t->name);
+		if (uhp_arena_create(t->name, &co, &t->inbox))
+			tap_bail("arena");
+		ao.fn = slow_handler;
+		ao.arg = t;
+		if (uhp_runtime_add_agent(rt, t->inbox, &ao, &t->a))
+			tap_bail("add");
+	}
+	tap_is(uhp_runtime_start(rt), 0, "4 workers, 3 agents whose handler sleeps 150 ms");
+	for (unsigned round = 0; round < 3 && ok; round++) {
+		t_sleep_ms(100);	/* a watcher and three parked workers */
+		__atomic_store_n(&slow_max, 0, __ATOMIC_RELEASE);
+		t0 = t_now_ns();
+		for (unsigned i = 0; i < 3; i++)
+			ok &= uhp_agent_send(NULL, ag[i].a, &t0, sizeof(t0), NULL) == 0;
+		for (unsigned i = 0; i < 3; i++) {
+			ok &= wait_for(&ag[i].handled, round + 1, 3000);
+			if (LD(slow_start[i]) - t0 > late)
+				late = LD(slow_start[i]) - t0;
+		}
+		ok &= LD(slow_max) == 3;
+	}
+	tap_ok(ok && late < 100000000ULL,
+	       "3 sends to an idle pool of 4: the 3 handlers ran at once (latest start %.1f ms, < 100)",
+	       late / 1e6);
+	uhp_runtime_destroy(rt);
+	free_agents(3);
+}
+
+/* ---- start/stop races ---- */
+
+struct racer {
+	struct uhp_runtime *rt;
+	pthread_barrier_t *bar;
+	int op;			/* 0: start, 1: stop */
+	int ret;
+	int inside_after;	/* slow_inside when the call returned */
+};
+
+static void *race_call(void *arg)
+{
+	struct racer *r = arg;
+
+	pthread_barrier_wait(r->bar);
+	r->ret = r->op ? uhp_runtime_stop(r->rt) : uhp_runtime_start(r->rt);
+	r->inside_after = __atomic_load_n(&slow_inside, __ATOMIC_ACQUIRE);
+	return NULL;
+}
+
+/* Run op0 and op1 on rt from two threads at once. */
+static void race2(struct uhp_runtime *rt, int op0, int op1, struct racer *r)
+{
+	pthread_barrier_t bar;
+	pthread_t th[2];
+
+	pthread_barrier_init(&bar, NULL, 2);
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct racer){ .rt = rt, .bar = &bar, .op = i ? op1 : op0 };
+		pthread_create(&th[i], NULL, race_call, &r[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&bar);
+}
+
+static void t_start_stop_races(void)
+{
+	struct uhp_create_opts co = UHP_CREATE_OPTS_INIT;
+	struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+	struct racer r[2];
+	unsigned bad_start = 0, bad_mixed = 0;
+	uint64_t x = 1;
+
+	for (unsigned k = 0; k < 40; k++) {
+		struct uhp_runtime *rt = pool(2, 4);
+
+		race2(rt, 0, 0, r);
+		if (!((r[0].ret == 0 && r[1].ret == -EALREADY) ||
+		      (r[1].ret == 0 && r[0].ret == -EALREADY)))
+			bad_start++;
+		uhp_runtime_destroy(rt);
+	}
+	tap_is(bad_start, 0, "start from two threads at once: one 0, one -EALREADY (40 tries)");
+
+	for (unsigned k = 0; k < 40; k++) {
+		struct uhp_runtime *rt = pool(2, 4);
+
+		race2(rt, 0, 1, r);
+		/* Either order is fine; a start that lost to the stop says so. */
+		if (!(r[0].ret == 0 || r[0].ret == -ESHUTDOWN) || r[1].ret != 0 ||
+		    uhp_runtime_start(rt) != -ESHUTDOWN)
+			bad_mixed++;
+		uhp_runtime_destroy(rt);
+	}
+	tap_is(bad_mixed, 0, "start racing stop: 0 or -ESHUTDOWN, then stopped for good (40 tries)");
+
+	/* Two stops while a handler sleeps: both wait for it. */
+	{
+		struct uhp_runtime *rt = pool(2, 4);
+		uint64_t end = t_now_ns() + 5000000000ULL;
+
+		co.ring_size = 4096;
+		co.consumer = true;
+		memset(&ag[0], 0, sizeof(ag[0]));
+		snprintf(ag[0].name, sizeof(ag[0].name), "rts.%d", (int)getpid());
+		uhp_arena_unlink(ag[0].name);
+		if (uhp_arena_create(ag[0].name, &co, &ag[0].inbox))
+			tap_bail("arena");
+		ao.fn = slow_handler;
+		ao.arg = &ag[0];
+		if (uhp_runtime_add_agent(rt, ag[0].inbox, &ao, &ag[0].a) ||
+		    uhp_runtime_start(rt) ||
+		    uhp_agent_send(NULL, ag[0].a, &x, sizeof(x), NULL))
+			tap_bail("slow agent");
+		while (!__atomic_load_n(&slow_inside, __ATOMIC_ACQUIRE) && t_now_ns() < end)
+			t_sleep_ms(1);
+		race2(rt, 1, 1, r);
+		tap_ok(r[0].ret == 0 && r[1].ret == 0 && r[0].inside_after == 0 &&
+		       r[1].inside_after == 0,
+		       "two stops at once: neither returns before the running handler did");
+		uhp_runtime_destroy(rt);
+		free_agents(1);
+	}
+}
+
 int main(void)
 {
-	tap_plan(76);
+	tap_plan(81);
 	t_errors();
 	t_ring_idle_external();
 	t_fd_inbox();
@@ -816,5 +989,7 @@ int main(void)
 	t_stop_midflight();
 	t_handler_error();
 	t_hybrid();
+	t_parallel_wakeup();
+	t_start_stop_races();
 	return tap_done();
 }
