@@ -29,9 +29,12 @@
  * A worker that let agents go IDLE while a watcher slept pokes it when it
  * starts backing off (runtime.c) and again before parking, so that the
  * watcher scans again and takes them on; busy workers sweep inboxes
- * instead. Every sleep is bounded: the watcher's by SLEEP_CAP_NS (the
- * default stall timeout, so dead-producer recovery runs), a parked
- * worker's by PARK_CAP_NS.
+ * instead. A watcher that leaves its seat wakes a parked worker
+ * (uhp__idle_unwatch()), and a worker does not park while the seat is
+ * empty, so idle workers do not all sleep where no inbox can wake them.
+ * Every sleep is bounded: the watcher's by SLEEP_CAP_NS (the default stall
+ * timeout, so dead-producer recovery runs), a parked worker's by
+ * PARK_CAP_NS.
  *
  * While it sleeps the watcher owns the idle agents (RUNNING): a send to one
  * marks it NOTIFIED and wakes the watcher through the inbox, which queues
@@ -151,11 +154,23 @@ static void park(struct uhp__worker *w)
 	}
 	__atomic_fetch_add(&rt->nr_parked, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_sub(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
-	/* Pairs with the fence in uhp__idle_kick(). */
+	/*
+	 * Pairs with the fence in uhp__idle_kick() (work queued, then
+	 * nr_searching/nr_parked loaded) and with the one in
+	 * uhp__idle_unwatch() (watcher = -1, then nr_parked loaded): either
+	 * they see us parked and bump wake_seq, or we see their work / the
+	 * empty watcher seat below.
+	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	/* Before the look for work: a kick after the look changes it. */
+	/* Before the looks below: a kick after them changes it. */
 	seq = __atomic_load_n(&rt->wake_seq, __ATOMIC_SEQ_CST);
-	if (!__atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) && !uhp__rt_has_work(w)) {
+	/*
+	 * No watcher (it left while we were on our way here): do not sleep
+	 * where no inbox can wake us; go round and take the watch.
+	 */
+	if (!__atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) &&
+	    __atomic_load_n(&rt->watcher, __ATOMIC_SEQ_CST) >= 0 &&
+	    !uhp__rt_has_work(w)) {
 		__atomic_store_n(&w->stats.sleeps, w->stats.sleeps + 1,
 				 __ATOMIC_RELAXED);
 		futex(&rt->wake_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
@@ -320,12 +335,31 @@ static void watch(struct uhp__worker *w)
 	 * We go to work: hand the watch over. Not counted as searching yet,
 	 * so the kick wakes a parked worker if there is one; it finds no
 	 * work (or helps), and as the next idle worker becomes the watcher.
-	 * Without this, a long handler here would leave the idle inboxes
-	 * unwatched until a parked worker's PARK_CAP_NS runs out.
+	 * uhp__idle_unwatch() then wakes one that parked since (park() does
+	 * not sleep once the seat is empty).
 	 */
 	if (found || queued)
 		uhp__idle_kick(rt);
 	__atomic_fetch_add(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
+}
+
+void uhp__idle_unwatch(struct uhp_runtime *rt)
+{
+	/* seq_cst: pairs with the loads of watcher in kick/rescan/park. */
+	__atomic_store_n(&rt->watcher, -1, __ATOMIC_SEQ_CST);
+	/*
+	 * Full fence: the empty seat before the load of nr_parked. Pairs
+	 * with the fence in park() between nr_parked++ and its look at
+	 * watcher: either it sees the seat empty and does not sleep, or we
+	 * see it parked and wake it to take the watch over. Without this, a
+	 * worker that parked while we were leaving sleeps up to PARK_CAP_NS
+	 * with nobody watching the idle inboxes.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&rt->nr_parked, __ATOMIC_RELAXED)) {
+		__atomic_fetch_add(&rt->wake_seq, 1, __ATOMIC_SEQ_CST);
+		futex(&rt->wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+	}
 }
 
 void uhp__idle_sleep(struct uhp__worker *w)
@@ -333,11 +367,11 @@ void uhp__idle_sleep(struct uhp__worker *w)
 	struct uhp_runtime *rt = w->rt;
 	int32_t none = -1;
 
-	/* seq_cst: pairs with the loads of watcher in kick/rescan. */
+	/* seq_cst: pairs with the loads of watcher in kick/rescan/park. */
 	if (__atomic_compare_exchange_n(&rt->watcher, &none, (int32_t)w->index,
 					false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
 		watch(w);
-		__atomic_store_n(&rt->watcher, -1, __ATOMIC_SEQ_CST);
+		uhp__idle_unwatch(rt);
 	} else {
 		park(w);
 	}

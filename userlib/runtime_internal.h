@@ -209,6 +209,8 @@ UHP_HIDDEN void uhp__idle_sleep(struct uhp__worker *w);
 UHP_HIDDEN void uhp__idle_kick(struct uhp_runtime *rt);
 /* Agents went IDLE or were added: have the watcher, if any, scan again. */
 UHP_HIDDEN void uhp__idle_rescan(struct uhp_runtime *rt);
+/* The watcher leaves its seat: a parked worker is woken to take it. */
+UHP_HIDDEN void uhp__idle_unwatch(struct uhp_runtime *rt);
 /* Stop: wake every worker. */
 UHP_HIDDEN void uhp__idle_wake_all(struct uhp_runtime *rt);
 

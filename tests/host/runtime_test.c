@@ -29,6 +29,9 @@
  *              run at the same time (a worker that stops searching with work
  *              still queued anywhere wakes a parked peer, so work left on a
  *              deque does not wait for a busy worker)
+ *   unwatch    white box: a worker parked while another held the watcher
+ *              seat is woken when that one leaves it (uhp__idle_unwatch()),
+ *              not after its 1 s park cap with no inbox watched
  *   races      start from two threads at once: one 0, one -EALREADY; stop
  *              from two threads while a handler sleeps: neither returns
  *              before the handler did; start racing stop, then destroy
@@ -883,6 +886,40 @@ static void t_parallel_wakeup(void)
 	free_agents(3);
 }
 
+/* ---- watcher hand-over (white box) ---- */
+
+static void *idle_sleep_thread(void *arg)
+{
+	uhp__idle_sleep(arg);
+	return NULL;
+}
+
+static void t_unwatch(void)
+{
+	struct uhp_runtime *rt = pool(2, 4);	/* not started: we play both workers */
+	uint64_t end, t0, took;
+	pthread_t th;
+
+	/* Worker 1 watches; worker 0 (this thread's helper) goes idle. */
+	__atomic_store_n(&rt->watcher, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
+	pthread_create(&th, NULL, idle_sleep_thread, rt->workers[0]);
+	end = t_now_ns() + 2000000000ULL;
+	while (!__atomic_load_n(&rt->nr_parked, __ATOMIC_ACQUIRE) && t_now_ns() < end)
+		t_sleep_ms(1);
+	t_sleep_ms(20);		/* in the futex wait by now */
+	t0 = t_now_ns();
+	uhp__idle_unwatch(rt);	/* worker 1 leaves the seat to go to work */
+	while (__atomic_load_n(&rt->nr_parked, __ATOMIC_ACQUIRE) && t_now_ns() < end)
+		t_sleep_ms(1);
+	took = t_now_ns() - t0;
+	pthread_join(th, NULL);
+	tap_ok(took < 300000000ULL,
+	       "the watcher leaving its seat wakes the parked worker (%.1f ms, < 300; park cap 1000)",
+	       took / 1e6);
+	uhp_runtime_destroy(rt);
+}
+
 /* ---- start/stop races ---- */
 
 struct racer {
@@ -981,7 +1018,7 @@ static void t_start_stop_races(void)
 
 int main(void)
 {
-	tap_plan(81);
+	tap_plan(82);
 	t_errors();
 	t_ring_idle_external();
 	t_fd_inbox();
@@ -990,6 +1027,7 @@ int main(void)
 	t_handler_error();
 	t_hybrid();
 	t_parallel_wakeup();
+	t_unwatch();
 	t_start_stop_races();
 	return tap_done();
 }
