@@ -59,7 +59,6 @@
 #define SWEEP_EVERY	64	/* runs between two sweeps of idle inboxes */
 #define SWEEP_CHUNK	16	/* inboxes looked at per sweep */
 #define YIELDS		16	/* sched_yield()s between spinning and sleeping */
-#define MAX_MSG_LIMIT	(64U << 20)
 
 static __thread struct uhp__worker *tls_worker;
 
@@ -130,10 +129,16 @@ bool uhp__agent_release(struct uhp__worker *w, struct uhp_agent *a, bool more)
 	if (!more) {
 		uint32_t s = UHP__AGENT_RUNNING;
 
-		/* Release pairs with the next owner's acquire (claim, take). */
+		/*
+		 * Success (release) pairs with the next owner's acquire in
+		 * uhp__agent_claim() / a sender's CAS IDLE -> QUEUED. Failure
+		 * is acquire: we read the NOTIFIED of a sender's CAS (release,
+		 * agent_notify()), so its committed record happens before our
+		 * enqueue and thus before the next owner's run.
+		 */
 		if (__atomic_compare_exchange_n(&a->state, &s, UHP__AGENT_IDLE,
 						false, __ATOMIC_SEQ_CST,
-						__ATOMIC_RELAXED)) {
+						__ATOMIC_ACQUIRE)) {
 			if (w)
 				w->released = true;
 			return false;
@@ -759,7 +764,7 @@ UHP_API int uhp_runtime_add_agent(struct uhp_runtime *rt,
 	if (!rt || !inbox || !opts || !opts->fn || !cores_ok(opts->prefer))
 		return -EINVAL;
 	max_msg = opts->max_msg ? opts->max_msg : UHP_AGENT_DEFAULT_MAX_MSG;
-	if (max_msg > MAX_MSG_LIMIT)
+	if (max_msg > UHP_AGENT_MAX_MSG)
 		return -EINVAL;
 	if (!inbox->consumer)
 		return -EPERM;

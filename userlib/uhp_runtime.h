@@ -131,6 +131,7 @@ struct uhp_runtime_opts {
 	  .max_agents = UHP_RUNTIME_DEFAULT_AGENTS }
 
 #define UHP_AGENT_DEFAULT_MAX_MSG	4096
+#define UHP_AGENT_MAX_MSG		(64U << 20)
 
 /* Start from UHP_AGENT_OPTS_INIT. */
 struct uhp_agent_opts {
@@ -183,7 +184,8 @@ UHP_API int uhp_runtime_create(const struct uhp_runtime_opts *opts,
  * buffers (opts->batch slots of max_msg bytes) are placed on its node.
  * opts NULL is -EINVAL (fn is required). *out (may be NULL) receives the
  * agent, valid until uhp_runtime_destroy().
- * Returns 0, or -EINVAL (NULL rt/inbox/fn, bad prefer or max_msg), -EPERM
+ * Returns 0, or -EINVAL (NULL rt/inbox/fn, bad prefer, max_msg above
+ * UHP_AGENT_MAX_MSG), -EPERM
  * (inbox is not a consumer handle), -EBUSY (inbox already has an agent),
  * -ENOSPC (opts.max_agents reached), -ENOMEM, -ESHUTDOWN (stopped runtime).
  */

@@ -340,6 +340,10 @@ static void t_errors(void)
 	ao.prefer = 9;
 	tap_is(uhp_runtime_add_agent(rt, in1, &ao, &a), -EINVAL, "add: bad prefer");
 	ao.prefer = UHP_CORES_ANY;
+	ao.max_msg = UHP_AGENT_MAX_MSG + 1;
+	tap_is(uhp_runtime_add_agent(rt, in1, &ao, &a), -EINVAL,
+	       "add: max_msg above UHP_AGENT_MAX_MSG");
+	ao.max_msg = 0;
 	tap_is(uhp_runtime_add_agent(rt, prod, &ao, &a), -EPERM,
 	       "add: a producer handle: -EPERM");
 	tap_is(uhp_runtime_add_agent(rt, in1, &ao, &a), 0, "add");
@@ -1018,7 +1022,7 @@ static void t_start_stop_races(void)
 
 int main(void)
 {
-	tap_plan(82);
+	tap_plan(83);
 	t_errors();
 	t_ring_idle_external();
 	t_fd_inbox();
