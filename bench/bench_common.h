@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define BENCH_MAX_IMPLS	8
+#define BENCH_MAX_IMPLS	16
 #define BENCH_MAX_SIZES	32
 #define BENCH_MAX_REPS	101
 

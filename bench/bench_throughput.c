@@ -8,6 +8,8 @@
  * process sending into the ring of its own node:
  *
  *   uhp          uhp_send() / uhp_recv(), uhp_wait() when empty
+ *   uhp_spin     uhp_send() / uhp_recv(), the consumer spins when empty
+ *                (the ring peers' policy: ck_ring, rte_ring, iceoryx)
  *   uhp_batch    uhp_send_batch() of 32 / uhp_recv_batch() of 64
  *   pipe         one write() / read() of S bytes per message
  *   seqpacket    AF_UNIX SOCK_SEQPACKET socketpair, send() / recv()
@@ -307,6 +309,31 @@ static void uhp_consumer(void)
 			check(buf, (size_t)n);
 		else if (n == -EAGAIN)
 			uhp_wait(ch, -1);
+		else if (n == -EBADMSG)
+			bad++, got++;
+		else
+			fail("uhp_recv", (int)-n);
+	}
+	consumer_done();
+	uhp_check_stats(ch);
+	uhp_close(ch);
+}
+
+/* The consumer policy of the ring peers (ck_ring, rte_ring): spin, never
+ * sleep. uhp_consumer() sleeps after uhp_wait()'s short spin. */
+static void uhp_spin_consumer(void)
+{
+	struct uhp_channel *ch = uhp_join(true);
+	unsigned char *buf = calloc(1, S);
+
+	wait_go();
+	while (got < (uint64_t)total) {
+		ssize_t n = uhp_recv(ch, buf, S, NULL);
+
+		if (n >= 0)
+			check(buf, (size_t)n);
+		else if (n == -EAGAIN)
+			cpu_relax();
 		else if (n == -EBADMSG)
 			bad++, got++;
 		else
@@ -1082,6 +1109,7 @@ static void iox_consumer(void)
 
 static struct impl impls[] = {
 	{ "uhp", uhp_setup, uhp_producer, uhp_consumer, uhp_teardown, NULL },
+	{ "uhp_spin", uhp_setup, uhp_producer, uhp_spin_consumer, uhp_teardown, NULL },
 	{ "uhp_batch", uhp_setup, uhpb_producer, uhpb_consumer, uhp_teardown, NULL },
 	{ "pipe", pipe_setup, fd_producer, pipe_consumer, fds_teardown, NULL },
 	{ "seqpacket", seqp_setup, fd_producer, seqp_consumer, fds_teardown, NULL },
@@ -1104,6 +1132,7 @@ static struct impl impls[] = {
 #endif
 };
 #define NIMPL	((int)(sizeof(impls) / sizeof(impls[0])))
+_Static_assert(NIMPL <= BENCH_MAX_IMPLS, "raise BENCH_MAX_IMPLS");
 
 /* ---- one trial ---- */
 
