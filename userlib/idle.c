@@ -16,7 +16,9 @@
  *                arenas while it polls fds, in-memory channels, or a kernel
  *                without futex_waitv) are "blind": the sleep is then cut to
  *                SLICE_NS and those inboxes are checked after each slice.
- *            When it wakes it hands every agent back: queued if records
+ *            A poke without queued work (uhp__idle_rescan(): agents went
+ *            IDLE or were added) makes it scan again and stay seated.
+ *            When it wakes for work it hands every agent back: queued if records
  *            wait (uhp__agent_release()), IDLE otherwise; if it queued any
  *            it wakes a parked peer, which becomes the next watcher, and
  *            goes to work.
@@ -279,12 +281,36 @@ static bool watch_check(struct uhp_runtime *rt, struct watch *ws)
 	return false;
 }
 
+/*
+ * Claim and arm every IDLE agent (those already watched are RUNNING and
+ * skipped). Returns true if one had records waiting (queued, do not sleep).
+ */
+static bool watch_scan(struct uhp__worker *w, struct watch *ws)
+{
+	struct uhp_runtime *rt = w->rt;
+	bool found = false;
+	/* Pairs with the store-release in uhp_runtime_add_agent(). */
+	uint32_t n = __atomic_load_n(&rt->nr_agents, __ATOMIC_ACQUIRE);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct uhp_agent *a = rt->agents[i];
+
+		if (!uhp__agent_claim(a))
+			continue;	/* queued, running, stopped, ours */
+		if (!watch_arm(ws, a)) {
+			uhp_end_sleep(a->inbox);
+			uhp__agent_release(w, a, true);
+			found = true;
+		}
+	}
+	return found;
+}
+
 static void watch(struct uhp__worker *w)
 {
 	struct uhp_runtime *rt = w->rt;
 	struct watch ws = { .wv = rt->waitv, .pfd = rt->pfds, .nfut = 1, .nfd = 1 };
-	bool found = false, queued = false;
-	uint32_t n;
+	bool found, queued = false;
 
 	w->released = false;	/* we are about to watch everything */
 	__atomic_fetch_sub(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
@@ -296,27 +322,34 @@ static void watch(struct uhp__worker *w)
 	};
 	ws.pfd[0] = (struct pollfd){ .fd = rt->evfd, .events = POLLIN };
 
-	/* Pairs with the store-release in uhp_runtime_add_agent(). */
-	n = __atomic_load_n(&rt->nr_agents, __ATOMIC_ACQUIRE);
-	for (uint32_t i = 0; i < n; i++) {
-		struct uhp_agent *a = rt->agents[i];
-
-		if (!uhp__agent_claim(a))
-			continue;	/* queued, running, stopped: not ours */
-		if (!watch_arm(&ws, a)) {
-			uhp_end_sleep(a->inbox);
-			uhp__agent_release(w, a, true);
-			found = true;
-		}
-	}
+	found = watch_scan(w, &ws);
 	/* Pairs with the fence in uhp__idle_kick() (we are the watcher). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!found) {
 		__atomic_store_n(&w->stats.watches, w->stats.watches + 1,
 				 __ATOMIC_RELAXED);
 		while (!__atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) &&
-		       __atomic_load_n(&rt->watch_seq, __ATOMIC_SEQ_CST) == ws.wseq &&
 		       !uhp__rt_has_work(w)) {
+			uint32_t seq = __atomic_load_n(&rt->watch_seq, __ATOMIC_SEQ_CST);
+
+			if (seq != ws.wseq) {
+				/*
+				 * Poked: agents went IDLE behind our scan, were
+				 * added, or work was queued (then has_work()
+				 * above ends the watch). Take the new ones on
+				 * and stay in the seat: leaving it would wake a
+				 * parked worker (uhp__idle_unwatch()), whose
+				 * sweeps and back-off poke the next watcher,
+				 * and so on, a pool that never sleeps.
+				 */
+				ws.wseq = seq;
+				ws.wv[0].val = seq;
+				if (watch_scan(w, &ws))
+					break;
+				/* As after the first scan. */
+				__atomic_thread_fence(__ATOMIC_SEQ_CST);
+				continue;
+			}
 			__atomic_store_n(&w->stats.sleeps, w->stats.sleeps + 1,
 					 __ATOMIC_RELAXED);
 			watch_sleep(rt, &ws);
