@@ -36,7 +36,9 @@
  * empty, so idle workers do not all sleep where no inbox can wake them.
  * Every sleep is bounded: the watcher's by SLEEP_CAP_NS (the default stall
  * timeout, so dead-producer recovery runs), a parked worker's by
- * PARK_CAP_NS.
+ * PARK_CAP_NS, and both by w->wake_by, the time of the worker's next
+ * deferred agent (runtime.c): nothing wakes a worker for its own retry
+ * list, so it must wake by itself.
  *
  * While it sleeps the watcher owns the idle agents (RUNNING): a send to one
  * marks it NOTIFIED and wakes the watcher through the inbox, which queues
@@ -64,6 +66,32 @@
 #define SLICE_NS	10000000ULL	/* blind inboxes: checked this often */
 #define PARK_CAP_NS	1000000000ULL
 #define WAITV_MAX	FUTEX_WAITV_MAX
+
+/* ---- clocks ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * At most cap ns, and not past w->wake_by (0: none). 0 when wake_by has
+ * come: do not sleep.
+ */
+static uint64_t sleep_ns(const struct uhp__worker *w, uint64_t cap)
+{
+	uint64_t now;
+
+	if (!w->wake_by)
+		return cap;
+	now = mono_ns();
+	if (now >= w->wake_by)
+		return 0;
+	return w->wake_by - now < cap ? w->wake_by - now : cap;
+}
 
 /* ---- futex words ---- */
 
@@ -147,7 +175,8 @@ void uhp__idle_wake_all(struct uhp_runtime *rt)
 static void park(struct uhp__worker *w)
 {
 	struct uhp_runtime *rt = w->rt;
-	struct timespec ts = rel_ts(PARK_CAP_NS);
+	struct timespec ts;
+	uint64_t ns;
 	uint32_t seq;
 
 	if (w->released) {
@@ -172,7 +201,8 @@ static void park(struct uhp__worker *w)
 	 */
 	if (!__atomic_load_n(&rt->stop, __ATOMIC_SEQ_CST) &&
 	    __atomic_load_n(&rt->watcher, __ATOMIC_SEQ_CST) >= 0 &&
-	    !uhp__rt_has_work(w)) {
+	    !uhp__rt_has_work(w) && (ns = sleep_ns(w, PARK_CAP_NS)) != 0) {
+		ts = rel_ts(ns);
 		__atomic_store_n(&w->stats.sleeps, w->stats.sleeps + 1,
 				 __ATOMIC_RELAXED);
 		futex(&rt->wake_seq, FUTEX_WAIT_PRIVATE, seq, &ts);
@@ -217,13 +247,11 @@ static bool watch_arm(struct watch *ws, struct uhp_agent *a)
 	return true;
 }
 
-/* One sleep on everything armed. */
-static void watch_sleep(struct uhp_runtime *rt, struct watch *ws)
+/* One sleep on everything armed, of at most ns. */
+static void watch_sleep(struct uhp_runtime *rt, struct watch *ws, uint64_t ns)
 {
 	bool polls = ws->nfd > 1;
 	bool waitv = __atomic_load_n(&have_waitv, __ATOMIC_RELAXED);
-	bool blind = ws->blind || (polls && ws->nfut > 1) || !waitv;
-	uint64_t ns = blind ? SLICE_NS : SLEEP_CAP_NS;
 
 	if (polls) {
 		uint64_t drain;
@@ -231,7 +259,7 @@ static void watch_sleep(struct uhp_runtime *rt, struct watch *ws)
 		__atomic_store_n(&rt->watcher_polls, 1, __ATOMIC_SEQ_CST);
 		/* Pairs with poke_watcher(): bump, then load watcher_polls. */
 		if (__atomic_load_n(&rt->watch_seq, __ATOMIC_SEQ_CST) == ws->wseq &&
-		    poll(ws->pfd, ws->nfd, (int)(ns / 1000000)) > 0 &&
+		    poll(ws->pfd, ws->nfd, (int)((ns + 999999) / 1000000)) > 0 &&
 		    (ws->pfd[0].revents & POLLIN) &&
 		    read(rt->evfd, &drain, sizeof(drain)) < 0) {
 			/* EAGAIN: drained by an earlier wake */
@@ -256,7 +284,7 @@ static void watch_sleep(struct uhp_runtime *rt, struct watch *ws)
 			return;
 	}
 	/* No futex_waitv: the watch word alone, every inbox blind. */
-	struct timespec ts = rel_ts(SLICE_NS);
+	struct timespec ts = rel_ts(ns < SLICE_NS ? ns : SLICE_NS);
 
 	futex(&rt->watch_seq, FUTEX_WAIT_PRIVATE, ws->wseq, &ts);
 }
@@ -350,9 +378,16 @@ static void watch(struct uhp__worker *w)
 				__atomic_thread_fence(__ATOMIC_SEQ_CST);
 				continue;
 			}
+			bool blind = ws.blind || (ws.nfd > 1 && ws.nfut > 1) ||
+				     !__atomic_load_n(&have_waitv, __ATOMIC_RELAXED);
+			/* A deferred agent of ours is due: go and run it. */
+			uint64_t ns = sleep_ns(w, blind ? SLICE_NS : SLEEP_CAP_NS);
+
+			if (!ns)
+				break;
 			__atomic_store_n(&w->stats.sleeps, w->stats.sleeps + 1,
 					 __ATOMIC_RELAXED);
-			watch_sleep(rt, &ws);
+			watch_sleep(rt, &ws, ns);
 			if (watch_check(rt, &ws))
 				break;
 		}

@@ -28,6 +28,19 @@
  *    one handler call. If records are left, the agent is pushed again on
  *    the worker's deque: it usually runs next (LIFO), older work gets its
  *    turn through the FAIR_EVERY take from the top and through thieves.
+ *  - Backpressure: a handler that could not handle all its records (a
+ *    destination inbox full) returns how many it did (uhp_agent_fn). The
+ *    rest stay in the agent's buffers (held), the agent goes QUEUED onto
+ *    its worker's retry list with a not-before time (RETRY_MIN_NS,
+ *    doubling per deferral without progress up to RETRY_MAX_NS), and its
+ *    next run hands the held records, not the inbox's. The retry list is
+ *    looked at after the own deques and the inject queues, before
+ *    stealing, and its head every RETRY_EVERY-th pick first, so neither
+ *    side starves; it is the worker's alone (a deferred agent is waiting
+ *    on another agent, stealing it would only move the wait). An idle
+ *    worker with a retry pending sleeps as usual (parked or watching) but
+ *    never past the head's time (w->wake_by): no deferred agent is lost,
+ *    and none is retried in a tight loop.
  *  - Records sent with plain uhp_send() (other threads, other processes)
  *    do not queue anything: idle workers find them (idle.c: the watcher
  *    sleeps on every idle inbox), busy workers sweep SWEEP_CHUNK inboxes
@@ -50,6 +63,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime_internal.h"
@@ -59,6 +73,11 @@
 #define SWEEP_EVERY	64	/* runs between two sweeps of idle inboxes */
 #define SWEEP_CHUNK	16	/* inboxes looked at per sweep */
 #define YIELDS		16	/* sched_yield()s between spinning and sleeping */
+#define RETRY_EVERY	8	/* due deferred agent before own deques every Nth */
+#define BLOCKED_SPIN	64	/* idle polls, then yields, while only a */
+#define BLOCKED_YIELDS	2	/* ... deferred agent's retry is left */
+#define RETRY_MIN_NS	UHP_AGENT_RETRY_MIN_NS
+#define RETRY_MAX_NS	UHP_AGENT_RETRY_MAX_NS
 
 static __thread struct uhp__worker *tls_worker;
 
@@ -76,6 +95,14 @@ static inline void stat_add(uint64_t *c, uint64_t v)
 	/* single writer (the worker); atomic so uhp_runtime_stats() can read */
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + v,
 			 __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- 1. agent states ---- */
@@ -287,12 +314,71 @@ static bool surplus(const struct uhp__worker *w)
 	       __atomic_load_n(&rt->inject[UHP_CORES_E].count, __ATOMIC_RELAXED);
 }
 
+/* ---- deferred agents: the worker's retry list ---- */
+
+static void retry_push(struct uhp__worker *w, struct uhp_agent *a)
+{
+	a->retry_next = NULL;
+	if (w->retry_tail)
+		w->retry_tail->retry_next = a;
+	else
+		w->retry_head = a;
+	w->retry_tail = a;
+	w->nr_retry++;
+}
+
+/* The head of the retry list if its time has come. */
+static struct uhp_agent *retry_take(struct uhp__worker *w)
+{
+	struct uhp_agent *a = w->retry_head;
+
+	if (!a || now_ns() < a->retry_at)
+		return NULL;
+	w->retry_head = a->retry_next;
+	if (!w->retry_head)
+		w->retry_tail = NULL;
+	w->nr_retry--;
+	return a;
+}
+
+/*
+ * The handler left records unhandled: keep them (held), and put a, which
+ * we own (RUNNING or NOTIFIED), on our retry list. QUEUED: senders leave
+ * it alone (it will run; its inbox is read once the held ones are done).
+ */
+static void agent_defer(struct uhp__worker *w, struct uhp_agent *a,
+			bool progress)
+{
+	uint64_t delay = RETRY_MIN_NS;
+
+	if (progress) {
+		__atomic_store_n(&a->streak, 0, __ATOMIC_RELAXED);
+	} else {
+		unsigned shift = a->streak < 20 ? a->streak : 20;
+
+		delay <<= shift;
+		if (delay > RETRY_MAX_NS)
+			delay = RETRY_MAX_NS;
+		__atomic_store_n(&a->streak, a->streak + 1, __ATOMIC_RELAXED);
+	}
+	w->blocked = !progress;
+	a->retry_at = now_ns() + delay;
+	__atomic_store_n(&a->state, UHP__AGENT_QUEUED, __ATOMIC_SEQ_CST);
+	retry_push(w, a);
+}
+
 static struct uhp_agent *pick(struct uhp__worker *w)
 {
 	struct uhp_runtime *rt = w->rt;
 	unsigned tick = ++w->tick;
 	struct uhp_agent *a = NULL;
 
+	/* Deferred agents get a turn even while the deques never drain. */
+	if (w->nr_retry && tick % RETRY_EVERY == 0) {
+		a = retry_take(w);
+		if (a)
+			return a;
+	}
 	if (tick % INJECT_EVERY == 0) {
 		a = inject_pop(rt, w->cpu.kind);
 		if (!a && w->cpu.kind != UHP_CORES_ANY)
@@ -310,6 +396,8 @@ static struct uhp_agent *pick(struct uhp__worker *w)
 		a = inject_pop(rt, w->cpu.kind);
 	if (!a)
 		a = inject_pop(rt, UHP_CORES_ANY);
+	if (!a && w->nr_retry)
+		a = retry_take(w);
 	if (!a)
 		a = steal(w);
 	return a;
@@ -336,25 +424,81 @@ bool uhp__rt_has_work(struct uhp__worker *w)
 
 /* ---- 3. running ---- */
 
+/*
+ * One handler call on msgs[off, off + n) and what its return means
+ * (uhp_agent_fn). Returns false if it stopped the agent; else *done is
+ * the number of records handled.
+ */
+static bool agent_call(struct uhp__worker *w, struct uhp_agent *a,
+		       unsigned off, unsigned n, unsigned *done)
+{
+	int ret = a->fn(a, a->msgs + off, n, a->arg);
+	unsigned k;
+
+	/* The handler may have scribbled on the slots' inputs. */
+	for (unsigned i = off; i < off + n; i++) {
+		a->msgs[i].buf = a->bufs + (size_t)i * a->max_msg;
+		a->msgs[i].cap = a->max_msg;
+	}
+	if (ret == 0)
+		k = n;
+	else if (ret == UHP_AGENT_DEFER_ALL)
+		k = 0;
+	else if (ret > 0 && (unsigned)ret <= n)
+		k = (unsigned)ret;
+	else
+		k = UINT32_MAX;
+	stat_add(&w->stats.runs, 1);
+	stat_add(&a->nr_runs, 1);
+	if (k != UINT32_MAX) {
+		stat_add(&w->stats.msgs, k);
+		stat_add(&a->nr_msgs, k);
+	}
+	if (ret < 0 || k == UINT32_MAX) {
+		__atomic_store_n(&a->held, 0, __ATOMIC_RELAXED);
+		agent_stop(a, ret < 0 ? ret : -EINVAL);
+		return false;
+	}
+	*done = k;
+	return true;
+}
+
 static void agent_run(struct uhp__worker *w, struct uhp_agent *a)
 {
 	struct uhp_runtime *rt = w->rt;
 	bool more = false;
-	int n, ret;
+	unsigned done;
+	int n;
 
+	w->blocked = false;
+
+	if (a->held) {
+		/* Deferred records first, before anything newer. */
+		unsigned off = a->held_off, left = a->held;
+
+		stat_add(&w->stats.retries, 1);
+		if (!agent_call(w, a, off, left, &done))
+			return;
+		if (done < left) {
+			a->held_off = off + done;
+			__atomic_store_n(&a->held, left - done, __ATOMIC_RELAXED);
+			goto defer;
+		}
+		a->held_off = 0;
+		__atomic_store_n(&a->held, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&a->streak, 0, __ATOMIC_RELAXED);
+		uhp__agent_release(w, a, uhp__ready(a->inbox));
+		return;
+	}
 	n = uhp_recv_batch(a->inbox, a->msgs, rt->batch);
 	if (n > 0) {
-		ret = a->fn(a, a->msgs, (unsigned)n, a->arg);
-		stat_add(&w->stats.runs, 1);
-		stat_add(&w->stats.msgs, (uint64_t)n);
-		/* The handler may have scribbled on the slots' inputs. */
-		for (int i = 0; i < n; i++) {
-			a->msgs[i].buf = a->bufs + (size_t)i * a->max_msg;
-			a->msgs[i].cap = a->max_msg;
-		}
-		if (ret < 0) {
-			agent_stop(a, ret);
+		if (!agent_call(w, a, 0, (unsigned)n, &done))
 			return;
+		if (done < (unsigned)n) {
+			a->held_off = done;
+			__atomic_store_n(&a->held, (unsigned)n - done,
+					 __ATOMIC_RELAXED);
+			goto defer;
 		}
 		more = uhp__ready(a->inbox);
 	} else if (n == -EBADMSG) {
@@ -365,6 +509,14 @@ static void agent_run(struct uhp__worker *w, struct uhp_agent *a)
 		return;
 	}
 	uhp__agent_release(w, a, more);
+	return;
+
+defer:
+	stat_add(&w->stats.deferrals, 1);
+	stat_add(&a->nr_deferrals, 1);
+	stat_add(&w->stats.deferred, a->held);
+	stat_add(&a->nr_deferred, a->held);
+	agent_defer(w, a, done > 0);
 }
 
 /*
@@ -428,6 +580,17 @@ static void worker_loop(struct uhp__worker *w)
 		if (a && surplus(w))
 			uhp__idle_kick(rt);
 		if (!a) {
+			/*
+			 * Our deferred agent just deferred again without
+			 * progress, and nothing else is runnable: what we
+			 * wait for is its retry time (or a kick), spinning
+			 * the full opts.spin for it would only burn the CPU
+			 * that the agent it waits on may need.
+			 */
+			unsigned spin = w->blocked && rt->spin > BLOCKED_SPIN ?
+					BLOCKED_SPIN : rt->spin;
+			unsigned yields = w->blocked ? BLOCKED_YIELDS : YIELDS;
+
 			__atomic_fetch_add(&rt->nr_searching, 1, __ATOMIC_SEQ_CST);
 			for (unsigned i = 1;; i++) {
 				a = pick(w);
@@ -436,9 +599,9 @@ static void worker_loop(struct uhp__worker *w)
 					break;
 				if (i % 64 == 0)
 					sweep(w);
-				if (i < rt->spin) {
+				if (i < spin) {
 					cpu_relax();
-				} else if (i < rt->spin + YIELDS) {
+				} else if (i < spin + yields) {
 					/*
 					 * Backing off: have the watcher take on the
 					 * agents we let go IDLE. Yielding can take
@@ -451,7 +614,11 @@ static void worker_loop(struct uhp__worker *w)
 					}
 					sched_yield();
 				} else {
+					/* Not past the next deferred agent's time. */
+					w->wake_by = w->retry_head ?
+						     w->retry_head->retry_at : 0;
 					uhp__idle_sleep(w);
+					w->wake_by = 0;
 					i = 0;
 				}
 			}
@@ -964,6 +1131,22 @@ UHP_API int uhp_agent_error(const struct uhp_agent *a)
 	return a->error;
 }
 
+UHP_API int uhp_agent_stats(const struct uhp_agent *a,
+			    struct uhp_agent_stats *out)
+{
+	if (!a || !out)
+		return -EINVAL;
+	*out = (struct uhp_agent_stats){
+		.runs = __atomic_load_n(&a->nr_runs, __ATOMIC_RELAXED),
+		.msgs = __atomic_load_n(&a->nr_msgs, __ATOMIC_RELAXED),
+		.deferrals = __atomic_load_n(&a->nr_deferrals, __ATOMIC_RELAXED),
+		.deferred = __atomic_load_n(&a->nr_deferred, __ATOMIC_RELAXED),
+		.held = __atomic_load_n(&a->held, __ATOMIC_RELAXED),
+		.streak = __atomic_load_n(&a->streak, __ATOMIC_RELAXED),
+	};
+	return 0;
+}
+
 UHP_API int uhp_runtime_worker_self(struct uhp_cpu *out)
 {
 	if (!tls_worker)
@@ -996,6 +1179,9 @@ UHP_API int uhp_runtime_stats(const struct uhp_runtime *rt,
 			.sleeps = __atomic_load_n(&s->sleeps, __ATOMIC_RELAXED),
 			.watches = __atomic_load_n(&s->watches, __ATOMIC_RELAXED),
 			.recv_errors = __atomic_load_n(&s->recv_errors, __ATOMIC_RELAXED),
+			.deferrals = __atomic_load_n(&s->deferrals, __ATOMIC_RELAXED),
+			.deferred = __atomic_load_n(&s->deferred, __ATOMIC_RELAXED),
+			.retries = __atomic_load_n(&s->retries, __ATOMIC_RELAXED),
 		};
 
 		if (i < cap && per)
@@ -1007,6 +1193,9 @@ UHP_API int uhp_runtime_stats(const struct uhp_runtime *rt,
 			total->sleeps += c.sleeps;
 			total->watches += c.watches;
 			total->recv_errors += c.recv_errors;
+			total->deferrals += c.deferrals;
+			total->deferred += c.deferred;
+			total->retries += c.retries;
 		}
 	}
 	return (int)rt->nr_workers;

@@ -84,6 +84,8 @@ UHP_HIDDEN void uhp__node_free(void *p, size_t size);
  *   RUNNING -- done, inbox empty ---------------> IDLE
  *   RUNNING -- done, records left --------------> QUEUED (pushed again)
  *   NOTIFIED - done ----------------------------> QUEUED (pushed again)
+ *   RUNNING or NOTIFIED -- handler deferred ----> QUEUED (on the owner's
+ *                                                 retry list, not stealable)
  *   RUNNING -- handler < 0, inbox error --------> STOPPED (final)
  *
  * Senders only ever move IDLE -> QUEUED (then they push it) or RUNNING ->
@@ -115,6 +117,17 @@ struct uhp_agent {
 
 	uint32_t state __attribute__((aligned(64)));	/* UHP__AGENT_* */
 	int error;			/* why it stopped (written once) */
+	/*
+	 * Deferred records: msgs[held_off, held_off + held). Owner only;
+	 * the next owner is ordered after us by the queues, as for the
+	 * inbox. held and the counters are also read by uhp_agent_stats().
+	 */
+	uint32_t held_off, held;
+	uint32_t streak;		/* deferrals in a row without progress */
+	uint64_t retry_at;		/* CLOCK_MONOTONIC ns: not run before */
+	struct uhp_agent *retry_next;	/* on the owner's retry list */
+	/* One writer at a time (the owner), relaxed atomics. */
+	uint64_t nr_runs, nr_msgs, nr_deferrals, nr_deferred;
 };
 
 /* Workers' queues: a deque per class they run. */
@@ -136,6 +149,17 @@ struct uhp__worker {
 	int start_ret;
 
 	struct uhp__deque dq[2];
+
+	/*
+	 * Deferred agents (QUEUED), owner only, FIFO through retry_next:
+	 * run when their retry_at has come and nothing else is runnable,
+	 * or every RETRY_EVERY-th pick. wake_by: the head's retry_at while
+	 * it sleeps (0: none), so idle.c cuts its sleep there.
+	 */
+	struct uhp_agent *retry_head, *retry_tail;
+	unsigned nr_retry;
+	bool blocked;			/* last run: a deferral without progress */
+	uint64_t wake_by;
 
 	/* One writer (this worker), relaxed atomics: uhp_runtime_stats(). */
 	struct uhp_worker_stats stats __attribute__((aligned(64)));

@@ -24,7 +24,8 @@
  *  - An agent never runs on two workers at once, and its handler sees the
  *    records of its inbox in the inbox's order (FIFO per sending handle,
  *    see uhp.h).
- *  - Every record received from an inbox is handed to the handler; records
+ *  - Every record received from an inbox is handed to the handler (again,
+ *    if the handler deferred it, until handled or the pool stops); records
  *    still in an inbox when the pool stops stay there (uhp_recv() them).
  *  - A record sent with plain uhp_send() by anyone (another thread, another
  *    process) into an agent's inbox gets that agent run: idle workers sleep
@@ -94,14 +95,49 @@ struct uhp_runtime;
 struct uhp_agent;
 
 /*
- * Run by a worker with a batch of 1..opts.batch records just received from
- * the agent's inbox (msgs[i].buf: the agent's buffers, msgs[i].len bytes;
- * valid until the handler returns). Returns 0 to go on; a negative value
- * stops the agent: it is never run again, uhp_agent_error() returns the
- * value and uhp_runtime_stats() counts it.
+ * Run by a worker with a batch of 1..opts.batch records received from the
+ * agent's inbox (msgs[i].buf: the agent's buffers, msgs[i].len bytes;
+ * valid until the handler returns). The return value says how many were
+ * handled:
+ *
+ *   0 or n                 all n; the agent goes on.
+ *   k, 0 < k < n           msgs[0..k) were handled, msgs[k..n) were not
+ *                          (backpressure: e.g. uhp_agent_send() returned
+ *                          -EAGAIN, a destination inbox is full). The
+ *                          runtime keeps msgs[k..n) in the agent's buffers
+ *                          and runs the agent again later with exactly
+ *                          those, in order, as the first n - k slots of
+ *                          msgs (same buffers, len and meta as the handler
+ *                          left them), before any newer record of its
+ *                          inbox: the agent's FIFO order holds. It may
+ *                          return k again on that call, and so on.
+ *   UHP_AGENT_DEFER_ALL    none was handled: all n are handed again later.
+ *   any other value > n    a bug: stops the agent with -EINVAL.
+ *   < 0                    stops the agent: it is never run again,
+ *                          uhp_agent_error() returns the value and
+ *                          uhp_runtime_stats() counts it.
+ *
+ * "Later" means behind the worker's other runnable work, and after a
+ * back-off that grows with the agent's consecutive deferrals without
+ * progress (UHP_AGENT_RETRY_MIN_NS doubling up to UHP_AGENT_RETRY_MAX_NS;
+ * a deferral that handled k > 0 records waits the minimum). The agent
+ * stays with the worker that ran it; that worker never sleeps past the
+ * retry, and other agents run meanwhile. So a handler must never spin on
+ * -EAGAIN: it defers instead, and the destination's agent gets the worker.
+ * Records sent to a deferred agent wait in its inbox. A cycle of agents
+ * whose inboxes are all full and which all defer to each other cannot
+ * progress (bounded buffers); it costs a retry per agent per
+ * UHP_AGENT_RETRY_MAX_NS, not a spinning CPU. Deferred records not handled
+ * when the pool stops are dropped (counted in uhp_agent_stats().held).
+ * UHP_AGENT_DEFER(k) returns k, or UHP_AGENT_DEFER_ALL for k == 0.
  */
 typedef int (*uhp_agent_fn)(struct uhp_agent *self, struct uhp_rx_msg *msgs,
 			    unsigned n, void *arg);
+
+#define UHP_AGENT_DEFER_ALL	(1 << 30)	/* above any batch */
+#define UHP_AGENT_DEFER(k)	((k) ? (int)(k) : UHP_AGENT_DEFER_ALL)
+#define UHP_AGENT_RETRY_MIN_NS	2000ULL
+#define UHP_AGENT_RETRY_MAX_NS	1000000ULL
 
 #define UHP_RUNTIME_DEFAULT_SPIN	1024
 #define UHP_RUNTIME_DEFAULT_BATCH	32
@@ -152,11 +188,15 @@ struct uhp_agent_opts {
 struct uhp_worker_stats {
 	struct uhp_cpu cpu;	/* where the worker runs (or would, unpinned) */
 	uint64_t runs;		/* handler calls */
-	uint64_t msgs;		/* records handed to handlers */
+	uint64_t msgs;		/* records handled (a deferred one once, when
+				 * handled) */
 	uint64_t steals;	/* agents taken from another worker's deque */
 	uint64_t sleeps;	/* times the worker blocked in the kernel */
 	uint64_t watches;	/* ... of those, as the watcher of the inboxes */
 	uint64_t recv_errors;	/* -EBADMSG from an inbox (record skipped) */
+	uint64_t deferrals;	/* handler calls that deferred records */
+	uint64_t deferred;	/* records deferred (again at each deferral) */
+	uint64_t retries;	/* handler calls on deferred records */
 };
 
 /* Totals (uhp_runtime_stats()). */
@@ -166,6 +206,18 @@ struct uhp_runtime_stats {
 	unsigned agents_stopped;	/* by a negative handler return or an
 					 * inbox error */
 	uint64_t runs, msgs, steals, sleeps, watches, recv_errors;
+	uint64_t deferrals, deferred, retries;
+};
+
+/* Counters of one agent (uhp_agent_stats()). */
+struct uhp_agent_stats {
+	uint64_t runs;		/* handler calls */
+	uint64_t msgs;		/* records handled (a deferred one once, when
+				 * handled) */
+	uint64_t deferrals;	/* handler calls that deferred records */
+	uint64_t deferred;	/* records deferred (again at each deferral) */
+	uint32_t held;		/* records deferred and not handled yet */
+	uint32_t streak;	/* deferrals in a row without progress */
 };
 
 /*
@@ -213,7 +265,9 @@ UHP_API int uhp_runtime_start(struct uhp_runtime *rt);
  * self (the sending agent, or NULL) sets meta.src when meta is NULL
  * (meta NULL: src = self's id or 0, dst = dst's id, type/seq 0).
  * Safe from any thread. Returns 0, or -EINVAL (dst NULL), -EPIPE (dst was
- * stopped by an error), or a uhp_send() -errno (-EAGAIN: inbox full).
+ * stopped by an error), or a uhp_send() -errno (-EAGAIN: inbox full; a
+ * handler defers the record it was forwarding and the ones after it by
+ * returning its index, see uhp_agent_fn, rather than waiting).
  */
 UHP_API int uhp_agent_send(struct uhp_agent *self, struct uhp_agent *dst,
 			   const void *buf, uint32_t len,
@@ -224,6 +278,13 @@ UHP_API uint32_t uhp_agent_id(const struct uhp_agent *a);
 UHP_API struct uhp_channel *uhp_agent_inbox(const struct uhp_agent *a);
 /* 0 while the agent runs; the value that stopped it otherwise. */
 UHP_API int uhp_agent_error(const struct uhp_agent *a);
+/*
+ * The agent's counters into *out. Readable while the pool runs (each
+ * counter is exact, the set is not a snapshot).
+ * Returns 0, or -EINVAL (NULL).
+ */
+UHP_API int uhp_agent_stats(const struct uhp_agent *a,
+			    struct uhp_agent_stats *out);
 
 /*
  * On a worker thread of any runtime: fill *out (may be NULL) with its CPU
@@ -232,10 +293,10 @@ UHP_API int uhp_agent_error(const struct uhp_agent *a);
 UHP_API int uhp_runtime_worker_self(struct uhp_cpu *out);
 
 /*
- * Stop the workers: each finishes the handler call it is in (nothing
- * received is dropped) and exits; this waits for them, also when another
- * thread's stop is doing the joining. Records left in the inboxes stay
- * there. Final: a stopped runtime cannot start again.
+ * Stop the workers: each finishes the handler call it is in and exits;
+ * this waits for them, also when another thread's stop is doing the
+ * joining. Records left in the inboxes stay there; records a handler
+ * deferred and was not handed again are dropped (uhp_agent_stats().held). Final: a stopped runtime cannot start again.
  * Returns 0, or -EINVAL (NULL), -EDEADLK (called from a handler of rt:
  * nothing is done). Stopping twice, or before start, is fine.
  */
