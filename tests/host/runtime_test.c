@@ -1020,9 +1020,430 @@ static void t_start_stop_races(void)
 	}
 }
 
+/* ---- backpressure: handlers that defer records ---- */
+
+/* A new arena inbox for a test agent; its name into name (48 bytes). */
+static struct uhp_channel *defer_inbox(char *name, const char *tag, size_t ring)
+{
+	struct uhp_create_opts co = UHP_CREATE_OPTS_INIT;
+	struct uhp_channel *ch;
+
+	co.ring_size = ring;
+	co.consumer = true;
+	co.node = 0;
+	snprintf(name, 48, "rtd.%s.%d", tag, (int)getpid());
+	uhp_arena_unlink(name);
+	if (uhp_arena_create(name, &co, &ch))
+		tap_bail("arena %s", name);
+	return ch;
+}
+
+/*
+ * A scripted handler. Call c (0, 1, ...) returns script[c] (the last entry
+ * for later calls) and logs the seqs it was given; the records it says it
+ * handled are logged as handled. Call 0 also sends 3 newer records (seq
+ * 10, 11, 12) into its own inbox: they must come after the deferred ones.
+ */
+struct script {
+	int ret[8];
+	unsigned nr;
+	unsigned calls;
+	unsigned n[8];			/* n of each call */
+	uint64_t first[8];		/* seq of msgs[0] of each call */
+	uint64_t handled[64];
+	unsigned nr_handled;
+	int bad;			/* a record not where it should be */
+};
+
+static int script_handler(struct uhp_agent *self, struct uhp_rx_msg *msgs,
+			  unsigned n, void *arg)
+{
+	struct script *s = arg;
+	unsigned c = s->calls;
+	int ret = s->ret[c < s->nr ? c : s->nr - 1];
+	unsigned k = ret == 0 ? n : ret == UHP_AGENT_DEFER_ALL ? 0 :
+		     (unsigned)ret < n ? (unsigned)ret : n;
+
+	if (c < 8) {
+		struct msg m;
+
+		memcpy(&m, msgs[0].buf, sizeof(m));
+		s->n[c] = n;
+		s->first[c] = m.seq;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct msg m;
+
+		memcpy(&m, msgs[i].buf, sizeof(m));
+		if (msgs[i].len != sizeof(m) || msgs[i].meta.seq != m.seq)
+			s->bad++;
+		if (i < k && s->nr_handled < 64)
+			s->handled[s->nr_handled++] = m.seq;
+	}
+	if (c == 0) {
+		for (uint64_t q = 10; q < 13; q++) {
+			struct msg m = { .seq = q };
+			struct uhp_meta meta = { .seq = (uint32_t)q };
+
+			if (uhp_agent_send(self, self, &m, sizeof(m), &meta))
+				s->bad++;
+		}
+	}
+	__atomic_store_n(&s->calls, c + 1, __ATOMIC_RELEASE);
+	return ret;
+}
+
+static void t_defer_partial(void)
+{
+	struct uhp_runtime *rt = pool(1, 4);
+	struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+	struct script s = { .ret = { 4, UHP_AGENT_DEFER_ALL, 2, 0, 0 }, .nr = 5 };
+	struct script bad = { .ret = { 2 }, .nr = 1 };
+	struct uhp_agent_stats as;
+	struct uhp_runtime_stats st;
+	struct uhp_channel *in, *in2;
+	struct uhp_agent *a, *b;
+	char name[48], name2[48];
+	bool order = true;
+
+	in = defer_inbox(name, "p", 65536);
+	in2 = defer_inbox(name2, "q", 65536);
+	ao.fn = script_handler;
+	ao.arg = &s;
+	if (uhp_runtime_add_agent(rt, in, &ao, &a))
+		tap_bail("add");
+	ao.arg = &bad;
+	if (uhp_runtime_add_agent(rt, in2, &ao, &b))
+		tap_bail("add");
+	/* Ten records before the start: the first call gets all ten. */
+	for (uint64_t q = 0; q < 10; q++) {
+		struct msg m = { .seq = q };
+		struct uhp_meta meta = { .seq = (uint32_t)q };
+
+		if (uhp_agent_send(NULL, a, &m, sizeof(m), &meta))
+			tap_bail("send");
+	}
+	{
+		struct msg m = { 0 };
+
+		if (uhp_agent_send(NULL, b, &m, sizeof(m), NULL))
+			tap_bail("send");
+	}
+	tap_is(uhp_runtime_start(rt), 0, "defer: 1 worker, a scripted agent");
+	{
+		uint64_t end = t_now_ns() + 5000000000ULL;
+
+		while ((__atomic_load_n(&s.calls, __ATOMIC_ACQUIRE) < 5 ||
+			s.nr_handled < 13 || !uhp_agent_error(b)) &&
+		       t_now_ns() < end)
+			t_sleep_ms(1);
+	}
+	uhp_runtime_stop(rt);
+	tap_ok(s.calls == 5 && s.n[0] == 10 && s.first[0] == 0 &&
+	       s.n[1] == 6 && s.first[1] == 4 && s.n[2] == 6 && s.first[2] == 4 &&
+	       s.n[3] == 4 && s.first[3] == 6 && s.n[4] == 3 && s.first[4] == 10,
+	       "return 4 of 10: 6 again (seq 4..), DEFER_ALL: the same 6, "
+	       "2: the last 4 (seq 6..), then the 3 newer ones");
+	tap_diag("calls %u: n %u %u %u %u %u, first %llu %llu %llu %llu %llu",
+		 s.calls, s.n[0], s.n[1], s.n[2], s.n[3], s.n[4],
+		 (unsigned long long)s.first[0], (unsigned long long)s.first[1],
+		 (unsigned long long)s.first[2], (unsigned long long)s.first[3],
+		 (unsigned long long)s.first[4]);
+	for (unsigned i = 0; i < s.nr_handled; i++)
+		order &= s.handled[i] == i;
+	tap_ok(s.nr_handled == 13 && order && !s.bad,
+	       "13 records handled once each, in order, same len and meta (%u)",
+	       s.nr_handled);
+	uhp_agent_stats(a, &as);
+	tap_ok(as.runs == 5 && as.msgs == 13 && as.deferrals == 3 &&
+	       as.deferred == 6 + 6 + 4 && as.held == 0 && as.streak == 0,
+	       "agent stats: 5 runs, 13 msgs, 3 deferrals of 16 records, none held");
+	uhp_runtime_stats(rt, &st, NULL, 0);
+	tap_ok(st.deferrals == 3 && st.deferred == 16 && st.retries == 3 &&
+	       st.msgs == 13 + 1 - 1 + 0 && st.runs == 6,
+	       "pool stats: 3 deferrals, 16 deferred, 3 retries, 13 msgs, 6 runs "
+	       "(got %llu %llu %llu %llu %llu)", (unsigned long long)st.deferrals,
+	       (unsigned long long)st.deferred, (unsigned long long)st.retries,
+	       (unsigned long long)st.msgs, (unsigned long long)st.runs);
+	tap_is(uhp_agent_error(b), -EINVAL, "returning 2 for 1 record stops the agent: -EINVAL");
+	tap_is(uhp_agent_stats(NULL, &as), -EINVAL, "agent stats: NULL");
+	uhp_runtime_destroy(rt);
+	uhp_close(in);
+	uhp_close(in2);
+	uhp_arena_unlink(name);
+	uhp_arena_unlink(name2);
+}
+
+/*
+ * Ping-pong through tiny inboxes: two agents forward each record to each
+ * other until its hops run out; a full inbox is deferred, never waited for.
+ */
+#define PP_HOPS		2000
+
+struct pp {
+	struct uhp_agent *a;
+	struct pp *peer;
+	uint64_t tx_seq, rx_seq, main_seq;
+	uint64_t delivered;
+	int inside;
+};
+
+static int pp_handler(struct uhp_agent *self, struct uhp_rx_msg *msgs,
+		      unsigned n, void *arg)
+{
+	struct pp *p = arg;
+	int ret = 0;
+
+	if (__atomic_fetch_add(&p->inside, 1, __ATOMIC_ACQ_REL) != 0)
+		__atomic_fetch_add(&overlaps, 1, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < n; i++) {
+		struct msg m;
+
+		memcpy(&m, msgs[i].buf, sizeof(m));
+		if (m.hops_left) {
+			struct msg f = { .token = m.token, .hops_left = m.hops_left - 1,
+					 .seq = p->tx_seq };
+			struct uhp_meta meta = { .type = FROM_PEER,
+						 .src = uhp_agent_id(self) };
+			int r = uhp_agent_send(self, p->peer->a, &f, sizeof(f), &meta);
+
+			if (r == -EAGAIN) {
+				ret = UHP_AGENT_DEFER(i);	/* msgs[i..n) later */
+				break;
+			}
+			if (r)
+				__atomic_fetch_add(&send_errors, 1, __ATOMIC_RELAXED);
+			else
+				p->tx_seq++;
+		} else {
+			__atomic_fetch_add(&tokens_done, 1, __ATOMIC_RELAXED);
+		}
+		/* Handled: only now does it count. */
+		if (msgs[i].meta.type == FROM_PEER && m.seq != p->rx_seq++)
+			__atomic_fetch_add(&fifo_errors, 1, __ATOMIC_RELAXED);
+		if (msgs[i].meta.type == FROM_MAIN && m.seq != p->main_seq++)
+			__atomic_fetch_add(&fifo_errors, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&p->delivered, p->delivered + 1, __ATOMIC_RELEASE);
+	}
+	__atomic_fetch_sub(&p->inside, 1, __ATOMIC_ACQ_REL);
+	return ret;
+}
+
+static void t_defer_pingpong(unsigned workers)
+{
+	struct uhp_runtime *rt = pool(workers, 4);
+	struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+	struct uhp_runtime_stats st;
+	struct uhp_agent_stats s0, s1;
+	struct pp p[2] = { { 0 } };
+	struct uhp_channel *in[2];
+	char name[2][48];
+	unsigned cap = 0, records, sent[2] = { 0, 0 };
+	uint64_t t0, el;
+	bool ok;
+
+	in[0] = defer_inbox(name[0], "a", 4096);
+	in[1] = defer_inbox(name[1], "b", 4096);
+	ao.fn = pp_handler;
+	ao.max_msg = 64;
+	for (unsigned i = 0; i < 2; i++) {
+		p[i].peer = &p[1 - i];
+		ao.arg = &p[i];
+		if (uhp_runtime_add_agent(rt, in[i], &ao, &p[i].a))
+			tap_bail("add");
+	}
+	reset_counters();
+	/*
+	 * Fill agent 0's inbox before the start (its capacity C), then C / 2
+	 * more into agent 1's: 1.5 C records in flight, so inboxes fill and
+	 * handlers must defer, but fewer than the 2 C + 2 a cycle of two
+	 * full inboxes with held records would need (that cycle cannot
+	 * progress, whatever the runtime does).
+	 */
+	for (;;) {
+		struct msg m = { .token = cap, .hops_left = PP_HOPS - 1, .seq = sent[0] };
+		struct uhp_meta meta = { .type = FROM_MAIN };
+
+		if (uhp_agent_send(NULL, p[0].a, &m, sizeof(m), &meta))
+			break;
+		sent[0]++;
+		cap++;
+	}
+	records = cap + cap / 2;
+	while (sent[0] + sent[1] < records) {
+		struct msg m = { .token = sent[0] + sent[1], .hops_left = PP_HOPS - 1,
+				 .seq = sent[1] };
+		struct uhp_meta meta = { .type = FROM_MAIN };
+
+		if (uhp_agent_send(NULL, p[1].a, &m, sizeof(m), &meta))
+			tap_bail("inject");
+		sent[1]++;
+	}
+	t0 = t_now_ns();
+	if (uhp_runtime_start(rt))
+		tap_bail("start");
+	ok = wait_for(&tokens_done, records, 30000);
+	el = t_now_ns() - t0;
+	t_sleep_ms(10);
+	uhp_runtime_stats(rt, &st, NULL, 0);
+	uhp_agent_stats(p[0].a, &s0);
+	uhp_agent_stats(p[1].a, &s1);
+	tap_diag("%u worker(s), inboxes of %u records, %u in flight x %u hops: "
+		 "%.1f ms, %llu runs, %llu deferrals (%llu records), %llu retries, "
+		 "%llu sleeps", workers, cap, records, PP_HOPS, el / 1e6,
+		 (unsigned long long)st.runs, (unsigned long long)st.deferrals,
+		 (unsigned long long)st.deferred, (unsigned long long)st.retries,
+		 (unsigned long long)st.sleeps);
+	tap_ok(ok && el < 30000000000ULL,
+	       "ping-pong, %u worker(s), 4 KiB inboxes: all %u records done, "
+	       "no deadlock (%.0f ms)", workers, records, el / 1e6);
+	tap_is(LD(p[0].delivered) + LD(p[1].delivered), (uint64_t)records * PP_HOPS,
+	       "... every hop delivered exactly once");
+	tap_is(LD(fifo_errors) + LD(overlaps) + LD(send_errors), 0,
+	       "... per-sender FIFO, no overlap, no send error");
+	tap_ok(st.deferrals > 0 && s0.deferrals + s1.deferrals == st.deferrals &&
+	       st.msgs == (uint64_t)records * PP_HOPS && s0.held + s1.held == 0,
+	       "... handlers deferred (%llu times), stats add up",
+	       (unsigned long long)st.deferrals);
+	uhp_runtime_destroy(rt);
+	for (unsigned i = 0; i < 2; i++) {
+		uhp_close(in[i]);
+		uhp_arena_unlink(name[i]);
+	}
+}
+
+/*
+ * A destination that never drains: an agent of a runtime never started.
+ * The agent forwarding to it defers over and over without burning a CPU,
+ * other agents keep running, and once the destination has room again the
+ * deferred records go through (the agent was not forgotten).
+ */
+/* CPU allowed over 300 ms of retries (a spinning worker: 300 or more).
+ * ThreadSanitizer makes every retry some 10 times dearer. */
+#ifdef __SANITIZE_THREAD__
+#define STALLED_CPU_MS	150U
+#else
+#define STALLED_CPU_MS	60U
+#endif
+
+struct fwd {
+	struct uhp_agent *dst;
+	uint64_t forwarded;
+};
+
+static int fwd_handler(struct uhp_agent *self, struct uhp_rx_msg *msgs,
+		       unsigned n, void *arg)
+{
+	struct fwd *f = arg;
+
+	for (unsigned i = 0; i < n; i++) {
+		int r = uhp_agent_send(self, f->dst, msgs[i].buf, msgs[i].len,
+				       &msgs[i].meta);
+
+		if (r == -EAGAIN)
+			return UHP_AGENT_DEFER(i);
+		if (r)
+			__atomic_fetch_add(&send_errors, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->forwarded, f->forwarded + 1, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+static void t_defer_stalled(void)
+{
+	struct uhp_runtime *rt = pool(2, 16), *dead = pool(1, 1);
+	struct uhp_agent_opts ao = UHP_AGENT_OPTS_INIT;
+	struct uhp_agent_stats as, as2;
+	struct uhp_channel *in, *xin;
+	struct uhp_agent *d, *x;
+	struct fwd f = { 0 };
+	char name[48], xname[48];
+	unsigned extra = 40, got = 0, next = 0, order_bad = 0;
+	uint64_t c0, c1;
+	unsigned char buf[64];
+	struct uhp_meta meta;
+	ssize_t r;
+	bool ok;
+
+	in = defer_inbox(name, "d", 65536);
+	xin = defer_inbox(xname, "x", 4096);
+	ao.fn = fwd_handler;
+	ao.max_msg = 64;
+	ao.arg = &f;
+	if (uhp_runtime_add_agent(dead, xin, &ao, &x) ||
+	    uhp_runtime_add_agent(rt, in, &ao, &d))
+		tap_bail("add");
+	f.dst = x;
+	if (make_agents(rt, 10, 65536))
+		tap_bail("ring agents");
+	for (unsigned i = 0; i < 10; i++)
+		ag[i].next = &ag[(i + 1) % 10];
+	reset_counters();
+	if (uhp_runtime_start(rt))
+		tap_bail("start");
+	/* More than X's inbox holds (64 records of 64 B in 4 KiB). */
+	for (unsigned i = 0; i < 64 + extra; i++) {
+		struct msg m = { .seq = i };
+		struct uhp_meta mm = { .seq = i };
+
+		if (uhp_agent_send(NULL, d, &m, sizeof(m), &mm))
+			tap_bail("send to the forwarder");
+	}
+	ok = false;
+	for (uint64_t end = t_now_ns() + 5000000000ULL; !ok && t_now_ns() < end;
+	     t_sleep_ms(1)) {
+		uhp_agent_stats(d, &as);
+		ok = as.held > 0 && as.deferrals > 2;
+	}
+	tap_ok(ok, "forwarder to a stalled inbox: deferring (%u held, %llu deferrals)",
+	       as.held, (unsigned long long)as.deferrals);
+
+	start_tokens(10, 4, 300);
+	tap_ok(wait_for(&tokens_done, 4, 10000) && LD(fifo_errors) == 0 &&
+	       total_handled(10) == 4 * 300,
+	       "... other agents keep running: 4 tokens x 300 hops done meanwhile");
+
+	t_sleep_ms(50);
+	uhp_agent_stats(d, &as);
+	c0 = cpu_ns();
+	t_sleep_ms(300);
+	c1 = cpu_ns();
+	uhp_agent_stats(d, &as2);
+	tap_diag("stalled: %.2f ms CPU in 300 ms, %llu retries meanwhile, streak %u",
+		 (c1 - c0) / 1e6, (unsigned long long)(as2.runs - as.runs), as2.streak);
+	tap_ok(c1 - c0 < STALLED_CPU_MS * 1000000ULL && as2.runs > as.runs,
+	       "... retried (%llu times in 300 ms), not spinning: %.2f ms CPU (< %u)",
+	       (unsigned long long)(as2.runs - as.runs), (c1 - c0) / 1e6,
+	       STALLED_CPU_MS);
+
+	/* Drain the stalled inbox by hand: the held records must come. */
+	for (uint64_t end = t_now_ns() + 5000000000ULL;
+	     got < 64 + extra && t_now_ns() < end;) {
+		r = uhp_recv(xin, buf, sizeof(buf), &meta);
+		if (r == -EAGAIN) {
+			t_sleep_ms(1);
+			continue;
+		}
+		if (r != sizeof(struct msg) || meta.seq != next++)
+			order_bad++;
+		got++;
+	}
+	uhp_agent_stats(d, &as);
+	tap_ok(got == 64 + extra && !order_bad && as.held == 0 &&
+	       LD(f.forwarded) == 64 + extra && LD(send_errors) == 0,
+	       "... room again: all %u records arrive, in order (%u)", 64 + extra, got);
+	uhp_runtime_destroy(rt);
+	uhp_runtime_destroy(dead);
+	free_agents(10);
+	uhp_close(in);
+	uhp_close(xin);
+	uhp_arena_unlink(name);
+	uhp_arena_unlink(xname);
+}
+
 int main(void)
 {
-	tap_plan(83);
+	tap_plan(102);
 	t_errors();
 	t_ring_idle_external();
 	t_fd_inbox();
@@ -1033,5 +1454,9 @@ int main(void)
 	t_parallel_wakeup();
 	t_unwatch();
 	t_start_stop_races();
+	t_defer_partial();
+	t_defer_pingpong(2);
+	t_defer_pingpong(1);
+	t_defer_stalled();
 	return tap_done();
 }
