@@ -100,9 +100,12 @@
  *         inbox is one ring, on the nodes with CPUs in turn (agent a on
  *         the (a mod nodes)-th; every sender goes through the inbox's one
  *         handle, so one ring is all it uses), big enough for every
- *         message that can be alive at once (2T records, so a handler
- *         never waits for room: with --ring smaller, a send that finds its
- *         inbox full retries for up to 2 s, then the trial fails).
+ *         message that can be alive at once (2T records, so inboxes
+ *         never fill). With --ring smaller, a send that finds its inbox
+ *         full is kept in the agent's outbox and the handler defers the
+ *         record that made it and the ones after (a positive return, see
+ *         uhp_agent_fn): the runtime hands them again later, behind other
+ *         work, and no handler ever waits for room.
  *   zmq   ZeroMQ ipc://, the idiomatic peer-to-peer design: one thread per
  *         agent, each owning one ROUTER socket bound at ipc://DIR/<id> with
  *         its routing id; agent a connects to every b > a (routing id of
@@ -929,52 +932,133 @@ static char uhp_prefix[32];	/* channel names: <prefix>.<id> */
 static uint64_t ring_size;	/* 0: room for 2T records */
 static struct uhp_agent **uag;	/* [N], runtime agent of agent id a */
 
-static inline void cpu_relax(void)
+/*
+ * Backpressure. Handling one record may send several messages (the
+ * router's broadcast, a kick's tokens). A send that finds the inbox full
+ * (-EAGAIN), and every send after it, goes into the agent's outbox, and
+ * the handler returns the index of the record that caused it: the runtime
+ * hands that record (first) and the ones after it again later
+ * (uhp_agent_fn), and the handler waits for nothing. Invariant: the outbox
+ * is non-empty only while the first record handed to the next call is
+ * one already handled, whose messages it holds; the next call sends them
+ * first and skips that record, or defers everything while the inbox is
+ * still full.
+ */
+struct uoutbox {
+	unsigned head, count, cap;
+	unsigned *dst;
+	unsigned char *msgs;		/* cap * MSG_LEN */
+};
+static struct uoutbox *uout;		/* [N] */
+
+static int uout_init(void)
 {
-	__builtin_ia32_pause();
+	/* Most messages one record makes: a broadcast, or a kick's tokens. */
+	unsigned cap = S.nteams + 2 > (T + N - 1) / N ? S.nteams + 2 :
+		       (T + N - 1) / N;
+
+	uout = calloc(N, sizeof(*uout));
+	if (!uout)
+		return -ENOMEM;
+	for (unsigned a = 0; a < N; a++) {
+		uout[a].cap = cap;
+		uout[a].dst = calloc(cap, sizeof(unsigned));
+		uout[a].msgs = malloc((size_t)cap * MSG_LEN);
+		if (!uout[a].dst || !uout[a].msgs)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
-/* From a handler: into dst's inbox, dst scheduled. A full inbox is waited
- * for (the other workers drain it), up to 2 s. */
-static int usend(void *ctx, unsigned dst, const void *msg, unsigned len)
+static void uout_free(void)
 {
-	struct agent *ag = ctx;
+	for (unsigned a = 0; uout && a < N; a++) {
+		free(uout[a].dst);
+		free(uout[a].msgs);
+	}
+	free(uout);
+	uout = NULL;
+}
+
+static int usend_now(struct agent *ag, unsigned dst, const void *msg,
+		     unsigned len)
+{
 	struct msg_hdr h;
 	struct uhp_meta m;
-	uint64_t deadline = 0;
-	unsigned n = 0;
 
 	memcpy(&h, msg, HDR_LEN);
 	m = (struct uhp_meta){ .seq = h.seq, .src = ag->id, .dst = dst, .type = 1 };
-	for (;;) {
-		int ret = uhp_agent_send(ag->impl, uag[dst], msg, len, &m);
+	return uhp_agent_send(ag->impl, uag[dst], msg, len, &m);
+}
 
+/* From a handler: into dst's inbox, dst scheduled; into the outbox if the
+ * inbox is full or earlier messages wait there (FIFO per destination). */
+static int usend(void *ctx, unsigned dst, const void *msg, unsigned len)
+{
+	struct agent *ag = ctx;
+	struct uoutbox *o = &uout[ag->id];
+	unsigned slot;
+	int ret = -EAGAIN;
+
+	if (!o->count) {
+		ret = usend_now(ag, dst, msg, len);
 		if (ret != -EAGAIN)
 			return ret;
 		ag->send_retries++;
-		if (++n < 64) {
-			cpu_relax();
-			continue;
-		}
-		if (!deadline)
-			deadline = bench_now_ns() + 2000000000ULL;
-		else if (bench_now_ns() > deadline) {
-			set_why("agent %u: the inbox of agent %u stayed full for "
-				"2 s (an inbox smaller than the 2T = %u messages "
-				"that can be alive: --ring?)", ag->id, dst, 2 * T);
-			return -EAGAIN;
-		}
-		sched_yield();
 	}
+	if (o->count == o->cap) {
+		set_why("agent %u: outbox of %u full", ag->id, o->cap);
+		return -ENOSPC;
+	}
+	slot = (o->head + o->count++) % o->cap;
+	o->dst[slot] = dst;
+	memcpy(o->msgs + (size_t)slot * MSG_LEN, msg, len);
+	return 0;
+}
+
+/* Send what waits in the outbox, in order; true when it is empty. */
+static bool uout_flush(struct agent *ag, int *err)
+{
+	struct uoutbox *o = &uout[ag->id];
+
+	while (o->count) {
+		int ret = usend_now(ag, o->dst[o->head],
+				    o->msgs + (size_t)o->head * MSG_LEN, MSG_LEN);
+
+		if (ret == -EAGAIN) {
+			ag->send_retries++;
+			return false;
+		}
+		if (ret < 0) {
+			*err = ret;
+			return false;
+		}
+		o->head = (o->head + 1) % o->cap;
+		o->count--;
+	}
+	o->head = 0;
+	return true;
 }
 
 static int uhandler(struct uhp_agent *self, struct uhp_rx_msg *msgs, unsigned n,
 		    void *arg)
 {
 	struct agent *ag = arg;
+	unsigned i = 0;
+	int err = 0;
 
 	(void)self;
-	for (unsigned i = 0; i < n; i++) {
+	if (uout[ag->id].count) {
+		if (!uout_flush(ag, &err)) {
+			if (!err)
+				return UHP_AGENT_DEFER_ALL;
+			set_why("agent %u: send: %s", ag->id, strerror(-err));
+			sim_fail();
+			return -EPROTO;
+		}
+		i = 1;		/* msgs[0] was handled: its messages are out */
+	}
+	for (; i < n; i++) {
 		const unsigned char *m = msgs[i].buf;
 		uint32_t kind;
 
@@ -982,10 +1066,12 @@ static int uhandler(struct uhp_agent *self, struct uhp_rx_msg *msgs, unsigned n,
 		if (msgs[i].len == HDR_LEN && kind == KIND_KICK) {
 			if (agent_start(ag, usend, ag) < 0)
 				return -EPROTO;
-			continue;
-		}
-		if (agent_handle(ag, m, msgs[i].len, usend, ag) < 0)
+		} else if (agent_handle(ag, m, msgs[i].len, usend, ag) < 0) {
 			return -EPROTO;
+		}
+		/* Its messages wait: hand msgs[i..n) again, msgs[i] first. */
+		if (uout[ag->id].count)
+			return UHP_AGENT_DEFER(i);
 	}
 	return 0;
 }
@@ -1034,7 +1120,7 @@ static int uhp_trial(void)
 	uint64_t c0, crc_errors = 0, leftover = 0;
 
 	uag = calloc(N, sizeof(*uag));
-	if (!inbox || !uag) {
+	if (!inbox || !uag || uout_init()) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -1182,13 +1268,15 @@ static int uhp_trial(void)
 		sim_fail();
 	snprintf(res->note, sizeof(res->note), "uhp_runtime, %u workers, %s "
 		 "inboxes of %llu KiB on %u node(s); %llu handler runs, %.1f "
-		 "msgs/run, %llu steals, %llu sleeps, %llu full-inbox retries",
+		 "msgs/run, %llu steals, %llu sleeps, %llu full-inbox sends, "
+		 "%llu deferrals",
 		 st.nr_workers, use_dev ? "/dev/uhp" : "arena",
 		 (unsigned long long)(co.ring_size >> 10), nnodes,
 		 (unsigned long long)st.runs,
 		 st.runs ? (double)st.msgs / (double)st.runs : 0.0,
 		 (unsigned long long)st.steals, (unsigned long long)st.sleeps,
-		 (unsigned long long)res->send_retries);
+		 (unsigned long long)res->send_retries,
+		 (unsigned long long)st.deferrals);
 out:
 	uhp_runtime_destroy(rt);
 	for (unsigned a = 0; a < made; a++)
@@ -1197,6 +1285,7 @@ out:
 		close(dev);
 	free(inbox);
 	free(uag);
+	uout_free();
 	return ret;
 }
 
