@@ -87,8 +87,10 @@ struct uhp_channel {
 
 	/*
 	 * Counters. The producer ones are bumped by many threads (atomic
-	 * adds, relaxed: they order nothing); the consumer ones by the
-	 * consumer thread only. Each group has its own cache line.
+	 * adds; relaxed, except that on x86 the add to sent is also the
+	 * producer's wake-up barrier, see wake_check() in ring.c); the
+	 * consumer ones by the consumer thread only. Each group has its own
+	 * cache line.
 	 */
 	struct {
 		uint64_t sent;
