@@ -296,7 +296,11 @@ static void uhp_check_stats(struct uhp_channel *ch)
 			 (unsigned long long)st.stalled_skips);
 }
 
-static void uhp_consumer(void)
+/*
+ * spin: the ring peers' policy (ck_ring, rte_ring, iceoryx): spin when
+ * empty, never sleep. Otherwise sleep in uhp_wait() after its short spin.
+ */
+static void uhp_consume(bool spin)
 {
 	struct uhp_channel *ch = uhp_join(true);
 	unsigned char *buf = calloc(1, S);
@@ -307,6 +311,8 @@ static void uhp_consumer(void)
 
 		if (n >= 0)
 			check(buf, (size_t)n);
+		else if (n == -EAGAIN && spin)
+			cpu_relax();
 		else if (n == -EAGAIN)
 			uhp_wait(ch, -1);
 		else if (n == -EBADMSG)
@@ -319,29 +325,14 @@ static void uhp_consumer(void)
 	uhp_close(ch);
 }
 
-/* The consumer policy of the ring peers (ck_ring, rte_ring): spin, never
- * sleep. uhp_consumer() sleeps after uhp_wait()'s short spin. */
+static void uhp_consumer(void)
+{
+	uhp_consume(false);
+}
+
 static void uhp_spin_consumer(void)
 {
-	struct uhp_channel *ch = uhp_join(true);
-	unsigned char *buf = calloc(1, S);
-
-	wait_go();
-	while (got < (uint64_t)total) {
-		ssize_t n = uhp_recv(ch, buf, S, NULL);
-
-		if (n >= 0)
-			check(buf, (size_t)n);
-		else if (n == -EAGAIN)
-			cpu_relax();
-		else if (n == -EBADMSG)
-			bad++, got++;
-		else
-			fail("uhp_recv", (int)-n);
-	}
-	consumer_done();
-	uhp_check_stats(ch);
-	uhp_close(ch);
+	uhp_consume(true);
 }
 
 static void uhpb_producer(int p)
