@@ -1587,20 +1587,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	{
-		const char *dir = getenv("BENCH_OUT");
-		char path[4096];
-
-		if (!dir || !*dir)
-			dir = "../build/bench";
-		mkdir(dir, 0777);
-		snprintf(path, sizeof(path), "%s/agentsim.jsonl", dir);
-		jf = fopen(path, append ? "a" : "w");
-		if (!jf)
-			fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
-		else
-			printf("# JSON lines: %s\n", path);
-	}
+	jf = bench_open_jsonl_mode("agentsim", append);
 
 	printf("msgs/s: deliveries per second, median of %ld round(s); CPUs: CPU "
 	       "time / wall time; per CPU: msgs per CPU-second; uhp x: uhp's "

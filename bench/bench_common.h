@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,7 +109,8 @@ static inline double bench_median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static inline FILE *bench_open_jsonl(const char *name)
+/* $BENCH_OUT/<name>.jsonl, truncated or (append) added to; NULL on error. */
+static inline FILE *bench_open_jsonl_mode(const char *name, bool append)
 {
 	const char *dir = getenv("BENCH_OUT");
 	char path[4096];
@@ -118,13 +120,37 @@ static inline FILE *bench_open_jsonl(const char *name)
 		dir = "../build/bench";
 	mkdir(dir, 0777);
 	snprintf(path, sizeof(path), "%s/%s.jsonl", dir, name);
-	f = fopen(path, "w");
+	f = fopen(path, append ? "a" : "w");
 	if (!f)
 		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
 	else
 		printf("# JSON lines: %s\n", path);
 	return f;
 }
+
+static inline FILE *bench_open_jsonl(const char *name)
+{
+	return bench_open_jsonl_mode(name, false);
+}
+
+static inline double bench_now_s(void)
+{
+	return (double)bench_now_ns() / 1e9;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+
+/* Nanoseconds per TSC tick (constant_tsc), measured over a 100 ms sleep. */
+static inline double bench_tsc_ns_per_tick(void)
+{
+	struct timespec d = { 0, 100 * 1000000L };
+	uint64_t t0 = bench_now_ns(), c0 = __rdtsc();
+
+	nanosleep(&d, NULL);
+	return (double)(bench_now_ns() - t0) / (double)(__rdtsc() - c0);
+}
+#endif
 
 static inline void bench_jsonl(FILE *f, const char *bench, const char *impl,
 			       size_t size, double ns, double peer_ns)

@@ -15,9 +15,9 @@
  * idle-to-arrival latency. ping-pong: two threads on the same cores pass a
  * counter through one cache line; half the round trip is the one-way time.
  * Times come from the TSC (constant_tsc, calibrated against
- * CLOCK_MONOTONIC). Prints a table with the ratio uhp / ping-pong per
- * percentile and JSON lines into $BENCH_OUT/latency.jsonl (default
- * build/bench).
+ * CLOCK_MONOTONIC_RAW by bench_tsc_ns_per_tick()). Prints a table with the
+ * ratio uhp / ping-pong per percentile and JSON lines into
+ * $BENCH_OUT/latency.jsonl (default ../build/bench, see bench_common.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,6 +33,8 @@
 #include <x86intrin.h>
 
 #include "uhp.h"
+
+#include "bench_common.h"
 
 #define MAX_SAMPLES	(1 << 21)
 #define MAX_PCT		8
@@ -57,27 +59,9 @@ static void pin(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void calibrate(void)
-{
-	double t0 = now_s();
-	uint64_t c0 = __rdtsc();
-	struct timespec d = { 0, 100 * 1000000L };
-
-	nanosleep(&d, NULL);
-	ns_per_tick = (now_s() - t0) * 1e9 / (double)(__rdtsc() - c0);
-}
-
 static int more_samples(size_t n, double t0)
 {
-	double el = now_s() - t0;
+	double el = bench_now_s() - t0;
 
 	return n < MAX_SAMPLES &&
 	       (el < duration || (n < MIN_SAMPLES && el < 10 * duration));
@@ -165,7 +149,7 @@ static size_t run_uhp(uint64_t *samples)
 	uhp_set_producer_ring(prod_ch, 0);
 	pin(cpu_c);
 	pthread_create(&th, NULL, uhp_producer, NULL);
-	t0 = now_s();
+	t0 = bench_now_s();
 	while (more_samples(n, t0)) {
 		for (int spin = 0; spin < 4096; spin++) {
 			ssize_t len = uhp_recv(ch, buf, sizeof(buf), NULL);
@@ -224,7 +208,7 @@ static size_t run_pingpong(uint64_t *samples)
 	atomic_store(&line, 0);
 	pin(cpu_c);
 	pthread_create(&th, NULL, ponger, NULL);
-	t0 = now_s();
+	t0 = bench_now_s();
 	while (more_samples(n, t0)) {
 		uint64_t t = __rdtsc();
 
@@ -249,10 +233,8 @@ int main(int argc, char **argv)
 		{ "dev", no_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *outdir = getenv("BENCH_OUT");
 	uint64_t *su = malloc(MAX_SAMPLES * sizeof(uint64_t));
 	uint64_t *sp = malloc(MAX_SAMPLES * sizeof(uint64_t));
-	char path[512];
 	size_t nu, np;
 	FILE *js;
 	int opt;
@@ -281,7 +263,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_latency: need 8 <= size <= 65536 and percentiles\n");
 		return 2;
 	}
-	calibrate();
+	ns_per_tick = bench_tsc_ns_per_tick();
 	np = run_pingpong(sp);
 	nu = run_uhp(su);
 	if (nu < 100 || np < 100) {
@@ -291,8 +273,7 @@ int main(int argc, char **argv)
 	qsort(su, nu, sizeof(*su), cmp_u64);
 	qsort(sp, np, sizeof(*sp), cmp_u64);
 
-	snprintf(path, sizeof(path), "%s/latency.jsonl", outdir ? outdir : "build/bench");
-	js = fopen(path, "w");
+	js = bench_open_jsonl("latency");
 	printf("latency: one way, CPU %d -> CPU %d, %u-byte records, uhp %s, %zu uhp / %zu ping-pong samples\n",
 	       cpu_p, cpu_c, size, use_dev ? "/dev/uhp channel" : "arena", nu, np);
 	printf("  percentile |   uhp ns | ping-pong ns | uhp / ping-pong\n");

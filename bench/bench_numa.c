@@ -50,6 +50,8 @@
 
 #include "uhp.h"
 
+#include "bench_common.h"
+
 #define MAX_NODES	8
 #define MAX_SIZES	8
 #define MAX_ROUNDS	51
@@ -98,24 +100,6 @@ static int node_of_cpu(int cpu)
 	if (getcpu(&c, &node))
 		die("getcpu", errno);
 	return (int)node;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void calibrate(void)
-{
-	double t0 = now_s();
-	uint64_t c0 = __rdtsc();
-	struct timespec d = { 0, 100 * 1000000L };
-
-	nanosleep(&d, NULL);
-	ns_per_tick = (now_s() - t0) * 1e9 / (double)(__rdtsc() - c0);
 }
 
 /* ---- channels ---- */
@@ -304,7 +288,7 @@ static double tp_trial(size_t size, long n)
 	atomic_store(&go, 0);
 	pthread_create(&th, NULL, tp_producer, NULL);
 	usleep(1000);
-	t0 = now_s();
+	t0 = bench_now_s();
 	atomic_store(&go, 1);
 	while (expect < (uint64_t)n) {
 		ssize_t r = uhp_recv(cons_ch, buf, size, NULL);
@@ -329,7 +313,7 @@ static double tp_trial(size_t size, long n)
 		}
 		expect++;
 	}
-	t1 = now_s();
+	t1 = bench_now_s();
 	pthread_join(th, NULL);
 	free(buf);
 	return (double)n / (t1 - t0);
@@ -374,8 +358,8 @@ static void lat_run(size_t size, double secs, size_t min_n, uint64_t *s,
 	atomic_store(&stop, 0);
 	atomic_store(&consumed, 0);
 	pthread_create(&th, NULL, lat_producer, NULL);
-	t0 = now_s();
-	while (*n < LAT_MAX && ((el = now_s() - t0) < secs ||
+	t0 = bench_now_s();
+	while (*n < LAT_MAX && ((el = bench_now_s() - t0) < secs ||
 				(*n - n0 < min_n && el < 10 * secs))) {
 		for (int spin = 0; spin < 4096; spin++) {
 			ssize_t len = uhp_recv(cons_ch, buf, sizeof(buf), NULL);
@@ -453,8 +437,7 @@ int main(int argc, char **argv)
 	uint64_t *lat[MAX_NODES];
 	size_t nlat[MAX_NODES];
 	struct uhp_info info;
-	char name[UHP_NAME_MAX], path[4096];
-	const char *outdir = getenv("BENCH_OUT");
+	char name[UHP_NAME_MAX];
 	int opt, ret, np = 0, node_p, node_c, failed = 0, local_i = -1;
 	FILE *js;
 
@@ -490,7 +473,7 @@ int main(int argc, char **argv)
 
 	node_c = node_of_cpu(cpu_c);
 	node_p = node_of_cpu(cpu_p);
-	calibrate();
+	ns_per_tick = bench_tsc_ns_per_tick();
 	if (use_dev) {
 		dev = uhp_open();
 		if (dev < 0)
@@ -591,14 +574,7 @@ int main(int argc, char **argv)
 			}
 	}
 
-	snprintf(path, sizeof(path), "%s/numa.jsonl", outdir ? outdir : "../build/bench");
-	if (outdir)
-		mkdir(outdir, 0777);
-	js = fopen(path, "w");
-	if (!js)
-		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
-	else
-		printf("# JSON lines: %s\n", path);
+	js = bench_open_jsonl("numa");
 	printf("numa: median msgs/s of %d rounds, %ld messages each; one-way latency "
 	       "over %.1f s per placement and size (consumer spinning)\n",
 	       rounds, n_msgs, duration);

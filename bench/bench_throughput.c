@@ -80,7 +80,6 @@
 #endif
 
 #define MAX_PRODUCERS	16
-#define MAX_IMPLS	16
 #define RING_ENTRIES	8192	/* ck_ring, rte_ring, eventfd_shm (slots) */
 #define TX_BATCH	32
 #define RX_BATCH	64
@@ -1208,12 +1207,12 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	static double samples[MAX_IMPLS][BENCH_MAX_REPS];
+	static double samples[BENCH_MAX_IMPLS][BENCH_MAX_REPS];
 	long n_msgs = 2000000, rounds = 5;
 	const char *only = NULL;
-	bool append = false, broken[MAX_IMPLS] = { 0 };
-	double mps[MAX_IMPLS];
-	int active[MAX_IMPLS], na = 0, uhp_i = -1;
+	bool append = false, broken[BENCH_MAX_IMPLS] = { 0 };
+	double mps[BENCH_MAX_IMPLS];
+	int active[BENCH_MAX_IMPLS], na = 0, uhp_i = -1;
 	FILE *jf;
 
 	for (int i = 1; i < argc; i++) {
@@ -1322,20 +1321,7 @@ int main(int argc, char **argv)
 	       "MB/s", "vs uhp");
 	for (int a = 0; a < na; a++)
 		mps[a] = broken[a] ? 0 : bench_median(samples[a], (int)rounds);
-	{
-		const char *dir = getenv("BENCH_OUT");
-		char path[4096];
-
-		if (!dir || !*dir)
-			dir = "../build/bench";
-		mkdir(dir, 0777);
-		snprintf(path, sizeof(path), "%s/throughput.jsonl", dir);
-		jf = fopen(path, append ? "a" : "w");
-		if (!jf)
-			fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
-		else
-			printf("# JSON lines: %s\n", path);
-	}
+	jf = bench_open_jsonl_mode("throughput", append);
 	for (int a = 0; a < na; a++) {
 		double ratio = uhp_i >= 0 && mps[uhp_i] > 0 ? mps[a] / mps[uhp_i] : 0;
 
