@@ -13,7 +13,6 @@
 #include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/io_uring.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nodemask.h>
@@ -22,17 +21,50 @@
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 
+#include "compat.h"
 #include "uhp.h"
 
 /* Offsets are UHP_MMAP_OFF(ring, part): split vm_pgoff the same way. */
 #define UHP_PGOFF_PART_SHIFT	(32 - PAGE_SHIFT)
 #define UHP_PGOFF_RING_SHIFT	(36 - PAGE_SHIFT)
 
+void uhp_channel_wake(struct uhp_channel *ch)
+{
+	/*
+	 * The waitqueue lock orders this against a consumer in poll():
+	 * either it is already queued and gets woken, or its readable check
+	 * runs after the record was committed (the producer committed before
+	 * calling NOTIFY, the consumer's smp_mb() after setting need_wakeup
+	 * pairs with the producer's smp_mb() after committing).
+	 */
+	wake_up_interruptible_poll(&ch->wq, EPOLLIN | EPOLLRDNORM);
+}
+
+static void uhp_channel_kwake_fn(struct irq_work *work)
+{
+	uhp_channel_wake(container_of(work, struct uhp_channel, kwake));
+}
+
+/*
+ * Wake the consumer on behalf of a kernel producer, which may run in
+ * hard-irq context: the waitqueue lock is a spinlock_t, which sleeps on
+ * PREEMPT_RT, so the wake-up is deferred to an irq_work (run from the next
+ * interrupt on this CPU, or from the irq_work thread on PREEMPT_RT), as the
+ * BPF ring buffer does. Queueing an already queued irq_work is a no-op: one
+ * wake-up serves every record committed before it runs.
+ */
+void uhp_channel_kwake(struct uhp_channel *ch)
+{
+	irq_work_queue(&ch->kwake);
+}
+
 static void uhp_channel_release(struct kref *ref)
 {
 	struct uhp_channel *ch = container_of(ref, struct uhp_channel, ref);
 	unsigned int i;
 
+	/* A kernel producer's wake-up may still be queued: let it finish. */
+	irq_work_sync(&ch->kwake);
 	uhp_registry_release(ch);
 	for (i = 0; i < ch->nr_rings; i++)
 		uhp_ring_destroy(&ch->rings[i]);
@@ -75,6 +107,7 @@ struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
 	INIT_LIST_HEAD(&ch->all_node);
 	spin_lock_init(&ch->consumer_lock);
 	init_waitqueue_head(&ch->wq);
+	init_irq_work(&ch->kwake, uhp_channel_kwake_fn);
 	ch->data_size = ring_size;
 
 	if (node >= 0) {
@@ -121,18 +154,6 @@ static bool uhp_channel_readable(struct uhp_channel *ch)
 		if (uhp_ring_readable(&ch->rings[i]))
 			return true;
 	return false;
-}
-
-void uhp_channel_wake(struct uhp_channel *ch)
-{
-	/*
-	 * The waitqueue lock orders this against a consumer in poll():
-	 * either it is already queued and gets woken, or its readable check
-	 * runs after the record was committed (the producer committed before
-	 * calling NOTIFY, the consumer's smp_mb() after setting need_wakeup
-	 * pairs with the producer's smp_mb() after committing).
-	 */
-	wake_up_interruptible_poll(&ch->wq, EPOLLIN | EPOLLRDNORM);
 }
 
 static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
@@ -200,7 +221,7 @@ static int uhp_ioctl_send(struct uhp_ucmd *ucmd)
 	struct uhp_channel *ch = ucmd->file->private_data;
 	struct uhp_send *s = ucmd->cmd;
 	struct iov_iter iter;
-	struct iovec iov;
+	void __user *buf;
 	int ret;
 
 	if (s->flags || s->__reserved0 || s->__reserved1 || s->pos)
@@ -209,12 +230,12 @@ static int uhp_ioctl_send(struct uhp_ucmd *ucmd)
 		return -EINVAL;
 	if (ch->rings[s->ring].kernel)
 		return -EPERM;	/* only kernel producers write there */
-	ret = import_single_range(ITER_SOURCE, u64_to_user_ptr(s->buf), s->len,
-				  &iov, &iter);
-	if (ret)
-		return ret;
-	if (iov.iov_len != s->len)	/* import clamps to MAX_RW_COUNT */
+	if (s->len > MAX_RW_COUNT)
 		return -EMSGSIZE;
+	buf = u64_to_user_ptr(s->buf);
+	if (!access_ok(buf, s->len))
+		return -EFAULT;
+	iov_iter_ubuf(&iter, ITER_SOURCE, buf, s->len);
 	ret = uhp_ring_send(&ch->rings[s->ring], s, &iter, &s->pos);
 	if (ret == 0 || ret == -EFAULT)	/* -EFAULT still filled the ring */
 		uhp_channel_wake(ch);
@@ -268,7 +289,7 @@ static int uhp_channel_uring_cmd(struct io_uring_cmd *ioucmd,
 				 unsigned int issue_flags)
 {
 	struct uhp_channel *ch = ioucmd->file->private_data;
-	const struct uhp_uring_cmd *cmd = ioucmd->cmd;
+	const struct uhp_uring_cmd *cmd = uhp_uring_cmd_payload(ioucmd);
 
 	switch (ioucmd->cmd_op) {
 	case UHP_URING_CMD_NOTIFY:
@@ -318,7 +339,8 @@ static int uhp_channel_mmap(struct file *file, struct vm_area_struct *vma)
 	ret = uhp_ring_mmap(&ch->rings[ring], vma, part);
 	if (ret)
 		return ret;
-	vma->vm_flags &= ~VM_MAYEXEC;	/* mprotect(PROT_EXEC) stays refused */
+	/* mprotect(PROT_EXEC) stays refused */
+	uhp_vm_flags_clear(vma, VM_MAYEXEC);
 	vma->vm_ops = &uhp_vm_ops;
 	return 0;
 }

@@ -19,8 +19,12 @@
  *   generic  memcpy().
  *
  * SIMD rules: the vector paths run only between kernel_fpu_begin() and
- * kernel_fpu_end(), only when irq_fpu_usable() says this context may touch
- * the FPU (otherwise the copy falls back to erms/generic), and never sleep.
+ * kernel_fpu_end(), only in process or softirq context and when
+ * irq_fpu_usable() says this context may touch the FPU (otherwise the copy
+ * falls back to erms/generic), and never sleep. Not in hard-irq: there
+ * kernel_fpu_begin() has to XSAVE the interrupted task's whole vector state
+ * (2.7 KiB with AVX-512) and keeps interrupts off for it, for a copy that
+ * rep movsb does at close to the same speed.
  * kernel_fpu_begin() disables preemption, so long copies are cut into
  * UHP_COPY_FPU_CHUNK pieces with the FPU section reopened between them: at
  * the ~10 GB/s even a slow machine reaches that holds preemption off for a
@@ -34,6 +38,7 @@
  */
 #include <linux/kernel.h>
 #include <linux/module.h>
+#include <linux/preempt.h>
 #include <linux/string.h>
 #include <linux/uio.h>
 #include <asm/cpufeature.h>
@@ -151,6 +156,12 @@ static void uhp_copy_avx512(u8 *d, const u8 *s, size_t len, bool nt)
 	asm volatile("vzeroupper" ::: "memory");
 }
 
+/* May this context use the vector paths? See "SIMD rules" above. */
+static bool uhp_copy_simd_usable(void)
+{
+	return !in_hardirq() && !in_nmi() && irq_fpu_usable();
+}
+
 static bool uhp_copy_supported(unsigned int path)
 {
 	switch (path) {
@@ -181,7 +192,7 @@ void uhp_copy_with(unsigned int path, void *dst, const void *src, size_t len)
 	 */
 	if (len < UHP_COPY_SIMD_MIN)
 		path = UHP_COPY_GENERIC;
-	else if (simd && !irq_fpu_usable())
+	else if (simd && !uhp_copy_simd_usable())
 		path = uhp_copy_supported(UHP_COPY_ERMS) ? UHP_COPY_ERMS :
 							   UHP_COPY_GENERIC;
 	switch (path) {
@@ -242,7 +253,7 @@ bool uhp_copy_section_begin(size_t total)
 	    uhp_copy_active != UHP_COPY_AVX2)
 		return false;
 	if (total < UHP_COPY_SIMD_MIN || total > UHP_COPY_FPU_CHUNK ||
-	    !irq_fpu_usable())
+	    !uhp_copy_simd_usable())
 		return false;
 	kernel_fpu_begin();
 	return true;

@@ -100,7 +100,7 @@ void uhp_kcommit(struct uhp_channel *ch, struct uhp_ktxn *txn,
 	h.crc = uhp_rec_crc(&h, txn->payload, txn->len);
 	uhp_ring_commit(r, txn->pos, &h);
 	if (uhp_ring_needs_wakeup(r))
-		uhp_channel_wake(ch);
+		uhp_channel_kwake(ch);
 }
 EXPORT_SYMBOL_GPL(uhp_kcommit);
 
@@ -137,7 +137,7 @@ int uhp_ksend_batch(struct uhp_channel *ch, const struct uhp_kmsg *msgs,
 	}
 	/* One wakeup check for the batch. */
 	if (i && uhp_ring_needs_wakeup(r))
-		uhp_channel_wake(ch);
+		uhp_channel_kwake(ch);
 	return i;
 }
 EXPORT_SYMBOL_GPL(uhp_ksend_batch);
@@ -181,7 +181,6 @@ void uhp_kgroup_destroy(struct uhp_kgroup *g)
 }
 EXPORT_SYMBOL_GPL(uhp_kgroup_destroy);
 
-
 int uhp_kgroup_send(struct uhp_kgroup *g, const void *buf, u32 len,
 		    const struct uhp_kmeta *meta)
 {
@@ -217,7 +216,7 @@ int uhp_kgroup_send(struct uhp_kgroup *g, const void *buf, u32 len,
 		r = &g->ch[i]->rings[txn[i].ring];
 		uhp_ring_commit(r, txn[i].pos, &h);
 		if (uhp_ring_needs_wakeup(r))
-			uhp_channel_wake(g->ch[i]);
+			uhp_channel_kwake(g->ch[i]);
 		sent++;
 	}
 	return sent;

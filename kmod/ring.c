@@ -32,7 +32,6 @@
  *     or skips read_pos can never make the kernel hand out space a record
  *     is still being written into (the lesson of CVE-2024-41009).
  */
-#include <linux/crc32c.h>
 #include <linux/gfp.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
@@ -42,6 +41,7 @@
 #include <linux/uio.h>
 #include <linux/vmalloc.h>
 
+#include "compat.h"
 #include "uhp.h"
 
 /* Failed compare-and-swaps on write_pos before SEND gives up with -EAGAIN. */
@@ -97,7 +97,7 @@ int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index,
 	r->mask = size - 1;
 	r->salt = get_random_u64() & ~UHP_TAG_BUSY;
 	r->kernel = kernel;
-	spin_lock_init(&r->klock);
+	raw_spin_lock_init(&r->klock);
 	r->prod = r->vaddr + UHP_PROD_LINE_OFF;
 	r->cons = r->vaddr + PAGE_SIZE + UHP_CONS_LINE_OFF;
 	r->wake = r->vaddr + PAGE_SIZE + UHP_WAKE_LINE_OFF;
@@ -144,7 +144,7 @@ static int uhp_ring_mmap_ro(struct uhp_ring *r, struct vm_area_struct *vma)
 		return 0;
 	if (vma->vm_flags & VM_WRITE)
 		return -EPERM;
-	vma->vm_flags &= ~VM_MAYWRITE;
+	uhp_vm_flags_clear(vma, VM_MAYWRITE);
 	return 0;
 }
 
@@ -358,24 +358,27 @@ int uhp_ring_verify(struct uhp_ring *r, u64 pos, u32 *len_out, u32 *crc_out)
 }
 
 /*
- * Kernel rings. Producers serialise on klock (irqsave: callers may be in
- * hardirq context; never NMI) only to hand out space; they copy and seal
- * outside it. Returns the record's position, with step 1 of the publish
- * done (len known, tag BUSY), or -ENOSPC (full: the consumer is behind, or a
- * record that far back is still being written) or -EUCLEAN (the consumer's
- * read_pos is impossible). Both are counted for UHP_IOC_INFO.
+ * Kernel rings. Producers serialise on klock only to hand out space; they
+ * copy and seal outside it. klock is a raw spinlock taken irqsave: callers
+ * may be in hard-irq context (never NMI), also on PREEMPT_RT, where a
+ * spinlock_t would sleep. Returns the record's position, with step 1 of
+ * the publish done under klock (len known, tag BUSY) before write_pos
+ * covers it, or -ENOSPC (full: the consumer is behind, or a record that far
+ * back is still being written) or -EUCLEAN (the consumer's read_pos is
+ * impossible). Both are counted for UHP_IOC_INFO.
  */
 int uhp_kring_reserve(struct uhp_ring *r, u32 len, u64 *pos_out)
 {
 	u64 total = UHP_REC_TOTAL(len), rpos, pend, end;
 	struct uhp_rec_hdr *rec;
 	unsigned long flags;
+	unsigned int n;
 	int ret = 0;
 
 	if (total > r->size)
 		return -EMSGSIZE;
 
-	spin_lock_irqsave(&r->klock, flags);
+	raw_spin_lock_irqsave(&r->klock, flags);
 	/*
 	 * Pairs with the consumer's store-release of read_pos: the bytes
 	 * below it are read and may be reused.
@@ -387,15 +390,22 @@ int uhp_kring_reserve(struct uhp_ring *r, u32 len, u64 *pos_out)
 		goto out_unlock;
 	}
 	/*
-	 * Advance kpending past records already committed. Their headers
-	 * are in pages no process can write, so len is the one we wrote.
-	 * Each record is walked once, so this is O(1) amortised.
+	 * Advance kpending past records already committed. Every header in
+	 * [kpending, kwpos) was given its BUSY tag and len under klock
+	 * before kwpos passed it, in pages no process can write, so the walk
+	 * reads only what we wrote, never stale bytes. At most
+	 * UHP_KPENDING_WALK records per call keep the time with interrupts
+	 * off bounded; a reservation makes one record and walks up to that
+	 * many, so kpending keeps up (a walk cut short can only make this
+	 * call report a full ring early).
 	 */
-	for (pend = r->kpending; pend != r->kwpos; pend += UHP_REC_TOTAL(rec->len)) {
+	pend = r->kpending;
+	for (n = 0; pend != r->kwpos && n < UHP_KPENDING_WALK; n++) {
 		rec = uhp_ring_hdr(r, pend);
 		/* Pairs with the store-release of the tag in uhp_ring_commit(). */
 		if (smp_load_acquire(&rec->tag) != (pend ^ r->salt))
 			break;
+		pend += UHP_REC_TOTAL(rec->len);
 	}
 	r->kpending = pend;
 	end = r->kwpos + total;
@@ -406,23 +416,25 @@ int uhp_kring_reserve(struct uhp_ring *r, u32 len, u64 *pos_out)
 	}
 	*pos_out = r->kwpos;
 	r->kwpos = end;
-	/* A copy for consumers (stall recovery bounds); never read back. */
-	WRITE_ONCE(r->prod->write_pos, end);
-out_unlock:
-	spin_unlock_irqrestore(&r->klock, flags);
-	if (ret) {
-		if (ret == -EUCLEAN)
-			pr_warn_ratelimited("uhp: kernel ring: corrupt read_pos %llu (write_pos %llu, size %llu), send refused\n",
-					    rpos, r->kwpos, r->size);
-		return ret;
-	}
 
+	/* Step 1 of the publish, still under klock (see the walk above). */
 	rec = uhp_ring_hdr(r, *pos_out);
 	rec->len = len;
 	rec->flags = UHP_REC_F_KERNEL;
-	/* Step 1; pairs with the consumer's load-acquire of the tag. */
+	/* Pairs with the consumer's load-acquire of the tag. */
 	smp_store_release(&rec->tag, *pos_out ^ r->salt ^ UHP_TAG_BUSY);
-	return 0;
+	/*
+	 * A copy for consumers (stall recovery and read bounds); never read
+	 * back. Release: a consumer that sees this write_pos sees the BUSY
+	 * tag above, never the stale bytes of an older lap.
+	 */
+	smp_store_release(&r->prod->write_pos, end);
+out_unlock:
+	raw_spin_unlock_irqrestore(&r->klock, flags);
+	if (ret == -EUCLEAN)
+		pr_warn_ratelimited("uhp: kernel ring: corrupt read_pos %llu (write_pos %llu, size %llu), send refused\n",
+				    rpos, r->kwpos, r->size);
+	return ret;
 }
 
 /* Where the payload of the record at pos goes (contiguous: double map). */

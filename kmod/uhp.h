@@ -26,6 +26,7 @@
 
 #include <linux/kref.h>
 #include <linux/atomic.h>
+#include <linux/irq_work.h>
 #include <linux/list.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -55,7 +56,7 @@ struct uhp_ring {
 	struct uhp_wake_line *wake;	/* shared, user-writable */
 	void *data;			/* start of the double-mapped data area */
 	bool kernel;			/* kernel ring: only kernel code produces */
-	spinlock_t klock;		/* kernel ring producers: kwpos, kpending */
+	raw_spinlock_t klock;		/* kernel ring producers: kwpos, kpending */
 	u64 kwpos;			/* kernel ring: the real write_pos */
 	u64 kpending;			/* kernel ring: oldest record not committed */
 	atomic64_t kfull;		/* kernel ring: sends refused, full */
@@ -80,6 +81,7 @@ struct uhp_channel {
 	struct file *consumer;		/* consumer_lock: fd holding the role */
 	spinlock_t consumer_lock;
 	wait_queue_head_t wq;		/* consumers sleeping in poll() */
+	struct irq_work kwake;		/* kernel producers' deferred wake-up */
 	u64 data_size;
 	unsigned int nr_rings;		/* user rings, then kernel rings */
 	unsigned int nr_user_rings;
@@ -117,6 +119,10 @@ long uhp_ioctl_dispatch(const struct uhp_ioctl_op *ops, unsigned int nr_ops,
 			unsigned long arg);
 
 /* ring.c */
+
+/* Records one kernel reservation walks kpending forward, at most. */
+#define UHP_KPENDING_WALK	64
+
 int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index,
 		  bool kernel);
 void uhp_ring_destroy(struct uhp_ring *r);
@@ -160,6 +166,7 @@ static inline void uhp_copy(void *dst, const void *src, size_t len)
 struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
 				      int node, umode_t mode, bool kernel);
 void uhp_channel_wake(struct uhp_channel *ch);
+void uhp_channel_kwake(struct uhp_channel *ch);
 void uhp_channel_get(struct uhp_channel *ch);
 void uhp_channel_put(struct uhp_channel *ch);
 int uhp_channel_install_fd(struct uhp_channel *ch, bool consumer);

@@ -140,12 +140,41 @@ static void uhp_kring_never_overlaps_uncommitted(struct kunit *test)
 			busy ^ r->salt ^ UHP_TAG_BUSY);
 }
 
+/*
+ * kpending's catch-up walk runs with interrupts off: after a long-held
+ * record commits, one reservation walks at most UHP_KPENDING_WALK records,
+ * and the next few finish the job.
+ */
+static void uhp_kring_catch_up_is_bounded(struct kunit *test)
+{
+	struct uhp_ring *r = uhp_kunit_ring_kind(test, 16 * PAGE_SIZE, true);
+	struct uhp_rec_hdr h = { .len = 0, .flags = UHP_REC_F_KERNEL };
+	const u64 rec = UHP_REC_TOTAL(0);
+	u64 held, pos;
+	int i;
+
+	KUNIT_ASSERT_EQ(test, uhp_kring_reserve(r, 0, &held), 0);
+	for (i = 0; i < 4 * UHP_KPENDING_WALK; i++)
+		KUNIT_ASSERT_EQ(test, ksend(r, 0, 1, &pos), 0);
+	KUNIT_ASSERT_EQ(test, r->kpending, held);
+	h.crc = uhp_rec_crc(&h, uhp_ring_payload(r, held), 0);
+	uhp_ring_commit(r, held, &h);
+
+	KUNIT_ASSERT_EQ(test, ksend(r, 0, 2, &pos), 0);
+	KUNIT_EXPECT_EQ(test, r->kpending - held, UHP_KPENDING_WALK * rec);
+	for (i = 0; i < 4; i++)
+		KUNIT_ASSERT_EQ(test, ksend(r, 0, 3, &pos), 0);
+	/* Caught up: everything before the newest record is committed. */
+	KUNIT_EXPECT_EQ(test, r->kpending, pos);
+}
+
 static struct kunit_case uhp_kring_cases[] = {
 	KUNIT_CASE(uhp_kring_send_publishes),
 	KUNIT_CASE(uhp_kring_reserve_is_busy),
 	KUNIT_CASE(uhp_kring_full_is_counted),
 	KUNIT_CASE_PARAM(uhp_kring_corrupt_read_pos, bad_rpos_gen_params),
 	KUNIT_CASE(uhp_kring_never_overlaps_uncommitted),
+	KUNIT_CASE(uhp_kring_catch_up_is_bounded),
 	{}
 };
 

@@ -3,7 +3,10 @@
  * uhp_ticker: a sample kernel agent producing into uhp channels.
  *
  * It shows the three ways kernel code produces (kmod/uhp_kapi.h):
- *   - ticks from an hrtimer (hardirq context), rate_hz per second;
+ *   - ticks from an hrtimer in hard-irq context (HRTIMER_MODE_*_HARD, so
+ *     also on PREEMPT_RT, where other hrtimers expire in a softirq thread),
+ *     rate_hz per second; "hardirq_ticks" counts the ticks that really ran
+ *     in hard-irq context;
  *   - bursts from a work item (process context): writing N to the "burst"
  *     parameter sends N records, waiting while the ring is full (nothing is
  *     lost); writing N to "flood" sends N without waiting (a full ring drops
@@ -26,12 +29,14 @@
 #include <linux/err.h>
 #include <linux/hrtimer.h>
 #include <linux/module.h>
+#include <linux/preempt.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
 #include <linux/workqueue.h>
 
+#include "../kmod/compat.h"
 #include "../kmod/uhp_kapi.h"
 
 #define TICKER_TYPE_TICK	1
@@ -70,6 +75,7 @@ MODULE_PARM_DESC(fanout, "Comma separated channels for fanout_burst");
 static atomic64_t sent = ATOMIC64_INIT(0);
 static atomic64_t dropped = ATOMIC64_INIT(0);
 static atomic64_t waits = ATOMIC64_INIT(0);
+static atomic64_t hardirq_ticks = ATOMIC64_INIT(0);
 
 static struct uhp_channel *ch;
 static struct uhp_kgroup *group;
@@ -101,6 +107,8 @@ static enum hrtimer_restart ticker_tick(struct hrtimer *t)
 	struct uhp_kmeta m = { .type = TICKER_TYPE_TICK, .src = src,
 			       .seq = seq[TICKER_TYPE_TICK] };
 
+	if (in_hardirq())
+		atomic64_inc(&hardirq_ticks);
 	fill(tick_buf, m.seq);
 	if (uhp_ksend(ch, tick_buf, size, &m)) {
 		atomic64_inc(&dropped);
@@ -189,7 +197,7 @@ static int ticker_trigger(const char *val, unsigned int *req)
 	*req += n;
 	spin_unlock(&req_lock);
 	/* Always the same CPU: its records go to one ring, in order. */
-	queue_work_on(cpumask_first(cpu_online_mask), system_wq, &ticker_work);
+	queue_work_on(cpumask_first(cpu_online_mask), uhp_percpu_wq(), &ticker_work);
 	return 0;
 }
 
@@ -230,6 +238,8 @@ module_param_cb(dropped, &counter_ops, &dropped, 0444);
 MODULE_PARM_DESC(dropped, "Records not sent: ring full or consumer corrupt");
 module_param_cb(waits, &counter_ops, &waits, 0444);
 MODULE_PARM_DESC(waits, "Times a burst waited for the consumer");
+module_param_cb(hardirq_ticks, &counter_ops, &hardirq_ticks, 0444);
+MODULE_PARM_DESC(hardirq_ticks, "Ticks whose hrtimer callback ran in hard-irq context");
 
 static struct uhp_kgroup *ticker_group(char *list)
 {
@@ -281,9 +291,9 @@ static int __init ticker_init(void)
 	if (rate_hz) {
 		period = ns_to_ktime(NSEC_PER_SEC / rate_hz);
 		/* Pinned: every tick on this CPU, so in one ring, in order. */
-		hrtimer_init(&timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_PINNED);
-		timer.function = ticker_tick;
-		hrtimer_start(&timer, period, HRTIMER_MODE_REL_PINNED);
+		uhp_hrtimer_setup(&timer, ticker_tick, CLOCK_MONOTONIC,
+				  HRTIMER_MODE_REL_PINNED_HARD);
+		hrtimer_start(&timer, period, HRTIMER_MODE_REL_PINNED_HARD);
 	}
 	pr_info("uhp_ticker: producing into %s (%u Hz, %u bytes)\n", channel,
 		rate_hz, size);
