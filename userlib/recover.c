@@ -11,7 +11,8 @@
  *   4. uhp__ring_skip_garbage(): a committed header with an impossible length
  *
  * A producer that dies (or stops) between reserve and commit leaves the
- * record at read_pos uncommitted. Once it has been so for the stall timeout:
+ * record at read_pos uncommitted. Once it has been so for the stall timeout
+ * (never on a kernel ring: kernel producers do not die, see below):
  *   - tag BUSY with a length that fits below write_pos: skip exactly that
  *     record (the length was written before the BUSY tag was released);
  *   - anything else (nothing written yet, or a length that cannot be): scan
@@ -104,6 +105,13 @@ UHP_COLD int uhp__ring_stalled(struct uhp_channel *ch, struct uhp_ring *r,
 {
 	uint64_t pos = r->rpos, dist, now, p;
 
+	/*
+	 * A kernel producer never dies between reserve and commit (a kernel
+	 * caller that cannot commit discards), but on PREEMPT_RT it can be
+	 * preempted there for any time: skipping would lose its record.
+	 */
+	if (r->kernel)
+		return -EAGAIN;
 	dist = reserved_ahead(ch, r);
 	if (dist == 0) {
 		r->stall_since = 0;	/* empty: nothing is late */
