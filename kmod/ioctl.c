@@ -6,8 +6,8 @@
  * for a command knows the kernel's struct size and the smallest size it
  * accepts; copy_struct_from_user() then zero-extends a shorter struct and
  * rejects a longer one whose extra bytes are not zero (-E2BIG), so old and
- * new userspace both work. Results are copied back up to the size userspace
- * gave.
+ * new userspace both work; a size above a page is -E2BIG outright. Results
+ * are copied back up to the size userspace gave.
  */
 #include <linux/fs.h>
 #include <linux/uaccess.h>
@@ -48,6 +48,12 @@ long uhp_ioctl_dispatch(const struct uhp_ioctl_op *ops, unsigned int nr_ops,
 		return -EFAULT;
 	if (ucmd.user_size < op->min_size)
 		return -EINVAL;
+	/*
+	 * As clone3(), openat2() and perf_event_open(): a struct never grows
+	 * past a page, and a huge size must not keep us scanning its tail.
+	 */
+	if (ucmd.user_size > PAGE_SIZE)
+		return -E2BIG;
 	ret = copy_struct_from_user(&buf, op->size, ucmd.ubuffer,
 				    ucmd.user_size);
 	if (ret)

@@ -288,6 +288,27 @@ static void uhp_ioctl_size_newer(struct kunit *test)
 	user_page_free(mm);
 }
 
+/*
+ * A size above a page is -E2BIG at once, as for clone3() and openat2():
+ * the tail is not scanned (0xffffffff used to mean 4 GiB of it).
+ */
+static void uhp_ioctl_size_over_a_page(struct kunit *test)
+{
+	static const u32 sizes[] = { PAGE_SIZE + 1, 0x10000, 0xffffffff };
+	struct fake_user v = { .arg = { .in = 9 } };
+	struct mm_struct *mm;
+	void __user *u;
+	unsigned int i;
+
+	u = user_page(test, &mm);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		v.arg.size = sizes[i];
+		KUNIT_EXPECT_EQ(test, fake_call(test, u, FAKE_IOC_A, &v), -E2BIG);
+	}
+	KUNIT_EXPECT_EQ(test, fake_seen.calls, 0U);
+	user_page_free(mm);
+}
+
 /* copy_out false, or a failing handler: the caller's struct is untouched. */
 static void uhp_ioctl_no_copy_out(struct kunit *test)
 {
@@ -338,6 +359,7 @@ static struct kunit_case uhp_ioctl_cases[] = {
 	KUNIT_CASE(uhp_ioctl_size_old),
 	KUNIT_CASE(uhp_ioctl_size_exact),
 	KUNIT_CASE(uhp_ioctl_size_newer),
+	KUNIT_CASE(uhp_ioctl_size_over_a_page),
 	KUNIT_CASE(uhp_ioctl_no_copy_out),
 	KUNIT_CASE(uhp_ioctl_bad_pointer),
 	{}
