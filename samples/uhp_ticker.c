@@ -85,10 +85,15 @@ static ktime_t period;
 static u64 seq[5];
 static u8 *tick_buf;		/* hrtimer only: one context, no lock */
 
-/* Work requests: a count per kind, consumed by one work item. */
+/*
+ * Work requests: a count per kind, consumed by one work item. req_lock
+ * also orders "ready" and "stopping" against queueing the work: requests
+ * written before init finished (insmod ... burst=N) wait for init to queue
+ * them, and none is queued once exit has begun.
+ */
 static DEFINE_SPINLOCK(req_lock);
 static unsigned int req_burst, req_flood, req_fanout;
-static bool stopping;
+static bool ready, stopping;
 static void ticker_work_fn(struct work_struct *work);
 static DECLARE_WORK(ticker_work, ticker_work_fn);
 
@@ -171,8 +176,11 @@ static void ticker_work_fn(struct work_struct *work)
 			for (i = 0; i < n && !READ_ONCE(stopping); i++)
 				ticker_send(buf, TICKER_TYPE_BURST, true);
 		else if (take(&req_flood, &n))
-			for (i = 0; i < n; i++)
+			for (i = 0; i < n && !READ_ONCE(stopping); i++) {
 				ticker_send(buf, TICKER_TYPE_FLOOD, false);
+				if (!(i % 1024))
+					cond_resched();
+			}
 		else if (take(&req_fanout, &n))
 			for (i = 0; i < n && !READ_ONCE(stopping); i++)
 				ticker_send(buf, TICKER_TYPE_FANOUT, true);
@@ -183,6 +191,12 @@ static void ticker_work_fn(struct work_struct *work)
 	kfree(buf);
 }
 
+/* Always the same CPU: its records go to one ring, in order. */
+static void ticker_kick(void)
+{
+	queue_work_on(cpumask_first(cpu_online_mask), uhp_percpu_wq(), &ticker_work);
+}
+
 /* Writing N to a trigger parameter queues N records of that kind. */
 static int ticker_trigger(const char *val, unsigned int *req)
 {
@@ -191,14 +205,18 @@ static int ticker_trigger(const char *val, unsigned int *req)
 
 	if (ret)
 		return ret;
-	if (req == &req_fanout && !group)
-		return -ENOENT;	/* no fanout= channels */
 	spin_lock(&req_lock);
-	*req += n;
+	if (stopping) {
+		ret = -ESHUTDOWN;
+	} else if (ready && req == &req_fanout && !group) {
+		ret = -ENOENT;	/* no fanout= channels */
+	} else {
+		*req += n;
+		if (ready)
+			ticker_kick();
+	}
 	spin_unlock(&req_lock);
-	/* Always the same CPU: its records go to one ring, in order. */
-	queue_work_on(cpumask_first(cpu_online_mask), uhp_percpu_wq(), &ticker_work);
-	return 0;
+	return ret;
 }
 
 static int set_burst(const char *val, const struct kernel_param *kp)
@@ -297,6 +315,14 @@ static int __init ticker_init(void)
 	}
 	pr_info("uhp_ticker: producing into %s (%u Hz, %u bytes)\n", channel,
 		rate_hz, size);
+	/* Requests given on the insmod command line run now. */
+	spin_lock(&req_lock);
+	ready = true;
+	if (!group)
+		req_fanout = 0;
+	if (req_burst || req_flood || req_fanout)
+		ticker_kick();
+	spin_unlock(&req_lock);
 	return 0;
 
 err_put:
@@ -308,7 +334,9 @@ err_free:
 
 static void __exit ticker_exit(void)
 {
-	WRITE_ONCE(stopping, true);
+	spin_lock(&req_lock);
+	WRITE_ONCE(stopping, true);	/* no work is queued after this */
+	spin_unlock(&req_lock);
 	if (rate_hz)
 		hrtimer_cancel(&timer);
 	cancel_work_sync(&ticker_work);
