@@ -201,8 +201,9 @@ static int map_ring(struct uhp_channel *ch, int fd, unsigned k,
 	if (p == MAP_FAILED)
 		return -errno;
 	r->prod_page = p;
-	p = mmap(NULL, UHP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		 (off_t)ri->cons_off);
+	/* Only the consumer writes the cons page; the kernel enforces it. */
+	p = mmap(NULL, UHP_PAGE_SIZE, ch->consumer ? PROT_READ | PROT_WRITE : PROT_READ,
+		 MAP_SHARED, fd, (off_t)ri->cons_off);
 	if (p == MAP_FAILED)
 		return -errno;
 	r->cons_page = p;

@@ -528,13 +528,19 @@ static void take(struct uhp_channel *ch, const struct uhp_head *hd, bool good)
 	ch->rr = hd->ring + 1 < ch->nr_rings ? hd->ring + 1 : 0;
 }
 
-static void meta_fill(struct uhp_meta *m, const struct uhp_head *hd)
+static void meta_fill(struct uhp_channel *ch, struct uhp_meta *m,
+		      const struct uhp_head *hd)
 {
 	m->seq = hd->h.seq;
 	m->src = hd->h.src;
 	m->dst = hd->h.dst;
 	m->type = hd->h.type;
-	m->flags = hd->h.flags;
+	/*
+	 * UHP_REC_F_KERNEL means "from a kernel producer", which only a
+	 * kernel ring can say: any producer can write the bit on a user ring.
+	 */
+	m->flags = ch->rings[hd->ring].kernel ? hd->h.flags :
+		   hd->h.flags & ~UHP_REC_F_KERNEL;
 	m->ring = hd->ring;
 }
 
@@ -571,7 +577,7 @@ static ssize_t recv_one(struct uhp_channel *ch, void *buf, size_t cap,
 	}
 	take(ch, &hd, true);
 	if (meta_out)
-		meta_fill(meta_out, &hd);
+		meta_fill(ch, meta_out, &hd);
 	return hd.h.len;
 }
 
@@ -624,7 +630,7 @@ UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
 	}
 	rx->payload = payload;
 	rx->len = hd.h.len;
-	meta_fill(&rx->meta, &hd);
+	meta_fill(ch, &rx->meta, &hd);
 	rx->pos = hd.pos;
 	rx->total_ = hd.total;
 	return 0;

@@ -411,6 +411,38 @@ static void t_kernel_ring_waits(void)
 	uhp_close(ch);
 }
 
+/*
+ * UHP_REC_F_KERNEL means "from a kernel producer": any producer can write
+ * the bit into a user ring, so there the consumer reports it cleared; a
+ * kernel ring (only the kernel writes it) reports it as it is.
+ */
+static void t_kernel_flag_not_forgeable(void)
+{
+	struct uhp_channel *ch = mk(1 << 14);
+	struct uhp_rec_hdr *h;
+	struct uhp_meta m;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		uint64_t pos = t_ring(ch, 0)->rpos;
+
+		send_seq(ch, 40, 7);
+		/* A producer forges the flag and seals the record again. */
+		h = t_hdr(ch, 0, pos);
+		h->flags |= UHP_REC_F_KERNEL;
+		h->crc = uhp_crc32c(uhp_crc32c(~0U, (char *)h + UHP_REC_CRC_HDR_OFF,
+					       UHP_REC_CRC_HDR_LEN), h + 1, 40) ^ ~0U;
+		t_ring(ch, 0)->kernel = k;
+		tap_is(uhp_recv(ch, out, sizeof(out), &m), 40,
+		       "%s ring: the forged record passes its CRC", k ? "kernel" : "user");
+		tap_is(m.flags & UHP_REC_F_KERNEL, k ? UHP_REC_F_KERNEL : 0,
+		       "%s ring: UHP_REC_F_KERNEL %s", k ? "kernel" : "user",
+		       k ? "reported" : "cleared");
+	}
+	t_ring(ch, 0)->kernel = false;
+	uhp_close(ch);
+}
+
 static void t_dead_child(void)
 {
 	struct uhp_channel *ch = mk(1 << 14);
@@ -443,7 +475,7 @@ static void t_dead_child(void)
 
 int main(void)
 {
-	tap_plan(48);
+	tap_plan(52);
 	t_corrupt();
 	t_garbage_header();
 	t_positions();
@@ -451,6 +483,7 @@ int main(void)
 	t_churn();
 	t_dead_producer();
 	t_kernel_ring_waits();
+	t_kernel_flag_not_forgeable();
 	t_dead_child();
 	return tap_done();
 }
