@@ -68,7 +68,9 @@ static void uhp_channel_release(struct kref *ref)
 	uhp_registry_release(ch);
 	for (i = 0; i < ch->nr_rings; i++)
 		uhp_ring_destroy(&ch->rings[i]);
-	kfree(ch);
+	uhp_account_uncharge(ch);
+	uhp_scope_put(ch->scope);
+	kvfree(ch);
 }
 
 void uhp_channel_get(struct uhp_channel *ch)
@@ -76,54 +78,65 @@ void uhp_channel_get(struct uhp_channel *ch)
 	kref_get(&ch->ref);
 }
 
+/* Process context: the final put takes the registry mutex and vunmap()s. */
 void uhp_channel_put(struct uhp_channel *ch)
 {
+	might_sleep();
 	kref_put(&ch->ref, uhp_channel_release);
 }
 
 /*
- * Allocate a channel with one user sub-ring per node with memory, or a
- * single one on 'node' (node >= 0); with 'kernel', as many kernel rings
- * again, on the same nodes, after the user rings. The caller validated name,
- * size, node and mode.
+ * Allocate a channel with one user sub-ring per node with normal memory (the
+ * memory GFP_KERNEL can have: not a node whose memory is all movable), or
+ * a single one on 'node' (node >= 0); with UHP_CREATE_KERNEL_RINGS, as many
+ * kernel rings again, on the same nodes, after the user rings. The ring
+ * memory is charged to the caller (account.c) before any of it is
+ * allocated. The caller validated name, size, node and mode.
  */
 struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
-				      int node, umode_t mode, bool kernel)
+				      int node, umode_t mode, unsigned int flags)
 {
-	unsigned int nr_user = node >= 0 ? 1 : num_node_state(N_MEMORY);
+	bool kernel = flags & UHP_CREATE_KERNEL_RINGS;
+	unsigned int nr_user = node >= 0 ? 1 : num_node_state(N_NORMAL_MEMORY);
 	unsigned int nr_rings = kernel ? 2 * nr_user : nr_user;
 	struct uhp_channel *ch;
 	unsigned int i = 0;
 	int nid, ret;
 
-	ch = kzalloc(struct_size(ch, rings, nr_rings), GFP_KERNEL_ACCOUNT);
+	/* 2 x MAX_NUMNODES rings can be more than an order-0 page: kvzalloc. */
+	ch = kvzalloc(struct_size(ch, rings, nr_rings), GFP_KERNEL_ACCOUNT);
 	if (!ch)
 		return ERR_PTR(-ENOMEM);
 	kref_init(&ch->ref);
 	strscpy(ch->name, name, sizeof(ch->name));
+	ch->scope = uhp_scope_get();
 	ch->uid = current_fsuid();
 	ch->gid = current_fsgid();
 	ch->mode = mode;
+	ch->auto_unlink = flags & UHP_CREATE_AUTO_UNLINK;
 	INIT_LIST_HEAD(&ch->all_node);
 	spin_lock_init(&ch->consumer_lock);
 	init_waitqueue_head(&ch->wq);
 	init_irq_work(&ch->kwake, uhp_channel_kwake_fn);
 	ch->data_size = ring_size;
 
+	ret = uhp_account_charge(ch, uhp_account_pages(nr_rings, ring_size));
+	if (ret)
+		goto err_free;
 	if (node >= 0) {
 		ret = uhp_ring_init(&ch->rings[0], node, ring_size, 0, false);
 		if (ret)
-			goto err_free;
+			goto err_rings;
 		i = 1;
 	} else {
-		for_each_node_state(nid, N_MEMORY) {
+		for_each_node_state(nid, N_NORMAL_MEMORY) {
 			/* Nodes may come online since we counted them. */
 			if (i == nr_user)
 				break;
 			ret = uhp_ring_init(&ch->rings[i], nid, ring_size, i,
 					    false);
 			if (ret)
-				goto err_free;
+				goto err_rings;
 			i++;
 		}
 	}
@@ -134,15 +147,18 @@ struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
 				    ch->rings[i - ch->nr_user_rings].node,
 				    ring_size, i, true);
 		if (ret)
-			goto err_free;
+			goto err_rings;
 	}
 	ch->nr_rings = i;
 	return ch;
 
-err_free:
+err_rings:
 	while (i--)
 		uhp_ring_destroy(&ch->rings[i]);
-	kfree(ch);
+	uhp_account_uncharge(ch);
+err_free:
+	uhp_scope_put(ch->scope);
+	kvfree(ch);
 	return ERR_PTR(ret);
 }
 
@@ -194,7 +210,9 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 	info->features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
 			 UHP_FEAT_NEED_WAKEUP | UHP_FEAT_KERNEL_SEND |
 			 UHP_FEAT_VERIFY | UHP_FEAT_KERNEL_RINGS |
-			 UHP_FEAT_URING_CMD;
+			 UHP_FEAT_URING_CMD | UHP_FEAT_MEMLOCK |
+			 UHP_FEAT_AUTO_UNLINK | UHP_FEAT_CONS_OWNER |
+			 UHP_FEAT_SCOPE;
 	info->data_size = ch->data_size;
 	info->page_size = UHP_PAGE_SIZE;
 	info->copy_path = uhp_copy_path();
@@ -336,7 +354,13 @@ static int uhp_channel_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EINVAL;		/* a private copy would see nothing */
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
-	ret = uhp_ring_mmap(&ch->rings[ring], vma, part);
+	/*
+	 * read_pos and need_wakeup have one writer, the consumer: only the
+	 * fd holding the role maps the cons page writable (the role cannot
+	 * move while this fd is open, and a mapping keeps it open).
+	 */
+	ret = uhp_ring_mmap(&ch->rings[ring], vma, part,
+			    READ_ONCE(ch->consumer) == file);
 	if (ret)
 		return ret;
 	/* mprotect(PROT_EXEC) stays refused */
@@ -348,18 +372,23 @@ static int uhp_channel_mmap(struct file *file, struct vm_area_struct *vma)
 static int uhp_channel_fd_release(struct inode *inode, struct file *file)
 {
 	struct uhp_channel *ch = file->private_data;
-	bool was_consumer = false;
 	unsigned int i;
 
+	/*
+	 * Clear need_wakeup while still holding the role: the next consumer
+	 * can only take it after we drop consumer_lock, so whatever it arms
+	 * is never wiped by us.
+	 */
 	spin_lock(&ch->consumer_lock);
 	if (ch->consumer == file) {
-		WRITE_ONCE(ch->consumer, NULL);
-		was_consumer = true;
-	}
-	spin_unlock(&ch->consumer_lock);
-	if (was_consumer)
 		for (i = 0; i < ch->nr_rings; i++)
 			uhp_ring_clear_need_wakeup(&ch->rings[i]);
+		WRITE_ONCE(ch->consumer, NULL);
+	}
+	spin_unlock(&ch->consumer_lock);
+	/* The last fd (mappings hold theirs) of an auto-unlink channel. */
+	if (atomic_dec_and_test(&ch->nr_files) && ch->auto_unlink)
+		uhp_registry_forget(ch);
 	uhp_channel_put(ch);
 	return 0;
 }
@@ -376,24 +405,23 @@ static const struct file_operations uhp_channel_fops = {
 };
 
 /*
- * Make a channel fd (O_CLOEXEC) holding a new channel reference, taking the
- * consumer role if asked. Returns the fd, or -EBUSY if another fd holds the
- * role.
+ * A channel file holding a new channel reference, with the consumer role
+ * if asked: -EBUSY if another file holds it. Not installed as an fd yet
+ * (uhp_channel_install_file()), so CREATE can take the role before the
+ * name is visible.
  */
-int uhp_channel_install_fd(struct uhp_channel *ch, bool consumer)
+struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer)
 {
 	struct file *file;
-	int fd, ret;
+	int ret = 0;
 
-	fd = get_unused_fd_flags(O_CLOEXEC);
-	if (fd < 0)
-		return fd;
 	uhp_channel_get(ch);	/* the file's reference */
+	atomic_inc(&ch->nr_files);
 	file = anon_inode_getfile("[uhp]", &uhp_channel_fops, ch, O_RDWR);
 	if (IS_ERR(file)) {
-		ret = PTR_ERR(file);
+		atomic_dec(&ch->nr_files);
 		uhp_channel_put(ch);
-		goto err_put_fd;
+		return file;
 	}
 	if (consumer) {
 		spin_lock(&ch->consumer_lock);
@@ -401,15 +429,23 @@ int uhp_channel_install_fd(struct uhp_channel *ch, bool consumer)
 		if (!ret)
 			WRITE_ONCE(ch->consumer, file);
 		spin_unlock(&ch->consumer_lock);
-		if (ret)
-			goto err_fput;	/* release puts the file's reference */
+	}
+	if (ret) {
+		fput(file);	/* release puts the file's reference */
+		return ERR_PTR(ret);
+	}
+	return file;
+}
+
+/* Give file an fd (O_CLOEXEC); on failure the file is put. */
+int uhp_channel_install_file(struct file *file)
+{
+	int fd = get_unused_fd_flags(O_CLOEXEC);
+
+	if (fd < 0) {
+		fput(file);
+		return fd;
 	}
 	fd_install(fd, file);
 	return fd;
-
-err_fput:
-	fput(file);
-err_put_fd:
-	put_unused_fd(fd);
-	return ret;
 }

@@ -87,6 +87,70 @@ static inline void uhp_hrtimer_setup(struct hrtimer *timer,
 #endif
 }
 
+/* ---- the scope of channel names --------------------------------------------- */
+
+/*
+ * Names live in the creator's IPC namespace, as POSIX message queues do,
+ * where the kernel exports put_ipc_ns() and init_ipc_ns to modules (Debian's
+ * 6.12 and 7.x do; Kbuild probes the kernel's symbol table and defines
+ * UHP_HAVE_IPC_NS). Elsewhere (6.1) a module cannot drop a reference to an
+ * IPC namespace, and names live in the creator's user namespace instead,
+ * which every container runtime that unshares users also makes anew.
+ * INFO reports which (UHP_FEAT_SCOPE_IPC_NS or UHP_FEAT_SCOPE_USER_NS).
+ */
+#ifdef UHP_HAVE_IPC_NS
+#include <linux/ipc_namespace.h>
+#include <linux/nsproxy.h>
+#include <linux/sched.h>
+
+#define UHP_FEAT_SCOPE		UHP_FEAT_SCOPE_IPC_NS
+
+static inline void *uhp_scope_current(void)
+{
+	return current->nsproxy->ipc_ns;
+}
+
+static inline void *uhp_scope_get(void)
+{
+	return get_ipc_ns(current->nsproxy->ipc_ns);
+}
+
+static inline void uhp_scope_put(void *scope)
+{
+	put_ipc_ns(scope);
+}
+
+static inline const void *uhp_scope_init(void)
+{
+	return &init_ipc_ns;
+}
+#else
+#include <linux/cred.h>
+#include <linux/user_namespace.h>
+
+#define UHP_FEAT_SCOPE		UHP_FEAT_SCOPE_USER_NS
+
+static inline void *uhp_scope_current(void)
+{
+	return current_user_ns();
+}
+
+static inline void *uhp_scope_get(void)
+{
+	return get_user_ns(current_user_ns());
+}
+
+static inline void uhp_scope_put(void *scope)
+{
+	put_user_ns(scope);
+}
+
+static inline const void *uhp_scope_init(void)
+{
+	return &init_user_ns;
+}
+#endif
+
 /* ---- workqueues ---------------------------------------------------------- */
 
 /* The system workqueue whose work runs on the CPU it was queued on. */

@@ -10,6 +10,7 @@
 #include <linux/slab.h>
 #include <linux/topology.h>
 
+#include "compat.h"
 #include "uhp.h"
 #include "uhp_kapi.h"
 
@@ -30,7 +31,8 @@ struct uhp_channel *uhp_kchannel_get(const char *name)
 	ret = uhp_name_validate(name);
 	if (ret)
 		return ERR_PTR(ret == -ENAMETOOLONG ? -EINVAL : ret);
-	ch = uhp_registry_lookup(name);
+	/* Kernel code sees the names of the initial namespace only. */
+	ch = uhp_registry_lookup_scope(uhp_scope_init(), name);
 	if (!ch)
 		return ERR_PTR(-ENOENT);
 	if (ch->nr_rings == ch->nr_user_rings) {
@@ -47,10 +49,14 @@ void uhp_kchannel_put(struct uhp_channel *ch)
 }
 EXPORT_SYMBOL_GPL(uhp_kchannel_put);
 
-/* The kernel ring of this CPU's node, or the first kernel ring. */
+/*
+ * The kernel ring of the nearest node with memory to this CPU (its own, or
+ * for a CPU on a memory-less node the one the page allocator would use), or
+ * the first kernel ring.
+ */
 static unsigned int uhp_kring_index(struct uhp_channel *ch)
 {
-	int node = numa_node_id();
+	int node = numa_mem_id();
 	unsigned int i;
 
 	for (i = ch->nr_user_rings; i < ch->nr_rings; i++)
@@ -89,20 +95,44 @@ int uhp_kreserve(struct uhp_channel *ch, u32 len, struct uhp_ktxn *txn)
 }
 EXPORT_SYMBOL_GPL(uhp_kreserve);
 
-void uhp_kcommit(struct uhp_channel *ch, struct uhp_ktxn *txn,
-		 const struct uhp_kmeta *meta)
+/*
+ * Seal and publish a reservation. Its length is the one uhp_kring_reserve()
+ * wrote into the header (a page no process can write), never txn->len: a
+ * caller that changed that cannot make the record cover more or less than
+ * its reservation and wedge the ring.
+ */
+static void uhp_kfinish(struct uhp_channel *ch, struct uhp_ktxn *txn,
+			const struct uhp_kmeta *meta, u16 flags)
 {
-	struct uhp_ring *r = &ch->rings[txn->ring];
+	struct uhp_ring *r;
 	struct uhp_rec_hdr h;
+	u32 len;
 
-	uhp_khdr(&h, txn->len, meta);
+	if (WARN_ON_ONCE(txn->ring < ch->nr_user_rings || txn->ring >= ch->nr_rings))
+		return;
+	r = &ch->rings[txn->ring];
+	len = uhp_ring_reserved_len(r, txn->pos);
+	uhp_khdr(&h, len, meta);
+	h.flags |= flags;
 	/* The payload is in pages no process can write: seal what is there. */
-	h.crc = uhp_rec_crc(&h, txn->payload, txn->len);
+	h.crc = uhp_rec_crc(&h, uhp_ring_payload(r, txn->pos), len);
 	uhp_ring_commit(r, txn->pos, &h);
 	if (uhp_ring_needs_wakeup(r))
 		uhp_channel_kwake(ch);
 }
+
+void uhp_kcommit(struct uhp_channel *ch, struct uhp_ktxn *txn,
+		 const struct uhp_kmeta *meta)
+{
+	uhp_kfinish(ch, txn, meta, 0);
+}
 EXPORT_SYMBOL_GPL(uhp_kcommit);
+
+void uhp_kdiscard(struct uhp_channel *ch, struct uhp_ktxn *txn)
+{
+	uhp_kfinish(ch, txn, NULL, UHP_REC_F_DISCARD);
+}
+EXPORT_SYMBOL_GPL(uhp_kdiscard);
 
 int uhp_ksend(struct uhp_channel *ch, const void *buf, u32 len,
 	      const struct uhp_kmeta *meta)

@@ -6,14 +6,18 @@
  * everything else happens on the channel fd those return (channel.c).
  * Each handler checks every field first and then acts, with one unwind path.
  */
+#include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/log2.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nodemask.h>
 #include <linux/string.h>
 
+#include "compat.h"
 #include "uhp.h"
 
 unsigned int uhp_max_channels_per_user = 64;
@@ -21,10 +25,61 @@ module_param_named(max_channels_per_user, uhp_max_channels_per_user, uint, 0644)
 MODULE_PARM_DESC(max_channels_per_user,
 		 "Live channels one user may own; CREATE beyond it fails with ENOSPC (default 64)");
 
+/*
+ * Parameters that size kernel memory are checked when they are set, at load
+ * or through sysfs: a value the code after them cannot hold is -EINVAL and
+ * leaves the old value.
+ */
 unsigned long uhp_max_ring_size = 64UL << 20;
-module_param_named(max_ring_size, uhp_max_ring_size, ulong, 0644);
+
+static int uhp_param_set_ring_size(const char *val, const struct kernel_param *kp)
+{
+	unsigned long v;
+	int ret = kstrtoul(val, 0, &v);
+
+	if (ret)
+		return ret;
+	if (v < PAGE_SIZE || v > UHP_RING_SIZE_LIMIT || !is_power_of_2(v))
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned long *)kp->arg, v);
+	return 0;
+}
+
+static const struct kernel_param_ops uhp_ring_size_ops = {
+	.set = uhp_param_set_ring_size,
+	.get = param_get_ulong,
+};
+module_param_cb(max_ring_size, &uhp_ring_size_ops, &uhp_max_ring_size, 0644);
 MODULE_PARM_DESC(max_ring_size,
-		 "Largest data area of one sub-ring in bytes; larger CREATE fails with EINVAL (default 64 MiB)");
+		 "Largest data area of one sub-ring in bytes, a power of two from 4 KiB to 1 GiB; larger CREATE fails with EINVAL (default 64 MiB)");
+
+/* 0 until init sets it to half of RAM; 0 then means "no ring at all". */
+unsigned long uhp_max_pinned_mb;
+
+static int uhp_param_set_pinned(const char *val, const struct kernel_param *kp)
+{
+	unsigned long v;
+	int ret = kstrtoul(val, 0, &v);
+
+	if (ret)
+		return ret;
+	if (v > (ULONG_MAX >> 20))	/* must convert to pages and bytes */
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned long *)kp->arg, v);
+	return 0;
+}
+
+static const struct kernel_param_ops uhp_pinned_ops = {
+	.set = uhp_param_set_pinned,
+	.get = param_get_ulong,
+};
+module_param_cb(max_pinned_mb, &uhp_pinned_ops, &uhp_max_pinned_mb, 0644);
+MODULE_PARM_DESC(max_pinned_mb,
+		 "Ring memory of all channels together in MiB, root's included; CREATE beyond it fails with ENOSPC (default: half of RAM)");
+
+static unsigned short dev_mode = 0666;
+module_param(dev_mode, ushort, 0444);
+MODULE_PARM_DESC(dev_mode, "Mode of /dev/uhp (default 0666: every user may create channels; 0660 with a udev GROUP= rule limits it to a group)");
 
 static int uhp_check_reserved(const __u64 *reserved, size_t bytes)
 {
@@ -35,8 +90,9 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 {
 	struct uhp_create *c = ucmd->cmd;
 	struct uhp_channel *ch;
+	struct file *file;
 	int node = -1;
-	int ret, fd;
+	int ret;
 
 	if (c->flags & ~UHP_CREATE_FLAGS)
 		return -EINVAL;
@@ -47,7 +103,7 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 		return -EINVAL;
 	if (c->flags & UHP_CREATE_NODE) {
 		if (c->node < 0 || c->node >= MAX_NUMNODES ||
-		    !node_state(c->node, N_MEMORY))
+		    !node_state(c->node, N_NORMAL_MEMORY))
 			return -EINVAL;
 		node = c->node;
 	} else if (c->node) {
@@ -60,20 +116,36 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 	if (ret)
 		return ret;
 
-	ch = uhp_channel_alloc(c->name, c->ring_size, node, c->mode,
-			       c->flags & UHP_CREATE_KERNEL_RINGS);
+	/*
+	 * Kernel rings are how kernel code delivers into a channel: only a
+	 * privileged creator in the initial namespace consents to that on
+	 * the channel's behalf (as only privilege attaches BPF programs), so
+	 * uhp_kchannel_get() never binds a name a user or a container made.
+	 */
+	if ((c->flags & UHP_CREATE_KERNEL_RINGS) &&
+	    (!capable(CAP_SYS_ADMIN) || uhp_scope_current() != uhp_scope_init()))
+		return -EPERM;
+
+	ch = uhp_channel_alloc(c->name, c->ring_size, node, c->mode, c->flags);
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);
-	ret = uhp_registry_create(ch);
-	if (ret)
-		goto out_put;
-	fd = uhp_channel_install_fd(ch, c->flags & UHP_CREATE_CONSUMER);
-	if (fd < 0) {
-		ret = fd;
-		uhp_registry_forget(ch);
+	/*
+	 * The file, and the consumer role, exist before the name is visible:
+	 * a concurrent ATTACH cannot take the role from the creator.
+	 */
+	file = uhp_channel_open(ch, c->flags & UHP_CREATE_CONSUMER);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
 		goto out_put;
 	}
-	ret = fd;
+	ret = uhp_registry_create(ch);
+	if (ret) {
+		fput(file);
+		goto out_put;
+	}
+	ret = uhp_channel_install_file(file);
+	if (ret < 0)
+		uhp_registry_forget(ch);
 out_put:
 	uhp_channel_put(ch);	/* the allocation's reference */
 	return ret;
@@ -83,6 +155,7 @@ static int uhp_ioctl_attach(struct uhp_ucmd *ucmd)
 {
 	struct uhp_attach *a = ucmd->cmd;
 	struct uhp_channel *ch;
+	struct file *file;
 	int ret;
 
 	if (a->flags & ~UHP_ATTACH_FLAGS)
@@ -98,8 +171,10 @@ static int uhp_ioctl_attach(struct uhp_ucmd *ucmd)
 	if (!ch)
 		return -ENOENT;
 	ret = uhp_registry_permission(ch);
-	if (!ret)
-		ret = uhp_channel_install_fd(ch, a->flags & UHP_ATTACH_CONSUMER);
+	if (!ret) {
+		file = uhp_channel_open(ch, a->flags & UHP_ATTACH_CONSUMER);
+		ret = IS_ERR(file) ? PTR_ERR(file) : uhp_channel_install_file(file);
+	}
 	uhp_channel_put(ch);	/* the lookup's reference */
 	return ret;
 }
@@ -146,12 +221,15 @@ static const struct file_operations uhp_dev_fops = {
 	.llseek = noop_llseek,
 };
 
-/* Any user may create channels; access to each is then by its mode bits. */
+/*
+ * Any user who can open /dev/uhp may create channels (dev_mode, and a udev
+ * rule for its group, decide who can); access to each channel is then by
+ * its own mode bits.
+ */
 static struct miscdevice uhp_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "uhp",
 	.fops = &uhp_dev_fops,
-	.mode = 0666,
 };
 
 static int __init uhp_init(void)
@@ -161,6 +239,13 @@ static int __init uhp_init(void)
 	ret = uhp_copy_init();
 	if (ret)
 		return ret;
+	if (dev_mode & ~0777) {
+		pr_err("uhp: dev_mode=%#o: only permission bits (0..0777)\n", dev_mode);
+		return -EINVAL;
+	}
+	uhp_misc.mode = dev_mode;
+	if (!uhp_max_pinned_mb)
+		uhp_max_pinned_mb = (totalram_pages() >> (20 - PAGE_SHIFT)) / 2;
 	ret = misc_register(&uhp_misc);
 	if (ret)
 		return ret;

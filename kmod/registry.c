@@ -2,6 +2,11 @@
 /*
  * uhp channel registry: names, owners, permissions and per-user limits.
  *
+ * A name lives in a scope, the namespace of the process that created it
+ * (the IPC namespace, as POSIX message queues do, where the kernel lets a
+ * module hold one; compat.h): a process sees, squats and unlinks only the
+ * names of its own scope. Kernel producers look in the initial one.
+ *
  * One mutex (uhp_registry_lock) protects the name hash and the list of every
  * live channel. The name hash holds a reference on each named channel; the
  * list does not (a channel leaves it in uhp_registry_release(), called from
@@ -19,6 +24,7 @@
 #include <linux/string.h>
 #include <linux/stringhash.h>
 
+#include "compat.h"
 #include "uhp.h"
 
 #define UHP_NAME_HASH_BITS	8
@@ -27,9 +33,10 @@ static DEFINE_MUTEX(uhp_registry_lock);
 static DEFINE_HASHTABLE(uhp_names, UHP_NAME_HASH_BITS);
 static LIST_HEAD(uhp_all);
 
-static u32 uhp_name_hash(const char *name)
+/* The scope (namespace, see compat.h) salts the hash: names per scope. */
+static u32 uhp_name_hash(const void *scope, const char *name)
 {
-	return full_name_hash(NULL, name, strlen(name));
+	return full_name_hash(scope, name, strlen(name));
 }
 
 /* 1..UHP_NAME_MAX-1 bytes of [A-Za-z0-9._-], NUL-terminated, no leading '.'. */
@@ -53,13 +60,13 @@ int uhp_name_validate(const char *name)
 	return 0;
 }
 
-static struct uhp_channel *uhp_name_find(const char *name)
+static struct uhp_channel *uhp_name_find(const void *scope, const char *name)
 {
 	struct uhp_channel *ch;
 
 	lockdep_assert_held(&uhp_registry_lock);
-	hash_for_each_possible(uhp_names, ch, name_node, uhp_name_hash(name))
-		if (!strcmp(ch->name, name))
+	hash_for_each_possible(uhp_names, ch, name_node, uhp_name_hash(scope, name))
+		if (ch->scope == scope && !strcmp(ch->name, name))
 			return ch;
 	return NULL;
 }
@@ -90,30 +97,36 @@ int uhp_registry_create(struct uhp_channel *ch)
 		ret = -ENOSPC;
 		goto out_unlock;
 	}
-	if (uhp_name_find(ch->name)) {
+	if (uhp_name_find(ch->scope, ch->name)) {
 		ret = -EEXIST;
 		goto out_unlock;
 	}
 	uhp_channel_get(ch);
 	ch->named = true;
-	hash_add(uhp_names, &ch->name_node, uhp_name_hash(ch->name));
+	hash_add(uhp_names, &ch->name_node, uhp_name_hash(ch->scope, ch->name));
 	list_add(&ch->all_node, &uhp_all);
 out_unlock:
 	mutex_unlock(&uhp_registry_lock);
 	return ret;
 }
 
-/* Returns the named channel with a reference held, or NULL. */
-struct uhp_channel *uhp_registry_lookup(const char *name)
+/* The channel named 'name' in 'scope', with a reference held, or NULL. */
+struct uhp_channel *uhp_registry_lookup_scope(const void *scope, const char *name)
 {
 	struct uhp_channel *ch;
 
 	mutex_lock(&uhp_registry_lock);
-	ch = uhp_name_find(name);
+	ch = uhp_name_find(scope, name);
 	if (ch)
 		uhp_channel_get(ch);
 	mutex_unlock(&uhp_registry_lock);
 	return ch;
+}
+
+/* The same in the caller's scope: names elsewhere are not seen at all. */
+struct uhp_channel *uhp_registry_lookup(const char *name)
+{
+	return uhp_registry_lookup_scope(uhp_scope_current(), name);
 }
 
 /* Owner, or CAP_DAC_OVERRIDE, may unlink (as with a file in a sticky dir). */
@@ -123,7 +136,7 @@ int uhp_registry_unlink(const char *name)
 	int ret = 0;
 
 	mutex_lock(&uhp_registry_lock);
-	ch = uhp_name_find(name);
+	ch = uhp_name_find(uhp_scope_current(), name);
 	if (!ch) {
 		ret = -ENOENT;
 		goto out_unlock;

@@ -35,6 +35,8 @@
 #include <linux/gfp.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
+#include <linux/preempt.h>
+#include <linux/overflow.h>
 #include <linux/random.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -58,20 +60,23 @@ static_assert(UHP_DESC_OFF + sizeof(struct uhp_ring_desc) <= UHP_PAGE_SIZE);
 static_assert(UHP_CONS_LINE_OFF + 2 * UHP_CACHELINE <= UHP_WAKE_LINE_OFF);
 static_assert(UHP_PAGE_SIZE == PAGE_SIZE);
 
-/* Pages before the data area: prod, cons. */
-#define UHP_RING_META_PAGES	2
-
 int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index,
 		  bool kernel)
 {
 	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_THISNODE | __GFP_ZERO |
 			  __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
-	unsigned int nr_data = size >> PAGE_SHIFT;
-	unsigned int nr_pages = UHP_RING_META_PAGES + nr_data;	/* distinct */
+	unsigned int nr_data, nr_pages, nr_map, i;
 	struct uhp_ring_desc *desc;
-	unsigned int i;
 
-	r->pages = kvzalloc_node(array_size(nr_pages + nr_data, sizeof(*r->pages)),
+	/* The caller checked size against max_ring_size: check what we need. */
+	if (size < PAGE_SIZE || size > UHP_RING_SIZE_LIMIT || !is_power_of_2(size))
+		return -EINVAL;
+	nr_data = size >> PAGE_SHIFT;
+	if (check_add_overflow(nr_data, (unsigned int)UHP_RING_META_PAGES, &nr_pages) ||
+	    check_add_overflow(nr_pages, nr_data, &nr_map))
+		return -EINVAL;
+
+	r->pages = kvzalloc_node(array_size(nr_map, sizeof(*r->pages)),
 				 GFP_KERNEL_ACCOUNT, node);
 	if (!r->pages)
 		return -ENOMEM;
@@ -86,7 +91,7 @@ int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index,
 			r->pages[nr_data + i] = page;
 	}
 
-	r->vaddr = vmap(r->pages, nr_pages + nr_data, VM_MAP | VM_USERMAP,
+	r->vaddr = vmap(r->pages, nr_map, VM_MAP | VM_USERMAP,
 			PAGE_KERNEL);
 	if (!r->vaddr)
 		goto err_free_pages;
@@ -135,12 +140,12 @@ void uhp_ring_destroy(struct uhp_ring *r)
 }
 
 /*
- * Only the kernel writes a kernel ring's prod page and data: refuse writable
- * mappings of them and clear VM_MAYWRITE so mprotect() cannot add it later.
+ * Make a mapping read-only for good, or refuse it if it asks for writing:
+ * VM_MAYWRITE cleared, so mprotect() cannot add PROT_WRITE later.
  */
-static int uhp_ring_mmap_ro(struct uhp_ring *r, struct vm_area_struct *vma)
+static int uhp_ring_mmap_ro(struct vm_area_struct *vma, bool ro)
 {
-	if (!r->kernel)
+	if (!ro)
 		return 0;
 	if (vma->vm_flags & VM_WRITE)
 		return -EPERM;
@@ -149,12 +154,15 @@ static int uhp_ring_mmap_ro(struct uhp_ring *r, struct vm_area_struct *vma)
 }
 
 /*
- * Map one part of the ring. remap_vmalloc_range() takes a reference on every
- * page for the mapping's lifetime and sets VM_DONTEXPAND | VM_DONTDUMP; it
- * also rejects a length past the end of the vmap.
+ * Map one part of the ring. Only the kernel writes a kernel ring's prod
+ * page and data; only the consumer (cons_owner: the mapping comes through
+ * the fd holding the role) writes the cons page. remap_vmalloc_range()
+ * takes a reference on every page for the mapping's lifetime and sets
+ * VM_DONTEXPAND | VM_DONTDUMP; it also rejects a length past the end of
+ * the vmap.
  */
 int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
-		  unsigned int part)
+		  unsigned int part, bool cons_owner)
 {
 	unsigned long len = vma->vm_end - vma->vm_start;
 	int ret;
@@ -163,16 +171,17 @@ int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
 	case UHP_PART_PROD:
 		if (len != PAGE_SIZE)
 			return -EINVAL;
-		ret = uhp_ring_mmap_ro(r, vma);
+		ret = uhp_ring_mmap_ro(vma, r->kernel);
 		return ret ?: remap_vmalloc_range(vma, r->vaddr, 0);
 	case UHP_PART_CONS:
 		if (len != PAGE_SIZE)
 			return -EINVAL;
-		return remap_vmalloc_range(vma, r->vaddr, 1);
+		ret = uhp_ring_mmap_ro(vma, !cons_owner);
+		return ret ?: remap_vmalloc_range(vma, r->vaddr, 1);
 	case UHP_PART_DATA:
 		if (len != r->size && len != 2 * r->size)
 			return -EINVAL;
-		ret = uhp_ring_mmap_ro(r, vma);
+		ret = uhp_ring_mmap_ro(vma, r->kernel);
 		return ret ?: remap_vmalloc_range(vma, r->vaddr,
 						  UHP_RING_META_PAGES);
 	default:
@@ -283,7 +292,6 @@ int uhp_ring_send(struct uhp_ring *r, const struct uhp_send *s,
 	struct uhp_rec_hdr h = {
 		.len = s->len,
 		.type = s->type,
-		.flags = UHP_REC_F_KERNEL,
 		.src = s->src,
 		.dst = s->dst,
 		.seq = s->seq,
@@ -375,6 +383,8 @@ int uhp_kring_reserve(struct uhp_ring *r, u32 len, u64 *pos_out)
 	unsigned int n;
 	int ret = 0;
 
+	if (WARN_ON_ONCE(in_nmi()))
+		return -EINVAL;		/* klock is not NMI-safe */
 	if (total > r->size)
 		return -EMSGSIZE;
 
@@ -435,6 +445,15 @@ out_unlock:
 		pr_warn_ratelimited("uhp: kernel ring: corrupt read_pos %llu (write_pos %llu, size %llu), send refused\n",
 				    rpos, r->kwpos, r->size);
 	return ret;
+}
+
+/*
+ * The length a kernel reservation at pos was made for: step 1 wrote it
+ * under klock, in a page only the kernel writes.
+ */
+u32 uhp_ring_reserved_len(struct uhp_ring *r, u64 pos)
+{
+	return READ_ONCE(uhp_ring_hdr(r, pos)->len);
 }
 
 /* Where the payload of the record at pos goes (contiguous: double map). */

@@ -12,6 +12,9 @@
  *   ring.c      one sub-ring: NUMA-local pages, the double-mapped data area,
  *               and every kernel access to the shared positions and records
  *   copy.c      the one routine that copies payloads into a ring
+ *   account.c   ring memory charged to its user and to a global cap
+ *   kapi.c      the exported kernel API (uhp_kapi.h)
+ *   compat.h    every difference between supported kernels
  *
  * Object lifetime: a channel is reference counted (kref). The registry holds
  * one reference while the channel is named; every channel fd holds one (the
@@ -28,6 +31,7 @@
 #include <linux/atomic.h>
 #include <linux/irq_work.h>
 #include <linux/list.h>
+#include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/types.h>
@@ -43,6 +47,15 @@ struct vm_area_struct;
 /* Module parameters (main.c). */
 extern unsigned int uhp_max_channels_per_user;
 extern unsigned long uhp_max_ring_size;
+extern unsigned long uhp_max_pinned_mb;
+
+/*
+ * Largest sub-ring data area max_ring_size may allow: its page counts (and
+ * twice them, for the double map) fit an unsigned int with room to spare.
+ */
+#define UHP_RING_SIZE_LIMIT	SZ_1G
+/* Pages of a sub-ring before its data area: prod, cons. */
+#define UHP_RING_META_PAGES	2
 
 /*
  * One sub-ring. Everything a kernel decision depends on (size, mask, salt,
@@ -72,6 +85,7 @@ struct uhp_ring {
 struct uhp_channel {
 	struct kref ref;
 	char name[UHP_NAME_MAX];
+	void *scope;			/* namespace of the name (compat.h), held */
 	kuid_t uid;
 	kgid_t gid;
 	umode_t mode;
@@ -83,6 +97,10 @@ struct uhp_channel {
 	wait_queue_head_t wq;		/* consumers sleeping in poll() */
 	struct irq_work kwake;		/* kernel producers' deferred wake-up */
 	u64 data_size;
+	bool auto_unlink;		/* UHP_CREATE_AUTO_UNLINK */
+	atomic_t nr_files;		/* channel fds (mappings hold theirs) */
+	struct user_struct *user;	/* charged for the rings, or NULL */
+	unsigned long nr_pinned;	/* pages charged (account.c) */
 	unsigned int nr_rings;		/* user rings, then kernel rings */
 	unsigned int nr_user_rings;
 	struct uhp_ring rings[];
@@ -127,7 +145,7 @@ int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index,
 		  bool kernel);
 void uhp_ring_destroy(struct uhp_ring *r);
 int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
-		  unsigned int part);
+		  unsigned int part, bool cons_owner);
 bool uhp_ring_readable(struct uhp_ring *r);
 int uhp_ring_send(struct uhp_ring *r, const struct uhp_send *s,
 		  struct iov_iter *payload, u64 *pos_out);
@@ -136,8 +154,14 @@ void uhp_ring_clear_need_wakeup(struct uhp_ring *r);
 u32 uhp_rec_crc(const struct uhp_rec_hdr *h, const void *payload, u32 len);
 int uhp_kring_reserve(struct uhp_ring *r, u32 len, u64 *pos_out);
 void *uhp_ring_payload(struct uhp_ring *r, u64 pos);
+u32 uhp_ring_reserved_len(struct uhp_ring *r, u64 pos);
 void uhp_ring_commit(struct uhp_ring *r, u64 pos, const struct uhp_rec_hdr *h);
 bool uhp_ring_needs_wakeup(struct uhp_ring *r);
+
+/* account.c */
+unsigned long uhp_account_pages(unsigned int nr_rings, u64 size);
+int uhp_account_charge(struct uhp_channel *ch, unsigned long pages);
+void uhp_account_uncharge(struct uhp_channel *ch);
 
 /* copy.c */
 int uhp_copy_init(void);
@@ -164,17 +188,19 @@ static inline void uhp_copy(void *dst, const void *src, size_t len)
 
 /* channel.c */
 struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
-				      int node, umode_t mode, bool kernel);
+				      int node, umode_t mode, unsigned int flags);
 void uhp_channel_wake(struct uhp_channel *ch);
 void uhp_channel_kwake(struct uhp_channel *ch);
 void uhp_channel_get(struct uhp_channel *ch);
 void uhp_channel_put(struct uhp_channel *ch);
-int uhp_channel_install_fd(struct uhp_channel *ch, bool consumer);
+struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer);
+int uhp_channel_install_file(struct file *file);
 
 /* registry.c */
 int uhp_name_validate(const char *name);
 int uhp_registry_create(struct uhp_channel *ch);
 struct uhp_channel *uhp_registry_lookup(const char *name);
+struct uhp_channel *uhp_registry_lookup_scope(const void *scope, const char *name);
 int uhp_registry_unlink(const char *name);
 int uhp_registry_permission(const struct uhp_channel *ch);
 void uhp_registry_release(struct uhp_channel *ch);

@@ -13,14 +13,22 @@
  *   uhp_kchannel_get(), uhp_kgroup_create()      process context (may sleep)
  *   uhp_kchannel_put(), uhp_kgroup_destroy()     process context
  *   uhp_ksend(), uhp_ksend_batch(), uhp_kreserve(), uhp_kcommit(),
- *   uhp_kgroup_send()                            any context but NMI: process,
- *                                                softirq, hardirq. They never
- *                                                sleep or block; a full ring is
- *                                                -ENOSPC (counted), never a
- *                                                wait. Payload copies use
- *                                                AVX-512/AVX2 only where
+ *   uhp_kdiscard(), uhp_kgroup_send()            any context but NMI: process,
+ *                                                softirq, hardirq, also on
+ *                                                PREEMPT_RT (a raw spinlock,
+ *                                                wake-ups through irq_work).
+ *                                                They never sleep or block; a
+ *                                                full ring is -ENOSPC
+ *                                                (counted), never a wait.
+ *                                                Payload copies use AVX-512/
+ *                                                AVX2 only in process and
+ *                                                softirq context where
  *                                                irq_fpu_usable(), else rep
- *                                                movsb or memcpy().
+ *                                                movsb or memcpy(). From NMI
+ *                                                they WARN once and fail.
+ * Consent: uhp_kchannel_get() binds only channels that were created with
+ * UHP_CREATE_KERNEL_RINGS, which needs CAP_SYS_ADMIN.
+ *
  * A sender uses the kernel ring of the node of the CPU it runs on, so
  * records are FIFO per CPU (per sender, for senders that do not migrate, e.g.
  * softirq and hardirq code, or a thread bound to a node).
@@ -53,7 +61,13 @@ struct uhp_kmsg {
 	struct uhp_kmeta meta;
 };
 
-/* A reservation: write len bytes at payload, then uhp_kcommit() it. */
+/*
+ * A reservation: write len bytes at payload, then uhp_kcommit() it, or
+ * uhp_kdiscard() it if it cannot be filled. One of the two must follow,
+ * soon and in any case: until then the ring cannot pass this record (its
+ * consumer waits for it and, a lap later, producers see "full").
+ * len is for reading: the commit uses the length that was reserved.
+ */
 struct uhp_ktxn {
 	void *payload;
 	u32 len;
@@ -84,6 +98,8 @@ int uhp_ksend_batch(struct uhp_channel *ch, const struct uhp_kmsg *msgs,
 int uhp_kreserve(struct uhp_channel *ch, u32 len, struct uhp_ktxn *txn);
 void uhp_kcommit(struct uhp_channel *ch, struct uhp_ktxn *txn,
 		 const struct uhp_kmeta *meta);
+/* Give a reservation back: the consumer skips it (UHP_REC_F_DISCARD). */
+void uhp_kdiscard(struct uhp_channel *ch, struct uhp_ktxn *txn);
 
 /*
  * Fan-out: a set of channels (each held) that receive the same record from

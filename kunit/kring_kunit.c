@@ -9,6 +9,7 @@
 #include <kunit/test.h>
 
 #include "uhp_kunit.h"
+#include "../kmod/uhp_kapi.h"
 
 #define KRING_SIZE	PAGE_SIZE
 
@@ -168,6 +169,46 @@ static void uhp_kring_catch_up_is_bounded(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, r->kpending, pos);
 }
 
+/*
+ * Through the kernel API: the length a commit publishes is the reserved
+ * one, whatever the caller did to txn->len, and a reservation the caller
+ * cannot fill is given back with uhp_kdiscard(), so the ring goes on.
+ */
+static void uhp_kring_commit_and_discard(struct kunit *test)
+{
+	struct uhp_channel *ch = uhp_channel_alloc("kunit.ktxn", KRING_SIZE, 0, 0600,
+						   UHP_CREATE_KERNEL_RINGS);
+	struct uhp_rec_hdr *h;
+	struct uhp_ktxn txn;
+	struct uhp_ring *r;
+	int i;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	KUNIT_ASSERT_EQ(test, uhp_kreserve(ch, 100, &txn), 0);
+	r = &ch->rings[txn.ring];
+	KUNIT_ASSERT_TRUE(test, r->kernel);
+	txn.len = 3000;		/* a buggy caller */
+	uhp_kcommit(ch, &txn, NULL);
+	h = r->data + (txn.pos & r->mask);
+	KUNIT_EXPECT_EQ(test, h->len, 100U);
+	KUNIT_EXPECT_EQ(test, h->tag, txn.pos ^ r->salt);
+	KUNIT_EXPECT_EQ(test, h->crc, uhp_kunit_rec_crc(h, h + 1, 100));
+
+	KUNIT_ASSERT_EQ(test, uhp_kreserve(ch, 200, &txn), 0);
+	uhp_kdiscard(ch, &txn);
+	h = r->data + (txn.pos & r->mask);
+	KUNIT_EXPECT_EQ(test, h->len, 200U);
+	KUNIT_EXPECT_EQ(test, h->flags & UHP_REC_F_DISCARD, UHP_REC_F_DISCARD);
+	KUNIT_EXPECT_EQ(test, h->tag, txn.pos ^ r->salt);
+
+	/* Three laps of the ring later nothing is stuck behind either. */
+	for (i = 0; i < 3 * KRING_SIZE / UHP_REC_TOTAL(0); i++) {
+		WRITE_ONCE(r->cons->read_pos, r->kwpos);	/* consumer keeps up */
+		KUNIT_ASSERT_EQ(test, uhp_ksend(ch, NULL, 0, NULL), 0);
+	}
+	uhp_channel_put(ch);
+}
+
 static struct kunit_case uhp_kring_cases[] = {
 	KUNIT_CASE(uhp_kring_send_publishes),
 	KUNIT_CASE(uhp_kring_reserve_is_busy),
@@ -175,6 +216,7 @@ static struct kunit_case uhp_kring_cases[] = {
 	KUNIT_CASE_PARAM(uhp_kring_corrupt_read_pos, bad_rpos_gen_params),
 	KUNIT_CASE(uhp_kring_never_overlaps_uncommitted),
 	KUNIT_CASE(uhp_kring_catch_up_is_bounded),
+	KUNIT_CASE(uhp_kring_commit_and_discard),
 	{}
 };
 

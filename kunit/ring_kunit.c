@@ -134,7 +134,7 @@ static void uhp_ring_send_verify(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, h->tag, pos ^ r->salt);
 	KUNIT_EXPECT_EQ(test, h->len, len);
 	KUNIT_EXPECT_EQ(test, h->type, 0x1234);
-	KUNIT_EXPECT_EQ(test, h->flags, UHP_REC_F_KERNEL);
+	KUNIT_EXPECT_EQ(test, h->flags, 0);	/* UHP_REC_F_KERNEL: kernel rings only */
 	KUNIT_EXPECT_EQ(test, h->src, 0xaU);
 	KUNIT_EXPECT_EQ(test, h->dst, 0xbU);
 	KUNIT_EXPECT_EQ(test, h->seq, 42ULL);

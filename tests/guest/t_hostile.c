@@ -41,7 +41,8 @@ static struct ring open_ring(void)
 {
 	struct uhp_create c = {
 		.size = sizeof(c), .mode = 0600, .ring_size = RING_SIZE,
-		.flags = UHP_CREATE_NODE, .node = 0,
+		/* The consumer role: only its fd may write read_pos. */
+		.flags = UHP_CREATE_NODE | UHP_CREATE_CONSUMER, .node = 0,
 	};
 	struct uhp_unlink u = { .size = sizeof(u) };
 	int dev = open(UHP_DEVICE_PATH, O_RDWR | O_CLOEXEC);

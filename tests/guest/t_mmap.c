@@ -24,8 +24,10 @@
 /* A channel with one sub-ring per node, already unlinked. */
 static int channel(unsigned int *nr_rings, struct uhp_ring_info *ri)
 {
+	/* The consumer's fd: it may map every part writable (t_shared has the rest). */
 	struct uhp_create c = {
 		.size = sizeof(c), .mode = 0600, .ring_size = RING_SIZE,
+		.flags = UHP_CREATE_CONSUMER,
 	};
 	struct uhp_unlink u = { .size = sizeof(u) };
 	struct uhp_info info = {

@@ -162,6 +162,24 @@ static int write_param(const char *name, const char *val)
 	return ret;
 }
 
+/* The value of a parameter, without its newline. */
+static int read_param(const char *name, char *val, size_t cap)
+{
+	char path[128];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), PARAMS "%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	if (!fgets(val, (int)cap, f))
+		ret = -EIO;
+	fclose(f);
+	val[strcspn(val, "\n")] = '\0';
+	return ret;
+}
+
 static int fill_limit(const char *unused)
 {
 	int dev = dev_open();
@@ -219,14 +237,19 @@ TEST(ring_size_limit)
 TEST(allocation_failure_is_enomem)
 {
 	int dev = dev_open();
+	char pinned[32];
 	long fd;
 
 	/* 2 x 64 MiB rings fit the guest; pushing the limit up to 512 MiB
-	 * asks for more than a node has: the kernel must say ENOMEM. */
+	 * asks for more than a node has: the kernel must say ENOMEM. The cap
+	 * on all rings (max_pinned_mb, ENOSPC, t_shared) is lifted for it. */
+	ASSERT_EQ(read_param("max_pinned_mb", pinned, sizeof(pinned)), 0);
+	ASSERT_EQ(write_param("max_pinned_mb", "1048576"), 0);
 	ASSERT_EQ(write_param("max_ring_size", "536870912"), 0);
 	fd = create(dev, "perm.huge", 0600, 1ULL << 29);
 	EXPECT_EQ(fd, -ENOMEM);
 	ASSERT_EQ(write_param("max_ring_size", "67108864"), 0);
+	ASSERT_EQ(write_param("max_pinned_mb", pinned), 0);
 	if (fd >= 0)
 		unlink_name(dev, "perm.huge");
 }

@@ -54,6 +54,14 @@
  * Words with different writers are 128 bytes apart at least, so neither a
  * cache line nor the adjacent-line prefetcher's pair is shared.
  *
+ * Who may map what writable: a user ring's prod page and data, any channel
+ * fd; a kernel ring's, nobody; every cons page, only the fd that holds the
+ * consumer role (UHP_FEAT_CONS_OWNER; others map it read-only). A refused
+ * writable mapping is -EPERM and mprotect() cannot add PROT_WRITE later.
+ * madvise(MADV_DONTNEED) on a ring mapping drops its pages from that
+ * mapping for good (the BPF ring buffer behaves the same): later accesses
+ * raise SIGBUS; munmap() and mmap() it again.
+ *
  * Two kinds of sub-ring: user rings (producers are processes, and the kernel
  * through UHP_IOC_SEND) and, with UHP_CREATE_KERNEL_RINGS, kernel rings
  * (UHP_RING_F_KERNEL: only kernel code produces, through the exported kernel
@@ -81,7 +89,9 @@
  * The consumer owns read_pos. It load-acquires the tag at read_pos and takes the
  * record only when tag == read_pos ^ salt. Because the tag encodes the
  * record's own position and a per-ring random salt, stale bytes left from
- * earlier laps are never mistaken for a record. A record with
+ * earlier laps are not mistaken for a record by chance. A peer that knows
+ * the salt (it is on the prod page) can forge one inside a payload, so
+ * consumers also bound every read by write_pos and check the CRC. A record with
  * UHP_REC_F_DISCARD set was given back by its producer and carries no data;
  * its len still covers the whole reservation, so the consumer skips it as a
  * whole.
@@ -174,7 +184,13 @@ struct uhp_ring_desc {
 #define UHP_TAG_BUSY		(1ULL << 63)
 
 /* Record flags (uhp_rec_hdr.flags). */
-#define UHP_REC_F_KERNEL	(1U << 0)	/* written by the kernel (UHP_IOC_SEND) */
+/*
+ * UHP_REC_F_KERNEL: sent by kernel code through the kernel API. Only kernel
+ * rings carry it with meaning (no process can write there); on a user ring
+ * any producer can set the bit, so consumers (libuhp does) ignore it there.
+ * UHP_IOC_SEND relays a process's record and does not set it.
+ */
+#define UHP_REC_F_KERNEL	(1U << 0)	/* from a kernel producer (kernel rings) */
 #define UHP_REC_F_DISCARD	(1U << 1)	/* reservation given back: skip it */
 
 struct uhp_rec_hdr {
@@ -212,9 +228,11 @@ struct uhp_rec_hdr {
 /* uhp_create.flags */
 #define UHP_CREATE_NODE		(1U << 0)	/* one sub-ring, on uhp_create.node */
 #define UHP_CREATE_CONSUMER	(1U << 1)	/* this fd takes the consumer role */
-#define UHP_CREATE_KERNEL_RINGS	(1U << 2)	/* add kernel rings (as many as user rings) */
+/* kernel rings: as many as user rings; needs CAP_SYS_ADMIN (-EPERM) */
+#define UHP_CREATE_KERNEL_RINGS	(1U << 2)
+#define UHP_CREATE_AUTO_UNLINK	(1U << 3)	/* the name goes with the last fd and mapping */
 #define UHP_CREATE_FLAGS	(UHP_CREATE_NODE | UHP_CREATE_CONSUMER | \
-				 UHP_CREATE_KERNEL_RINGS)
+				 UHP_CREATE_KERNEL_RINGS | UHP_CREATE_AUTO_UNLINK)
 
 struct uhp_create {
 	__u32 size;		/* sizeof(struct uhp_create) */
@@ -254,6 +272,12 @@ struct uhp_unlink {
 #define UHP_FEAT_VERIFY		(1ULL << 4)	/* UHP_IOC_VERIFY */
 #define UHP_FEAT_KERNEL_RINGS	(1ULL << 5)	/* UHP_CREATE_KERNEL_RINGS, kernel API */
 #define UHP_FEAT_URING_CMD	(1ULL << 6)	/* IORING_OP_URING_CMD, UHP_URING_CMD_* */
+#define UHP_FEAT_MEMLOCK	(1ULL << 7)	/* rings charged: RLIMIT_MEMLOCK, max_pinned_mb */
+#define UHP_FEAT_AUTO_UNLINK	(1ULL << 8)	/* UHP_CREATE_AUTO_UNLINK */
+#define UHP_FEAT_CONS_OWNER	(1ULL << 9)	/* cons page writable by the consumer's fd only */
+/* Channel names are per namespace of their creator: one of these two. */
+#define UHP_FEAT_SCOPE_IPC_NS	(1ULL << 10)	/* per IPC namespace */
+#define UHP_FEAT_SCOPE_USER_NS	(1ULL << 11)	/* per user namespace */
 
 /* uhp_info.copy_path: the kernel's payload copy routine in use. */
 #define UHP_COPY_GENERIC	0	/* memcpy() */
@@ -304,9 +328,10 @@ struct uhp_notify {
 
 /*
  * Send one record through the kernel (the slow path, e.g. for callers that
- * cannot map the ring): the kernel reserves, copies, seals it with crc32c() and
- * sets UHP_REC_F_KERNEL. -EAGAIN when the sub-ring is full, -EPERM for a
- * kernel ring (records there come from kernel producers only).
+ * cannot map the ring): the kernel reserves, copies and seals it with crc32c()
+ * (not UHP_REC_F_KERNEL: the record is the caller's). -EAGAIN when the
+ * sub-ring is full, -EPERM for a kernel ring (records there come from
+ * kernel producers only).
  */
 struct uhp_send {
 	__u32 size;
