@@ -23,9 +23,8 @@
 #include "uhp.h"
 
 #include "harness.h"
+#include "ticker.h"
 
-#define TICKER_KO	"/lib/modules/uhp/uhp_ticker.ko"
-#define PARAM		"/sys/module/uhp_ticker/parameters/"
 #define TYPE_TICK	1
 #define TYPE_BURST	2
 #define TYPE_FLOOD	3
@@ -37,56 +36,6 @@ struct tick {
 };
 
 static int dev;
-
-static void need_ticker(void)
-{
-	struct stat st;
-
-	if (stat(TICKER_KO, &st))
-		SKIP("%s is not in this guest (built without samples?)", TICKER_KO);
-}
-
-static int ticker_load(const char *args)
-{
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "insmod " TICKER_KO " %s", args);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static void ticker_unload(void)
-{
-	if (system("rmmod uhp_ticker 2>/dev/null"))
-		TH_LOG("rmmod uhp_ticker failed");
-}
-
-static int param_write(const char *name, unsigned long v)
-{
-	char path[128], val[32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), PARAM "%s", name);
-	n = snprintf(val, sizeof(val), "%lu", v);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, (size_t)n) == n ? 0 : -errno;
-	close(fd);
-	return n;
-}
-
-static long param_read(const char *name)
-{
-	char path[128], val[32] = "";
-	int fd;
-
-	snprintf(path, sizeof(path), PARAM "%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0 || read(fd, val, sizeof(val) - 1) < 0)
-		return -1;
-	close(fd);
-	return atol(val);
-}
 
 /* A consumer handle on a new channel with kernel rings. */
 static struct uhp_channel *kchannel(const char *name, uint64_t ring_size)

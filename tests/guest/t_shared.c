@@ -58,6 +58,7 @@
 #include "uhp.h"
 
 #include "harness.h"
+#include "ticker.h"
 
 /* ABI that the uapi header may not have yet. */
 #ifndef UHP_CREATE_AUTO_UNLINK
@@ -65,8 +66,6 @@
 #endif
 
 #define PARAMS		"/sys/module/uhp/parameters/"
-#define TICKER_KO	"/lib/modules/uhp/uhp_ticker.ko"
-#define TICKER_PARAMS	"/sys/module/uhp_ticker/parameters/"
 #define TICKER_TYPE_BURST	2
 
 #define KIB		1024ULL
@@ -250,34 +249,6 @@ static void pin_to_cpu(int cpu)
 	CPU_SET(cpu < 0 ? n - 1 : cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
 		TH_LOG("sched_setaffinity: %s", strerror(errno));
-}
-
-static int have_ticker(void)
-{
-	struct stat st;
-
-	return stat(TICKER_KO, &st) == 0;
-}
-
-static void need_ticker(void)
-{
-	if (!have_ticker())
-		SKIP("%s is not in this guest (built without samples?)", TICKER_KO);
-}
-
-/* insmod the ticker; 0 if it loaded. */
-static int ticker_load(const char *args)
-{
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "insmod " TICKER_KO " %s", args);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static void ticker_unload(void)
-{
-	if (system("rmmod uhp_ticker 2>/dev/null"))
-		TH_LOG("rmmod uhp_ticker failed");
 }
 
 /* ---- 1. ring memory is charged to its user (RLIMIT_MEMLOCK) ---- */
@@ -1396,12 +1367,9 @@ static struct uhp_channel *kchannel(int dev, const char *name, uint64_t ring_siz
 /* The ticker's sent + dropped counters, or -1. */
 static long long ticker_done(void)
 {
-	char a[32], b[32];
+	long sent = param_read("sent"), dropped = param_read("dropped");
 
-	if (read_str(TICKER_PARAMS "sent", a, sizeof(a)) ||
-	    read_str(TICKER_PARAMS "dropped", b, sizeof(b)))
-		return -1;
-	return atoll(a) + atoll(b);
+	return sent < 0 || dropped < 0 ? -1 : sent + dropped;
 }
 
 /*
@@ -1418,7 +1386,7 @@ static double flood_rate(void)
 		uint64_t t0 = now_ns(), dt;
 
 		snprintf(val, sizeof(val), "%lu", n);
-		if (start < 0 || write_str(TICKER_PARAMS "flood", val))
+		if (start < 0 || write_str(TICKER_PARAM "flood", val))
 			return -1;
 		while (ticker_done() - start < (long long)n) {
 			if (now_ns() - t0 > 60000000000ULL)
@@ -1479,7 +1447,7 @@ TEST_TIMEOUT(ticker_rmmod_during_a_flood_is_prompt, 150)
 	snprintf(val, sizeof(val), "%.0f", n);
 	TH_LOG("flood: %.0f records/s here, flooding %s", rate, val);
 	start = ticker_done();
-	EXPECT_EQ(write_str(TICKER_PARAMS "flood", val), 0);
+	EXPECT_EQ(write_str(TICKER_PARAM "flood", val), 0);
 	/* Under way (not just queued: cancelling queued work is easy). */
 	t0 = now_ns();
 	while (ticker_done() == start && now_ns() - t0 < 5000000000ULL)
