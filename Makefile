@@ -1,7 +1,10 @@
 # uhp: top-level Makefile.
 #
 #   make            the module (./uhp.ko) and the library (build/userlib/libuhp.a)
-#   make check      everything: deps, host tests, dkms build, guest tests in QEMU
+#   make check      everything: deps, host tests, KUnit, and on every kernel
+#                   lane the dkms build, sparse and the guest tests in QEMU
+#                   (KERNELS="6.12 6.12-rt" picks lanes: scripts/lane.sh)
+#   make matrix     only the kernel lanes (same KERNELS=)
 #   make run        boot the guest, load uhp.ko, run the agent demo
 #   make vm-shell   boot the guest with uhp.ko loaded and give a shell
 #   make kunit      the KUnit suites (kunit/) on UML, via scripts/kunit.sh
@@ -24,6 +27,11 @@ endif
 
 # Extra options for scripts/uhp-vm, e.g. make check UHP_VM_FLAGS=-v
 UHP_VM_FLAGS ?=
+export UHP_VM_FLAGS
+
+# The kernel lanes of make check / make matrix; empty means all of them
+# (scripts/lane.sh --list: default 6.12 6.12-rt unstable debug).
+KERNELS ?=
 
 all: module lib
 
@@ -67,13 +75,14 @@ deps:
 bench-deps:
 	@scripts/deps.sh --bench
 
-# The guest kernel image, fetched and unpacked once into build/kernel/<kver>/.
+# The default lane's guest kernel, fetched and unpacked once into the cache
+# (/var/cache/uhp); scripts/lane.sh NAME does the same for any lane.
 kernel: deps
-	@scripts/kernel.sh --vmlinuz
+	@scripts/lane.sh default
 
 # ---- test ------------------------------------------------------------------
 
-# deps -> host tests -> dkms build -> guest tests.  deps runs first in its
+# deps -> host tests -> KUnit -> the kernel matrix.  deps runs first in its
 # own step, then a sub-make, so that KVER is derived after the headers are
 # installed.  Host and guest tests both run even if one fails: one CI run
 # then tells about both.  The exit status is the verdict.
@@ -91,16 +100,16 @@ check-steps: tests
 	$(MAKE) -C tests/host check || rc=1; \
 	echo "== fast-path instruction budget (callgrind)"; \
 	scripts/fastpath-budget.sh || rc=1; \
+	echo "== checkpatch --strict"; \
+	scripts/checkpatch.sh || rc=1; \
 	echo "== kunit (UML)"; \
 	scripts/kunit.sh || rc=1; \
-	echo "== dkms build of uhp.ko for $(KVER)"; \
-	if ko=$$(scripts/dkms-build.sh); then \
-		echo "== guest tests (uhp.ko from dkms: $$ko)"; \
-		scripts/uhp-vm $(UHP_VM_FLAGS) --ko "$$ko" test || rc=1; \
-	else \
-		rc=1; \
-	fi; \
+	scripts/matrix.sh $(KERNELS) || rc=1; \
 	exit $$rc
+
+# The kernel lanes alone: per lane the dkms build, sparse, the guest suite.
+matrix: deps tests
+	@scripts/matrix.sh $(KERNELS)
 
 # The KUnit suites (kunit/*_kunit.c) on UML, in a kernel tree under build/kunit.
 kunit: deps
@@ -116,16 +125,13 @@ vm-shell: deps module
 
 # ---- clean -----------------------------------------------------------------
 
-# Keeps nothing but the sources; build/kernel (the ~70 MB image download)
-# goes too: `make clean-keep-kernel` spares it.
-clean: clean-keep-kernel
-	rm -rf $(BUILD)
-
-clean-keep-kernel:
+# Keeps nothing but the sources. Downloaded kernels, the sid chroot and the
+# debug kernel live in /var/cache/uhp (scripts/lane.sh) and stay.
+clean:
 	@if [ -f Kbuild ] && [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
 	@if [ -f userlib/Makefile ]; then $(MAKE) -C userlib clean; fi
 	@if [ -f tests/host/Makefile ]; then $(MAKE) -C tests/host clean; fi
 	$(MAKE) -C tests/guest clean
-	find $(BUILD) -mindepth 1 -maxdepth 1 ! -name kernel -exec rm -rf {} + 2>/dev/null || true
+	rm -rf $(BUILD)
 
-.PHONY: all module lib tests demo deps bench-deps kernel check check-steps kunit run vm-shell clean clean-keep-kernel
+.PHONY: all module lib tests demo deps bench-deps kernel check check-steps matrix kunit run vm-shell clean

@@ -13,6 +13,10 @@ pkgs=(
     make gcc libc6-dev          # userlib, the static guest tests
     linux-headers-amd64         # KDIR for the module; names <kver> (scripts/kver.sh)
     dkms                        # `make check` builds uhp.ko through dkms
+    dwarves                     # pahole: 6.12+ headers build BTF for modules
+    sparse                      # scripts/sparse.sh, on every lane
+    debootstrap                 # the sid chroot of the "unstable" lane
+    linux-source-6.12 libelf-dev libssl-dev  # the "debug" lane's kernel
     kmod                        # modinfo on the host
     qemu-system-x86             # the test guest (TCG)
     busybox-static              # the guest's userland

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The kernel matrix of `make check`: for every lane (scripts/lane.sh), build
+# uhp.ko and the sample module through dkms, warning-free, check them with
+# sparse, boot the lane's kernel and run the whole guest suite; on the debug
+# lane also prove that KASAN is on (tests/kasan). Ends with one table:
+#
+#   kernel | module build | sparse | guest tests passed/failed | console
+#
+#   scripts/matrix.sh [LANE...]      default: every lane (scripts/lane.sh --list)
+#
+# A lane that fails does not stop the others: one run tells about all of
+# them. The exit status is the verdict. Logs: build/matrix/<lane>.*.log.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${UHP_BUILD:-$repo/build}
+logs=$build/matrix
+UHP_VM_FLAGS=${UHP_VM_FLAGS:-}
+mkdir -p "$logs"
+
+lanes=("$@")
+[[ ${#lanes[@]} -gt 0 ]] || read -r -a lanes <<<"$("$repo/scripts/lane.sh" --list)"
+
+rows=()
+rc=0
+for lane in "${lanes[@]}"; do
+    t0=$(date +%s)
+    kver="?" mod="-" sparse="-" tests="-" console="-"
+    echo "== kernel lane $lane"
+    if env=$("$repo/scripts/lane.sh" "$lane" 2>"$logs/$lane.prepare.log"); then
+        kver=$(. "$env" && echo "$KVER")
+    else
+        tail -n 30 "$logs/$lane.prepare.log" >&2
+        rows+=("$lane|?|lane not prepared (build/matrix/$lane.prepare.log)|-|-|-|$(($(date +%s) - t0))s")
+        rc=1
+        continue
+    fi
+
+    if kodir=$("$repo/scripts/dkms-build.sh" "$lane" 2>"$logs/$lane.build.log"); then
+        mod=ok
+    else
+        tail -n 30 "$logs/$lane.build.log" >&2
+        mod=FAIL
+        rc=1
+    fi
+
+    if [[ $mod == ok ]]; then
+        if "$repo/scripts/sparse.sh" "$lane" >"$logs/$lane.sparse.log" 2>&1; then
+            sparse=clean
+        else
+            tail -n 30 "$logs/$lane.sparse.log" >&2
+            sparse=FAIL
+            rc=1
+        fi
+
+        # shellcheck disable=SC2086 # UHP_VM_FLAGS is a list of options
+        "$repo/scripts/uhp-vm" $UHP_VM_FLAGS --lane "$lane" --ko "$kodir" test 2>&1 |
+            tee "$logs/$lane.guest.log"
+        grc=${PIPESTATUS[0]}
+        counts=$(sed -n 's/^guest: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 passed, \2 failed, \3 skipped/p' \
+                 "$logs/$lane.guest.log" | tail -n1)
+        tests=${counts:-"no result"}
+        if grep -q 'kernel splat\|kernel log shows a splat' "$logs/$lane.guest.log"; then
+            console=SPLAT
+        elif grep -q 'uhp-vm: FAIL: guest' "$logs/$lane.guest.log"; then
+            console=DIED
+        else
+            console=clean
+        fi
+        [[ $grc -eq 0 ]] || rc=1
+
+        # The debug kernel must really catch a use-after-free.
+        if [[ $(. "$env" && echo "$DEBUG") == 1 ]]; then
+            if "$repo/scripts/kasan-probe.sh" "$lane" >"$logs/$lane.kasan.log" 2>&1; then
+                console="$console, KASAN proven"
+            else
+                tail -n 30 "$logs/$lane.kasan.log" >&2
+                console="$console, KASAN NOT proven"
+                rc=1
+            fi
+        fi
+    fi
+    rows+=("$lane|$kver|$mod|$sparse|$tests|$console|$(($(date +%s) - t0))s")
+done
+
+echo
+echo "== kernel matrix"
+{
+    echo "lane|kernel|module build|sparse|guest tests|console|time"
+    printf '%s\n' "${rows[@]}"
+} | column -t -s '|' -o ' | '
+exit $rc
