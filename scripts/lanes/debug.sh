@@ -25,8 +25,9 @@
 # Everything is built in, so the guest loads no module but uhp's own.
 #
 # Why this shape:
-# - tinyconfig keeps the build short (~10 min cold on 2 CPUs, not an hour
-#   for a distribution config), but it says "n" to every question, so a
+# - tinyconfig keeps the build short (about 10 min cold on 2 idle CPUs,
+#   14-17 min measured while other jobs shared them; a distribution config
+#   would take hours), but it says "n" to every question, so a
 #   fragment option whose dependency is missing would silently vanish in
 #   olddefconfig.  Every line of the fragment is therefore checked against
 #   the final .config and a mismatch fails the build: a lane that quietly
