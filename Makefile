@@ -111,7 +111,8 @@ check-steps: tests
 matrix: deps tests
 	@scripts/matrix.sh $(KERNELS)
 
-# The KUnit suites (kunit/*_kunit.c) on UML, in a kernel tree under build/kunit.
+# The KUnit suites (kunit/*_kunit.c) on UML, in a kernel tree cached in
+# /var/cache/uhp/kunit (scripts/kunit.sh).
 kunit: deps
 	@scripts/kunit.sh
 

@@ -4,8 +4,9 @@
 #   scripts/kunit.sh [extra kunit.py run options, e.g. --raw_output]
 #
 # kunit.py needs a kernel tree, so one is unpacked from Debian's
-# linux-source-6.1 into build/kunit/linux-source-6.1 (once; again only when
-# the tarball changes) and uhp is linked into it as drivers/misc/uhp/:
+# linux-source-6.1 into $UHP_CACHE/kunit/linux-source-6.1 (default
+# /var/cache/uhp; once, again only when the tarball changes) and uhp is
+# linked into it as drivers/misc/uhp/:
 #
 #   drivers/misc/uhp/Makefile     -> kunit/Makefile.intree
 #   drivers/misc/uhp/Kconfig      -> kunit/Kconfig.intree
@@ -16,12 +17,15 @@
 # out-of-tree `make module` leaves kmod/*.o beside the sources, and kbuild
 # must not find those through its VPATH. The links are redone on every run,
 # so new files appear and removed ones go. The UML objects go to
-# build/kunit/uml (kept: a rebuild after a one-file change takes seconds).
-# A lock serialises runs that share build/kunit.
+# $UHP_CACHE/kunit/uml (kept: a rebuild after a one-file change takes
+# seconds). A lock serialises runs (of any clone) that share the tree, and
+# the log of this run is copied to build/kunit/test.log.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-work=$root/build/kunit
+# In the cache outside the clone (as the kernel lanes): a fresh clone or
+# `make clean` then rebuilds only uhp's own objects, not all of UML.
+work=${UHP_CACHE:-/var/cache/uhp}/kunit
 tarball=/usr/src/linux-source-6.1.tar.xz
 tree=$work/linux-source-6.1
 uml=$work/uml
@@ -94,5 +98,7 @@ python3 tools/testing/kunit/kunit.py run --jobs "${KUNIT_JOBS:-2}" \
 # kunit.py shows a skipped case by name only: print why it was skipped.
 if [[ -f $uml/test.log ]]; then
     sed -n 's/^[[:space:]]*ok [0-9]* \(.*\) # SKIP \(.*\)$/kunit.sh: skipped \1: \2/p' "$uml/test.log"
+    mkdir -p "$root/build/kunit"
+    cp "$uml/test.log" "$root/build/kunit/test.log"
 fi
 exit $rc
