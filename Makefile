@@ -102,8 +102,10 @@ check-steps: tests
 	scripts/fastpath-budget.sh || rc=1; \
 	echo "== checkpatch --strict"; \
 	scripts/checkpatch.sh || rc=1; \
-	echo "== kunit (UML)"; \
+	echo "== kunit (UML, linux-source-6.1)"; \
 	scripts/kunit.sh || rc=1; \
+	echo "== kunit (UML, linux-source-6.12)"; \
+	UHP_KUNIT_SOURCE=6.12 scripts/kunit.sh || rc=1; \
 	scripts/matrix.sh $(KERNELS) || rc=1; \
 	exit $$rc
 
@@ -111,10 +113,10 @@ check-steps: tests
 matrix: deps tests
 	@scripts/matrix.sh $(KERNELS)
 
-# The KUnit suites (kunit/*_kunit.c) on UML, in a kernel tree cached in
-# /var/cache/uhp/kunit (scripts/kunit.sh).
+# The KUnit suites (kunit/*_kunit.c) on UML, in Debian's 6.1 and 6.12
+# source trees cached in /var/cache/uhp/kunit (scripts/kunit.sh).
 kunit: deps
-	@scripts/kunit.sh
+	@scripts/kunit.sh && UHP_KUNIT_SOURCE=6.12 scripts/kunit.sh
 
 # ---- run -------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ static void copy_bufs_alloc(struct kunit *test, struct copy_bufs *b, size_t cap)
 	if (!b->src || !b->dst) {
 		vfree(b->src);
 		vfree(b->dst);
-		KUNIT_ASSERT_FAILURE(test, "no %zu bytes of vmalloc space", cap);
+		KUNIT_FAIL_AND_ABORT(test, "no %zu bytes of vmalloc space", cap);
 	}
 	for (i = 0; i < cap + 64; i++)
 		b->src[i] = (u8)(i * 131 + 7);

@@ -14,6 +14,11 @@
 
 #include "../kmod/uhp.h"
 
+/* KUnit renamed KUNIT_ASSERT_FAILURE() to KUNIT_FAIL_AND_ABORT() (6.2). */
+#ifndef KUNIT_FAIL_AND_ABORT
+#define KUNIT_FAIL_AND_ABORT KUNIT_ASSERT_FAILURE
+#endif
+
 /* CRC32C: Castagnoli, reflected (polynomial 0x82F63B78), as the uapi says. */
 static inline u32 uhp_kunit_crc32c_update(u32 crc, const void *buf, size_t len)
 {

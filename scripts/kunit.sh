@@ -2,6 +2,7 @@
 # Run the KUnit suites (kunit/*_kunit.c) on UML with the kernel's own runner.
 #
 #   scripts/kunit.sh [extra kunit.py run options, e.g. --raw_output]
+#   UHP_KUNIT_SOURCE=6.12 scripts/kunit.sh      the same on linux-source-6.12
 #
 # kunit.py needs a kernel tree, so one is unpacked from Debian's
 # linux-source-6.1 into $UHP_CACHE/kunit/linux-source-6.1 (default
@@ -19,26 +20,29 @@
 # so new files appear and removed ones go. The UML objects go to
 # $UHP_CACHE/kunit/uml (kept: a rebuild after a one-file change takes
 # seconds). A lock serialises runs (of any clone) that share the tree, and
-# the log of this run is copied to build/kunit/test.log.
+# the log of this run is copied to build/kunit/test-<source>.log.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # In the cache outside the clone (as the kernel lanes): a fresh clone or
 # `make clean` then rebuilds only uhp's own objects, not all of UML.
 work=${UHP_CACHE:-/var/cache/uhp}/kunit
-tarball=/usr/src/linux-source-6.1.tar.xz
-tree=$work/linux-source-6.1
-uml=$work/uml
+# Which Debian kernel source: 6.1 (default) or 6.12 (UHP_KUNIT_SOURCE=6.12).
+src=${UHP_KUNIT_SOURCE:-6.1}
+[[ $src =~ ^[0-9]+\.[0-9]+$ ]] || { echo "kunit.sh: bad UHP_KUNIT_SOURCE '$src'" >&2; exit 2; }
+tarball=/usr/src/linux-source-$src.tar.xz
+tree=$work/linux-source-$src
+uml=$work/uml-$src
 
 die() { echo "kunit.sh: $*" >&2; exit 1; }
 
-[[ -f $tarball ]] || die "$tarball not found (scripts/deps.sh installs linux-source-6.1)"
+[[ -f $tarball ]] || die "$tarball not found (scripts/deps.sh installs linux-source-$src)"
 for tool in bc flex bison python3 flock; do
     command -v "$tool" >/dev/null || die "$tool not found (scripts/deps.sh)"
 done
 
 mkdir -p "$work"
-exec 9>"$work/.lock"
+exec 9>"$work/.lock-$src"
 if ! flock -n 9; then
     echo "kunit.sh: waiting for another run on $work" >&2
     flock 9
@@ -99,6 +103,6 @@ python3 tools/testing/kunit/kunit.py run --jobs "${KUNIT_JOBS:-2}" \
 if [[ -f $uml/test.log ]]; then
     sed -n 's/^[[:space:]]*ok [0-9]* \(.*\) # SKIP \(.*\)$/kunit.sh: skipped \1: \2/p' "$uml/test.log"
     mkdir -p "$root/build/kunit"
-    cp "$uml/test.log" "$root/build/kunit/test.log"
+    cp "$uml/test.log" "$root/build/kunit/test-$src.log"
 fi
 exit $rc

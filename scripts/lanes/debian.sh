@@ -107,6 +107,14 @@ if [[ ! -f $root/.uhp-lane || $(<"$root/.uhp-lane") != "$want" ]]; then
     rm -rf "$tmp"
 fi
 
+# This lane's older kernels (Debian moved the meta-package on) go.
+echo "$lane" >"$dir/.lane"
+for old in "$cache"/debian/*/.lane; do
+    [[ ${old%/.lane} != "$dir" && $(<"$old") == "$lane" ]] || continue
+    echo "lanes/debian.sh: $lane: removing ${old%/.lane} (superseded by $kver)" >&2
+    rm -rf "${old%/.lane}"
+done
+
 if [[ $lane == default ]]; then
     kdir=$("$repo/scripts/kver.sh" --kdir)
 else
