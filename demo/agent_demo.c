@@ -231,7 +231,12 @@ static void agent(int dev, unsigned int self, int report_fd)
 				r.bad++;
 			} else if (m.type == TYPE_KERNEL) {
 				r.kernel_records++;
-				if (!(m.flags & UHP_REC_F_KERNEL) || n != 13 ||
+				/*
+				 * Relayed and sealed by the kernel, but a
+				 * process's record on a user ring: never
+				 * UHP_REC_F_KERNEL (kernel producers only).
+				 */
+				if ((m.flags & UHP_REC_F_KERNEL) || n != 13 ||
 				    memcmp(buf, "kernel-sealed", 13))
 					r.bad++;
 			} else if (m.seq != next_seq[m.src] ||
