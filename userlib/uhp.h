@@ -191,8 +191,10 @@ UHP_API unsigned uhp_nr_rings(const struct uhp_channel *ch);
 UHP_API int uhp_notify(struct uhp_channel *ch);
 
 /*
- * Send through the kernel (UHP_IOC_SEND) into ring 'ring'; the record gets
- * UHP_REC_F_KERNEL. *pos_out (may be NULL) receives its position.
+ * Send through the kernel (UHP_IOC_SEND) into ring 'ring'; the kernel seals
+ * it (it stays the caller's record: no UHP_REC_F_KERNEL, which only records
+ * from kernel producers on kernel rings carry). *pos_out (may be NULL)
+ * receives its position.
  * Returns 0, or -EAGAIN (ring full), -EINVAL, -EFAULT, -EMSGSIZE,
  * -EOPNOTSUPP (in-memory channel), or another ioctl() -errno.
  */
