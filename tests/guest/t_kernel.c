@@ -40,18 +40,8 @@ static int dev;
 /* A consumer handle on a new channel with kernel rings. */
 static struct uhp_channel *kchannel(const char *name, uint64_t ring_size)
 {
-	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
-	struct uhp_channel *ch;
-	int ret;
-
 	dev = uhp_open();
-	o.ring_size = ring_size;
-	o.consumer = true;
-	o.kernel_rings = true;
-	ret = uhp_create(dev, name, &o, &ch);
-	if (ret)
-		FAIL("create %s: %s", name, strerror(-ret));
-	return ch;
+	return ticker_channel(dev, name, ring_size);
 }
 
 static int check_payload(const uint8_t *p, ssize_t len, uint64_t seq)

@@ -1348,22 +1348,6 @@ TEST(madv_dontneed_drops_only_that_mapping)
 
 /* ---- 12. the uhp_ticker sample: parameters and unloading ---- */
 
-/* Root: a channel with kernel rings and this handle as its consumer. */
-static struct uhp_channel *kchannel(int dev, const char *name, uint64_t ring_size)
-{
-	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
-	struct uhp_channel *ch;
-	int ret;
-
-	o.ring_size = ring_size;
-	o.consumer = true;
-	o.kernel_rings = true;
-	ret = uhp_create(dev, name, &o, &ch);
-	if (ret)
-		FAIL("create %s: %s", name, strerror(-ret));
-	return ch;
-}
-
 /* The ticker's sent + dropped counters, or -1. */
 static long long ticker_done(void)
 {
@@ -1428,7 +1412,7 @@ TEST_TIMEOUT(ticker_rmmod_during_a_flood_is_prompt, 150)
 	 * the rate measured is the rate of the real flood.
 	 */
 	pin_to_cpu(-1);
-	(void)kchannel(dev, "k.flood", 4096);
+	(void)ticker_channel(dev, "k.flood", 4096);
 	if (ticker_load("channel=k.flood size=16")) {
 		uhp_unlink(dev, "k.flood");
 		FAIL("insmod uhp_ticker channel=k.flood");
@@ -1497,7 +1481,7 @@ TEST_TIMEOUT(ticker_parameters_before_init_are_safe, 120)
 
 	need_ticker();
 	ASSERT_GE(dev, 0);
-	ch = kchannel(dev, "k.early", 1 << 16);
+	ch = ticker_channel(dev, "k.early", 1 << 16);
 	pin_to_cpu(-1);
 	for (attempt = 0; attempt < 5; attempt++) {
 		uint64_t got = 0, bad = 0;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ticker.h - the guest tests' handle on samples/uhp_ticker.ko, the sample
- * kernel producer: load and unload it, read and write its parameters.
+ * kernel producer: load and unload it, read and write its parameters, make
+ * a channel for it.
  * Include after harness.h (SKIP, TH_LOG).
  */
 #ifndef UHP_TEST_TICKER_H
@@ -11,8 +12,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "uhp.h"
 
 #define TICKER_KO	"/lib/modules/uhp/uhp_ticker.ko"
 #define TICKER_PARAM	"/sys/module/uhp_ticker/parameters/"
@@ -73,6 +77,23 @@ static inline long param_read(const char *name)
 		return -1;
 	close(fd);
 	return atol(val);
+}
+
+/* Root: a channel with kernel rings for the ticker, this handle its consumer. */
+static inline struct uhp_channel *ticker_channel(int dev, const char *name,
+						 uint64_t ring_size)
+{
+	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
+	struct uhp_channel *ch;
+	int ret;
+
+	o.ring_size = ring_size;
+	o.consumer = true;
+	o.kernel_rings = true;
+	ret = uhp_create(dev, name, &o, &ch);
+	if (ret)
+		FAIL("create %s: %s", name, strerror(-ret));
+	return ch;
 }
 
 #endif /* UHP_TEST_TICKER_H */
