@@ -69,12 +69,17 @@ static int shm_name(const char *name, char out[UHP_NAME_MAX + 8])
 	return 0;
 }
 
-/* Nodes with memory, from sysfs ("0-1,3"); just node 0 if unreadable. */
+/*
+ * Nodes with normal memory, from sysfs ("0-1,3"); just node 0 if unreadable.
+ * The module's rule (kmod/channel.c), so a channel has the same rings in
+ * both modes: a node whose memory is all movable (a CPU-less CXL expander)
+ * has no CPU whose producers would call its ring local.
+ */
 static unsigned memory_nodes(int32_t *nodes, unsigned max)
 {
 	char buf[256], *p = buf;
 	unsigned n = 0;
-	FILE *f = fopen("/sys/devices/system/node/has_memory", "re");
+	FILE *f = fopen("/sys/devices/system/node/has_normal_memory", "re");
 
 	if (f && fgets(buf, sizeof(buf), f)) {
 		while (*p && *p != '\n' && n < max) {

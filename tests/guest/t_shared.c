@@ -26,6 +26,9 @@
  *  - Handing the consumer role over keeps wake-ups working.
  *  - The uhp_ticker sample: trigger parameters given on the insmod command
  *    line (before its init ran), and rmmod during a long flood.
+ *  - A node whose memory is all movable (no CPU: a CXL expander; uhp-vm
+ *    adds one) gets no ring and cannot be asked for: GFP_KERNEL cannot
+ *    have its memory, so every default CREATE used to fail with ENOMEM.
  *  - MADV_DONTNEED on a ring mapping drops only that mapping (documented:
  *    SIGBUS there, the ring and other mappings unharmed).
  *
@@ -1092,6 +1095,71 @@ TEST(max_ring_size_is_validated)
 	ASSERT_EQ(read_str(PARAMS "max_ring_size", now, sizeof(now)), 0);
 	EXPECT_STREQ(now, "1048576");
 	ASSERT_EQ(write_str(PARAMS "max_ring_size", orig), 0);
+}
+
+/* A sysfs node list ("0-1,3") as a bit mask; 0 if it cannot be read. */
+static uint64_t node_mask(const char *file)
+{
+	char buf[256], *p = buf, *end;
+	uint64_t mask = 0;
+	FILE *f = fopen(file, "r");
+
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	while (*p >= '0' && *p <= '9') {
+		unsigned long a = strtoul(p, &end, 10), b = a;
+
+		if (*end == '-')
+			b = strtoul(end + 1, &end, 10);
+		for (; a <= b && a < 64; a++)
+			mask |= 1ULL << a;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return mask;
+}
+
+TEST(movable_only_node_gets_no_ring)
+{
+	uint64_t mem = node_mask("/sys/devices/system/node/has_memory");
+	uint64_t normal = node_mask("/sys/devices/system/node/has_normal_memory");
+	uint64_t movable = mem & ~normal;
+	struct uhp_ring_info ri[8];
+	struct uhp_info info = {
+		.size = sizeof(info), .rings_cap = 8,
+		.rings_uptr = (uintptr_t)ri,
+	};
+	int dev, node;
+	unsigned int i;
+	long fd;
+
+	if (!movable)
+		SKIP("no node whose memory is all movable (has_memory %#llx, has_normal_memory %#llx): uhp-vm adds one, which kernels without memory hotplug leave empty",
+		     (unsigned long long)mem, (unsigned long long)normal);
+	node = __builtin_ctzll(movable);
+	TH_LOG("node %d has only movable memory", node);
+	dev = dev_open();
+	fd = create_raw(dev, "sh.movable", 0, -1, 64 * KIB, 0600);
+	if (fd < 0)
+		FAIL("a default CREATE: %s", strerror((int)-fd));
+	unlink_raw(dev, "sh.movable");
+	ASSERT_EQ(xioctl((int)fd, UHP_IOC_INFO, &info), 0);
+	EXPECT_EQ(info.nr_rings, (uint32_t)__builtin_popcountll(normal));
+	for (i = 0; i < info.nr_rings && i < 8; i++) {
+		EXPECT_NE(ri[i].node, node);
+		EXPECT_TRUE(normal >> ri[i].node & 1);
+	}
+	close((int)fd);
+	/* Asking for that node is a bad argument, not a failed allocation. */
+	fd = create_raw(dev, "sh.movable", 0, node, 64 * KIB, 0600);
+	EXPECT_EQ(fd, -EINVAL);
+	if (fd >= 0) {
+		close((int)fd);
+		unlink_raw(dev, "sh.movable");
+	}
+	close(dev);
 }
 
 /* ---- 10. CREATE owns its consumer role before the name is visible ---- */
