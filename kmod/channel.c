@@ -369,16 +369,16 @@ static int uhp_channel_mmap(struct file *file, struct vm_area_struct *vma)
 	return 0;
 }
 
-static int uhp_channel_fd_release(struct inode *inode, struct file *file)
+/*
+ * 'file' goes: if it is the consumer, the role is free again. need_wakeup
+ * is cleared (producers stop calling NOTIFY for nobody) while the role is
+ * still held: the next consumer can only take it once consumer is NULL, so
+ * whatever it arms is never wiped by us (KUnit: uhp_context).
+ */
+void uhp_channel_consumer_drop(struct uhp_channel *ch, const struct file *file)
 {
-	struct uhp_channel *ch = file->private_data;
 	unsigned int i;
 
-	/*
-	 * Clear need_wakeup while still holding the role: the next consumer
-	 * can only take it after we drop consumer_lock, so whatever it arms
-	 * is never wiped by us.
-	 */
 	spin_lock(&ch->consumer_lock);
 	if (ch->consumer == file) {
 		for (i = 0; i < ch->nr_rings; i++)
@@ -386,6 +386,13 @@ static int uhp_channel_fd_release(struct inode *inode, struct file *file)
 		WRITE_ONCE(ch->consumer, NULL);
 	}
 	spin_unlock(&ch->consumer_lock);
+}
+
+static int uhp_channel_fd_release(struct inode *inode, struct file *file)
+{
+	struct uhp_channel *ch = file->private_data;
+
+	uhp_channel_consumer_drop(ch, file);
 	/* The last fd (mappings hold theirs) of an auto-unlink channel. */
 	if (atomic_dec_and_test(&ch->nr_files) && ch->auto_unlink)
 		uhp_registry_forget(ch);

@@ -179,11 +179,13 @@ static bool uhp_copy_supported(unsigned int path)
 	}
 }
 
-/* Copy with one given path; the caller checked uhp_copy_supported(path). */
-void uhp_copy_with(unsigned int path, void *dst, const void *src, size_t len)
+/*
+ * The path a copy of len bytes asked to take 'path' really takes in the
+ * calling context (the KUnit suite uhp_context checks it in hard-irq).
+ */
+unsigned int uhp_copy_effective(unsigned int path, size_t len)
 {
 	bool simd = path == UHP_COPY_AVX512 || path == UHP_COPY_AVX2;
-	bool nt;
 
 	/*
 	 * Short copies: the kernel's memcpy() wins (measured by the uhp_copy
@@ -191,11 +193,19 @@ void uhp_copy_with(unsigned int path, void *dst, const void *src, size_t len)
 	 * than they save below UHP_COPY_SIMD_MIN).
 	 */
 	if (len < UHP_COPY_SIMD_MIN)
-		path = UHP_COPY_GENERIC;
-	else if (simd && !uhp_copy_simd_usable())
-		path = uhp_copy_supported(UHP_COPY_ERMS) ? UHP_COPY_ERMS :
+		return UHP_COPY_GENERIC;
+	if (simd && !uhp_copy_simd_usable())
+		return uhp_copy_supported(UHP_COPY_ERMS) ? UHP_COPY_ERMS :
 							   UHP_COPY_GENERIC;
-	switch (path) {
+	return path;
+}
+
+/* Copy with one given path; the caller checked uhp_copy_supported(path). */
+void uhp_copy_with(unsigned int path, void *dst, const void *src, size_t len)
+{
+	bool nt;
+
+	switch (uhp_copy_effective(path, len)) {
 	case UHP_COPY_AVX512:
 	case UHP_COPY_AVX2:
 		nt = len >= UHP_COPY_NT_MIN;

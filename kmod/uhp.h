@@ -166,6 +166,7 @@ void uhp_account_uncharge(struct uhp_channel *ch);
 /* copy.c */
 int uhp_copy_init(void);
 void uhp_copy_large(void *dst, const void *src, size_t len);
+unsigned int uhp_copy_effective(unsigned int path, size_t len);
 void uhp_copy_with(unsigned int path, void *dst, const void *src, size_t len);
 unsigned int uhp_copy_path(void);
 bool uhp_copy_path_supported(unsigned int path);
@@ -194,6 +195,7 @@ void uhp_channel_kwake(struct uhp_channel *ch);
 void uhp_channel_get(struct uhp_channel *ch);
 void uhp_channel_put(struct uhp_channel *ch);
 struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer);
+void uhp_channel_consumer_drop(struct uhp_channel *ch, const struct file *file);
 int uhp_channel_install_file(struct file *file);
 
 /* registry.c */
