@@ -7,7 +7,8 @@
 #   make matrix     only the kernel lanes (same KERNELS=)
 #   make run        boot the guest, load uhp.ko, run the agent demo
 #   make vm-shell   boot the guest with uhp.ko loaded and give a shell
-#   make kunit      the KUnit suites (kunit/) on UML, via scripts/kunit.sh
+#   make kunit      the KUnit suites (kunit/) on UML, via scripts/kunit.sh,
+#                   and in the debug lane's guest (scripts/kunit-guest.sh)
 #
 # The module is an ordinary out-of-tree one: kbuild, entered with
 # `make -C $(KDIR) M=$(CURDIR)`, reads ./Kbuild and never this file, so this
@@ -114,9 +115,12 @@ matrix: deps tests
 	@scripts/matrix.sh $(KERNELS)
 
 # The KUnit suites (kunit/*_kunit.c) on UML, in Debian's 6.1 and 6.12
-# source trees cached in /var/cache/uhp/kunit (scripts/kunit.sh).
+# source trees cached in /var/cache/uhp/kunit (scripts/kunit.sh), then in
+# the debug lane's guest (KASAN, lockdep, DEBUG_ATOMIC_SLEEP, 2 CPUs; make
+# check runs that one in the matrix).
 kunit: deps
-	@scripts/kunit.sh && UHP_KUNIT_SOURCE=6.12 scripts/kunit.sh
+	@scripts/kunit.sh && UHP_KUNIT_SOURCE=6.12 scripts/kunit.sh && \
+	scripts/kunit-guest.sh debug
 
 # ---- run -------------------------------------------------------------------
 

@@ -349,7 +349,7 @@ static void uhp_registry_permission_mode(struct kunit *test)
 static void uhp_registry_unlink_owner(struct kunit *test)
 {
 	const char *name = "kunit-reg-unlink";
-	struct uhp_channel *ch = reg_alloc(test, name);
+	struct uhp_channel *ch = reg_alloc(test, name), *ch2;
 	const struct cred *old;
 	struct cred *cred;
 
@@ -369,7 +369,14 @@ static void uhp_registry_unlink_owner(struct kunit *test)
 	revert_creds(old);
 	put_cred(cred);
 
-	KUNIT_EXPECT_EQ(test, uhp_registry_create(ch), 0);
+	/*
+	 * A channel is named once in its life: the name again on a new one
+	 * (creating ch twice would add it twice to the list of all channels,
+	 * which DEBUG_LIST in the debug lane reports).
+	 */
+	ch2 = reg_alloc(test, name);
+	ch2->uid = KUIDT_INIT(OWNER_UID);
+	KUNIT_EXPECT_EQ(test, uhp_registry_create(ch2), 0);
 	cred = reg_creds(test, OTHER_UID, OTHER_GID, true);
 	old = override_creds(cred);
 	KUNIT_EXPECT_EQ(test, uhp_registry_unlink(name), 0);
@@ -378,8 +385,11 @@ static void uhp_registry_unlink_owner(struct kunit *test)
 
 	/* Whatever failed above, leave no name behind. */
 	uhp_registry_forget(ch);
+	uhp_registry_forget(ch2);
 	KUNIT_EXPECT_EQ(test, kref_read(&ch->ref), 1U);
+	KUNIT_EXPECT_EQ(test, kref_read(&ch2->ref), 1U);
 	uhp_channel_put(ch);
+	uhp_channel_put(ch2);
 }
 
 static struct kunit_case uhp_registry_cases[] = {

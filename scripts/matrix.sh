@@ -2,7 +2,8 @@
 # The kernel matrix of `make check`: for every lane (scripts/lane.sh), build
 # uhp.ko and the sample module through dkms, warning-free, check them with
 # sparse, boot the lane's kernel and run the whole guest suite; on the debug
-# lane also prove that KASAN is on (tests/kasan). Ends with one table:
+# lane also prove that KASAN is on (tests/kasan) and run the KUnit suites
+# (scripts/kunit-guest.sh). Ends with one table:
 #
 #   kernel | module build | sparse | guest tests passed/failed | console
 #
@@ -76,6 +77,16 @@ for lane in "${lanes[@]}"; do
             else
                 tail -n 30 "$logs/$lane.kasan.log" >&2
                 console="$console, KASAN NOT proven"
+                rc=1
+            fi
+            # The KUnit suites, under KASAN/lockdep/DEBUG_ATOMIC_SLEEP.
+            if "$repo/scripts/kunit-guest.sh" "$lane" >"$logs/$lane.kunit.log" 2>&1; then
+                kunit=$(sed -n 's/.*Testing complete. Ran \([0-9]*\) tests: \(.*\)$/\1 KUnit: \2/p' \
+                        "$logs/$lane.kunit.log" | tail -n1)
+                console="$console, ${kunit:-KUnit passed}"
+            else
+                tail -n 30 "$logs/$lane.kunit.log" >&2
+                console="$console, KUnit FAILED"
                 rc=1
             fi
         fi
