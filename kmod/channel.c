@@ -205,6 +205,8 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 
 	info->flags = READ_ONCE(ch->consumer) == ucmd->file ?
 		      UHP_INFO_F_CONSUMER : 0;
+	if (!(ucmd->file->f_mode & FMODE_WRITE))
+		info->flags |= UHP_INFO_F_RDONLY;
 	info->abi_version = UHP_ABI_VERSION;
 	info->nr_rings = ch->nr_rings;
 	info->features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
@@ -212,7 +214,7 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 			 UHP_FEAT_VERIFY | UHP_FEAT_KERNEL_RINGS |
 			 UHP_FEAT_URING_CMD | UHP_FEAT_MEMLOCK |
 			 UHP_FEAT_AUTO_UNLINK | UHP_FEAT_CONS_OWNER |
-			 UHP_FEAT_SCOPE;
+			 UHP_FEAT_ATTACH_RDONLY | UHP_FEAT_SCOPE;
 	info->data_size = ch->data_size;
 	info->page_size = UHP_PAGE_SIZE;
 	info->copy_path = uhp_copy_path();
@@ -230,6 +232,8 @@ static int uhp_ioctl_notify(struct uhp_ucmd *ucmd)
 
 	if (n->flags || n->__reserved)
 		return -EINVAL;
+	if (!(ucmd->file->f_mode & FMODE_WRITE))
+		return -EBADF;		/* an observer (UHP_ATTACH_RDONLY) */
 	uhp_channel_wake(ch);
 	return 0;
 }
@@ -244,6 +248,8 @@ static int uhp_ioctl_send(struct uhp_ucmd *ucmd)
 
 	if (s->flags || s->__reserved0 || s->__reserved1 || s->pos)
 		return -EINVAL;
+	if (!(ucmd->file->f_mode & FMODE_WRITE))
+		return -EBADF;		/* an observer (UHP_ATTACH_RDONLY) */
 	if (s->ring >= ch->nr_rings)
 		return -EINVAL;
 	if (ch->rings[s->ring].kernel)
@@ -315,6 +321,8 @@ static int uhp_channel_uring_cmd(struct io_uring_cmd *ioucmd,
 		if (READ_ONCE(cmd->flags) || READ_ONCE(cmd->__reserved0) ||
 		    READ_ONCE(cmd->__reserved1))
 			return -EINVAL;
+		if (!(ioucmd->file->f_mode & FMODE_WRITE))
+			return -EBADF;	/* an observer (UHP_ATTACH_RDONLY) */
 		uhp_channel_wake(ch);
 		return 0;
 	default:
@@ -350,7 +358,11 @@ static int uhp_channel_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (pgoff & ((1UL << UHP_PGOFF_PART_SHIFT) - 1) || ring >= ch->nr_rings)
 		return -EINVAL;
-	if (!(vma->vm_flags & VM_SHARED))
+	/*
+	 * VM_MAYSHARE, not VM_SHARED: mmap() clears VM_SHARED of a MAP_SHARED
+	 * mapping of a file not open for writing (UHP_ATTACH_RDONLY).
+	 */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;		/* a private copy would see nothing */
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
@@ -417,14 +429,20 @@ static const struct file_operations uhp_channel_fops = {
  * (uhp_channel_install_file()), so CREATE can take the role before the
  * name is visible.
  */
-struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer)
+struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer, bool rdonly)
 {
 	struct file *file;
 	int ret = 0;
 
 	uhp_channel_get(ch);	/* the file's reference */
 	atomic_inc(&ch->nr_files);
-	file = anon_inode_getfile("[uhp]", &uhp_channel_fops, ch, O_RDWR);
+	/*
+	 * A read-only file: mmap() itself refuses PROT_WRITE on it and clears
+	 * VM_MAYWRITE (so mprotect() cannot add it); SEND and NOTIFY check
+	 * FMODE_WRITE.
+	 */
+	file = anon_inode_getfile("[uhp]", &uhp_channel_fops, ch,
+				  rdonly ? O_RDONLY : O_RDWR);
 	if (IS_ERR(file)) {
 		atomic_dec(&ch->nr_files);
 		uhp_channel_put(ch);

@@ -133,7 +133,7 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 	 * The file, and the consumer role, exist before the name is visible:
 	 * a concurrent ATTACH cannot take the role from the creator.
 	 */
-	file = uhp_channel_open(ch, c->flags & UHP_CREATE_CONSUMER);
+	file = uhp_channel_open(ch, c->flags & UHP_CREATE_CONSUMER, false);
 	if (IS_ERR(file)) {
 		ret = PTR_ERR(file);
 		goto out_put;
@@ -155,11 +155,14 @@ static int uhp_ioctl_attach(struct uhp_ucmd *ucmd)
 {
 	struct uhp_attach *a = ucmd->cmd;
 	struct uhp_channel *ch;
+	bool rdonly = a->flags & UHP_ATTACH_RDONLY;
 	struct file *file;
 	int ret;
 
 	if (a->flags & ~UHP_ATTACH_FLAGS)
 		return -EINVAL;
+	if (rdonly && (a->flags & UHP_ATTACH_CONSUMER))
+		return -EINVAL;		/* the consumer writes read_pos */
 	ret = uhp_check_reserved(a->__reserved, sizeof(a->__reserved));
 	if (ret)
 		return ret;
@@ -170,9 +173,9 @@ static int uhp_ioctl_attach(struct uhp_ucmd *ucmd)
 	ch = uhp_registry_lookup(a->name);
 	if (!ch)
 		return -ENOENT;
-	ret = uhp_registry_permission(ch);
+	ret = uhp_registry_permission(ch, rdonly);
 	if (!ret) {
-		file = uhp_channel_open(ch, a->flags & UHP_ATTACH_CONSUMER);
+		file = uhp_channel_open(ch, a->flags & UHP_ATTACH_CONSUMER, rdonly);
 		ret = IS_ERR(file) ? PTR_ERR(file) : uhp_channel_install_file(file);
 	}
 	uhp_channel_put(ch);	/* the lookup's reference */

@@ -157,17 +157,19 @@ out_unlock:
 /*
  * Attaching gives read and write access to the rings, so it needs both bits
  * in the class (owner, group, other) the caller falls into, like a file opened
- * O_RDWR; CAP_DAC_OVERRIDE overrides, as for files.
+ * O_RDWR; a read-only attach (rdonly) needs the read bit, like O_RDONLY.
+ * CAP_DAC_OVERRIDE overrides, as for files.
  */
-int uhp_registry_permission(const struct uhp_channel *ch)
+int uhp_registry_permission(const struct uhp_channel *ch, bool rdonly)
 {
+	umode_t want = rdonly ? 04 : 06;
 	umode_t mode = ch->mode;
 
 	if (uid_eq(current_fsuid(), ch->uid))
 		mode >>= 6;
 	else if (in_group_p(ch->gid))
 		mode >>= 3;
-	if ((mode & 06) == 06)
+	if ((mode & want) == want)
 		return 0;
 	return capable(CAP_DAC_OVERRIDE) ? 0 : -EACCES;
 }

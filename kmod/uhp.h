@@ -194,7 +194,7 @@ void uhp_channel_wake(struct uhp_channel *ch);
 void uhp_channel_kwake(struct uhp_channel *ch);
 void uhp_channel_get(struct uhp_channel *ch);
 void uhp_channel_put(struct uhp_channel *ch);
-struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer);
+struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer, bool rdonly);
 void uhp_channel_consumer_drop(struct uhp_channel *ch, const struct file *file);
 int uhp_channel_install_file(struct file *file);
 
@@ -204,7 +204,7 @@ int uhp_registry_create(struct uhp_channel *ch);
 struct uhp_channel *uhp_registry_lookup(const char *name);
 struct uhp_channel *uhp_registry_lookup_scope(const void *scope, const char *name);
 int uhp_registry_unlink(const char *name);
-int uhp_registry_permission(const struct uhp_channel *ch);
+int uhp_registry_permission(const struct uhp_channel *ch, bool rdonly);
 void uhp_registry_release(struct uhp_channel *ch);
 void uhp_registry_forget(struct uhp_channel *ch);
 void uhp_registry_drain(void);

@@ -227,7 +227,7 @@ static void uhp_copy_timing(struct kunit *test)
 	size_t k;
 
 	if (IS_ENABLED(CONFIG_KASAN))
-		kunit_skip(test, "the address sanitizer checks every access: timings would measure it");
+		kunit_skip(test, "a sanitizer checks every access: timings would measure it");
 	ids[n++] = ~0U;				/* the kernel's memcpy() */
 	for (i = 0; i < ARRAY_SIZE(copy_paths); i++)
 		if (uhp_copy_path_supported(copy_paths[i]))

@@ -280,21 +280,24 @@ struct uhp_perm_case {
 	umode_t mode;
 	enum reg_who who;
 	bool dac_override;
-	int expect;
+	int expect;		/* read-write attach */
+	int expect_ro;		/* UHP_ATTACH_RDONLY */
 };
 
 static const struct uhp_perm_case perm_cases[] = {
-	{ "owner rw",			0600, AS_OWNER, false, 0 },
-	{ "owner r only",		0400, AS_OWNER, false, -EACCES },
-	{ "owner w only",		0200, AS_OWNER, false, -EACCES },
-	{ "owner none, others rw",	0066, AS_OWNER, false, -EACCES },
-	{ "group rw",			0060, AS_GROUP, false, 0 },
-	{ "group none, owner rw",	0606, AS_GROUP, false, -EACCES },
-	{ "other rw",			0006, AS_OTHER, false, 0 },
-	{ "other none",			0660, AS_OTHER, false, -EACCES },
-	{ "other r only",		0664, AS_OTHER, false, -EACCES },
-	{ "other, CAP_DAC_OVERRIDE",	0000, AS_OTHER, true, 0 },
-	{ "owner, CAP_DAC_OVERRIDE",	0000, AS_OWNER, true, 0 },
+	{ "owner rw",			0600, AS_OWNER, false, 0, 0 },
+	{ "owner r only",		0400, AS_OWNER, false, -EACCES, 0 },
+	{ "owner w only",		0200, AS_OWNER, false, -EACCES, -EACCES },
+	{ "owner none, others rw",	0066, AS_OWNER, false, -EACCES, -EACCES },
+	{ "group rw",			0060, AS_GROUP, false, 0, 0 },
+	{ "group r only",		0640, AS_GROUP, false, -EACCES, 0 },
+	{ "group none, owner rw",	0606, AS_GROUP, false, -EACCES, -EACCES },
+	{ "other rw",			0006, AS_OTHER, false, 0, 0 },
+	{ "other none",			0660, AS_OTHER, false, -EACCES, -EACCES },
+	{ "other r only",		0664, AS_OTHER, false, -EACCES, 0 },
+	{ "other w only",		0662, AS_OTHER, false, -EACCES, -EACCES },
+	{ "other, CAP_DAC_OVERRIDE",	0000, AS_OTHER, true, 0, 0 },
+	{ "owner, CAP_DAC_OVERRIDE",	0000, AS_OWNER, true, 0, 0 },
 };
 
 static void perm_case_desc(const struct uhp_perm_case *c, char *desc)
@@ -324,7 +327,10 @@ static struct cred *reg_creds(struct kunit *test, u32 uid, u32 gid,
 	return cred;
 }
 
-/* ATTACH needs both r and w in the caller's class, or CAP_DAC_OVERRIDE. */
+/*
+ * ATTACH needs both r and w in the caller's class, a read-only ATTACH the r
+ * bit; CAP_DAC_OVERRIDE overrides.
+ */
 static void uhp_registry_permission_mode(struct kunit *test)
 {
 	const struct uhp_perm_case *c = test->param_value;
@@ -339,7 +345,8 @@ static void uhp_registry_permission_mode(struct kunit *test)
 			 c->who == AS_GROUP ? OWNER_GID : OTHER_GID,
 			 c->dac_override);
 	old = override_creds(cred);
-	KUNIT_EXPECT_EQ(test, uhp_registry_permission(ch), c->expect);
+	KUNIT_EXPECT_EQ(test, uhp_registry_permission(ch, false), c->expect);
+	KUNIT_EXPECT_EQ(test, uhp_registry_permission(ch, true), c->expect_ro);
 	revert_creds(old);
 	put_cred(cred);
 	uhp_channel_put(ch);

@@ -189,6 +189,7 @@ static int arena_open(int fd, struct uhp_arena_hdr *hdr, bool consumer,
 		return -ENOMEM;
 	}
 	ch->data_size = hdr->data_size;
+	ch->max_total = hdr->data_size;
 	ch->arena = hdr;	/* from here uhp__channel_free() unmaps it */
 	ch->arena_len = page;
 	if (consumer) {
@@ -301,6 +302,8 @@ UHP_API int uhp_arena_attach(const char *name, unsigned flags,
 	struct stat st;
 	int fd, ret;
 
+	if (flags & UHP_ATTACH_RDONLY)
+		return -EOPNOTSUPP;
 	if (!out || (flags & ~UHP_ATTACH_CONSUMER))
 		return -EINVAL;
 	ret = shm_name(name, path);

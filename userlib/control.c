@@ -143,9 +143,10 @@ void uhp__channel_pick_producer_ring(struct uhp_channel *ch)
 	    ch->node_ring[node] < 0)
 		return;
 	ch->prod_ring = (unsigned)ch->node_ring[node];
-	/* informational: who produces where */
-	__atomic_store_n(&ch->rings[ch->prod_ring].prod->producer_cpu, cpu,
-			 __ATOMIC_RELAXED);
+	/* informational: who produces where (an observer maps it read-only) */
+	if (ch->max_total)
+		__atomic_store_n(&ch->rings[ch->prod_ring].prod->producer_cpu,
+				 cpu, __ATOMIC_RELAXED);
 }
 
 void uhp__channel_free(struct uhp_channel *ch)
@@ -192,8 +193,12 @@ static int map_ring(struct uhp_channel *ch, int fd, unsigned k,
 {
 	struct uhp_ring *r = &ch->rings[k];
 	struct uhp_ring_desc desc;
-	/* Only the kernel writes a kernel ring's prod page and data. */
-	int prot = ri->flags & UHP_RING_F_KERNEL ? PROT_READ : PROT_READ | PROT_WRITE;
+	/*
+	 * Only the kernel writes a kernel ring's prod page and data, and an
+	 * observer's handle writes nothing.
+	 */
+	int prot = ri->flags & UHP_RING_F_KERNEL || !ch->max_total ?
+		   PROT_READ : PROT_READ | PROT_WRITE;
 	void *p;
 
 	r->kernel = ri->flags & UHP_RING_F_KERNEL;
@@ -282,6 +287,8 @@ static int channel_map(int fd, struct uhp_channel **out)
 	}
 	ch->data_size = info.data_size;
 	ch->consumer = info.flags & UHP_INFO_F_CONSUMER;
+	/* An observer (UHP_ATTACH_RDONLY) maps read-only and sends nothing. */
+	ch->max_total = info.flags & UHP_INFO_F_RDONLY ? 0 : info.data_size;
 	for (unsigned k = 0; k < info.nr_rings; k++) {
 		ret = map_ring(ch, fd, k, &ri[k]);
 		if (ret)

@@ -119,6 +119,7 @@ int uhp__mem_channel_new(unsigned nr_rings, uint64_t data_size,
 	if (!ch)
 		return -ENOMEM;
 	ch->data_size = data_size;
+	ch->max_total = data_size;
 	ch->consumer = true;
 	for (unsigned k = 0; k < nr_rings; k++) {
 		ret = mem_ring_map(ch, k, (size_t)page);

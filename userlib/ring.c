@@ -282,8 +282,8 @@ UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
 
 	if (uhp_unlikely(!buf && len))
 		return -EINVAL;
-	if (uhp_unlikely(total > ch->data_size))
-		return -EMSGSIZE;
+	if (uhp_unlikely(total > ch->max_total))
+		return ch->max_total ? -EMSGSIZE : -EBADF;
 	r = &ch->rings[pick_ring(ch)];
 	ret = reserve(r, ch->data_size, &total, 1, &pos);
 	if (ret < 0)
@@ -301,8 +301,8 @@ UHP_API int uhp_reserve(struct uhp_channel *ch, uint32_t len, struct uhp_txn *t)
 
 	if (uhp_unlikely(!t))
 		return -EINVAL;
-	if (uhp_unlikely(total > ch->data_size))
-		return -EMSGSIZE;
+	if (uhp_unlikely(total > ch->max_total))
+		return ch->max_total ? -EMSGSIZE : -EBADF;
 	k = pick_ring(ch);
 	ret = reserve(&ch->rings[k], ch->data_size, &total, 1, &pos);
 	if (ret < 0)
@@ -386,8 +386,8 @@ UHP_API int uhp_send_batch(struct uhp_channel *ch,
 				err = -EINVAL;
 				break;
 			}
-			if (total > ch->data_size) {
-				err = -EMSGSIZE;
+			if (total > ch->max_total) {
+				err = ch->max_total ? -EMSGSIZE : -EBADF;
 				break;
 			}
 			sum += total;

@@ -146,7 +146,10 @@ UHP_API int uhp_create(int dev, const char *name,
 
 /*
  * Attach to the existing channel 'name'. flags: UHP_ATTACH_CONSUMER to take
- * the consumer role.
+ * the consumer role, or UHP_ATTACH_RDONLY for an observer: it needs only
+ * read permission, maps everything read-only, and its uhp_send(),
+ * uhp_send_batch() and uhp_reserve() return -EBADF (uhp_info(), uhp_wait()
+ * and poll() on uhp_channel_fd() work; the consumer role is not for it).
  * Returns 0, or -EINVAL, -ENAMETOOLONG, -ENOENT (no such channel), -EACCES
  * (mode), -EBUSY (consumer role taken), -ENOMEM, -EPROTO, -EOPNOTSUPP, or an
  * ioctl()/mmap() -errno.
@@ -231,7 +234,7 @@ UHP_API unsigned uhp_producer_ring(const struct uhp_channel *ch);
  * node has none). meta NULL means all zero.
  * Returns 0, or -EAGAIN (ring full), -EMSGSIZE (UHP_REC_TOTAL(len) exceeds
  * the ring), -EINVAL (buf NULL with len > 0), -EUCLEAN (the shared positions
- * are corrupt). If the consumer sleeps, a NOTIFY follows the commit; its
+ * are corrupt), -EBADF (a UHP_ATTACH_RDONLY handle). If the consumer sleeps, a NOTIFY follows the commit; its
  * failure is not reported (the record is sent, and a sleeping consumer
  * re-checks at least every stall timeout, at most 1 s, anyway).
  */
@@ -242,7 +245,7 @@ UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
  * Reserve room for a len-byte record; write the payload at t->payload, then
  * uhp_commit() or uhp_discard() it soon (a reservation older than the stall
  * timeout is skipped by the consumer).
- * Returns 0, or -EAGAIN, -EMSGSIZE, -EINVAL, -EUCLEAN.
+ * Returns 0, or -EAGAIN, -EMSGSIZE, -EINVAL, -EUCLEAN, -EBADF.
  */
 UHP_API int uhp_reserve(struct uhp_channel *ch, uint32_t len,
 			struct uhp_txn *t);
@@ -265,7 +268,7 @@ UHP_API int uhp_discard(struct uhp_channel *ch, struct uhp_txn *t);
  * when the ring has room for all) and one wakeup check.
  * Returns the number sent (a prefix of msgs; fewer than n when the ring
  * fills up or a later message is invalid), or, when none was sent, -EAGAIN,
- * -EMSGSIZE, -EINVAL, -EUCLEAN. Returns 0 only for n == 0.
+ * -EMSGSIZE, -EINVAL, -EUCLEAN, -EBADF. Returns 0 only for n == 0.
  */
 UHP_API int uhp_send_batch(struct uhp_channel *ch,
 			   const struct uhp_iov_msg *msgs, unsigned n);
@@ -351,7 +354,8 @@ UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
  * its holder died.
  * create: 0, or -EINVAL, -ENAMETOOLONG, -EEXIST, -ENOMEM, or a shm_open(),
  * ftruncate() or mmap() -errno. attach: 0, or -ENOENT, -EACCES, -EBUSY,
- * -EPROTO (not an arena of this ABI), -EINVAL. unlink: 0, -ENOENT, ...
+ * -EPROTO (not an arena of this ABI), -EINVAL, -EOPNOTSUPP
+ * (UHP_ATTACH_RDONLY: arenas have no observers yet). unlink: 0, -ENOENT, ...
  * Close handles with uhp_close().
  */
 UHP_API int uhp_arena_create(const char *name, const struct uhp_create_opts *opts,

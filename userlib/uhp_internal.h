@@ -71,6 +71,8 @@ struct uhp_channel {
 	bool consumer;
 	unsigned nr_rings;
 	uint64_t data_size;
+	/* largest record a producer may send: data_size; 0 if read-only */
+	uint64_t max_total;
 	uint64_t stall_timeout_ns;
 
 	/* node -> ring index (-1: none), for nodes < nr_node_ring */

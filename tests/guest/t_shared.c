@@ -19,6 +19,8 @@
  *    does not set it (it means "from a kernel producer on a kernel ring").
  *  - The cons page is writable only through the consumer's fd; libuhp's
  *    producer and consumer handles still work.
+ *  - UHP_ATTACH_RDONLY: an observer that needs only the read bit, maps
+ *    everything read-only and cannot SEND or NOTIFY.
  *  - ioctl argument sizes above a page are E2BIG at once, for every ioctl.
  *  - max_ring_size takes only powers of two from a page to 1 GiB.
  *  - CREATE with UHP_CREATE_CONSUMER holds the role before the name is
@@ -941,6 +943,82 @@ static long sized_call(int fd, unsigned long cmd, unsigned char *buf,
 	if (ret >= 0 && (cmd == UHP_IOC_CREATE || cmd == UHP_IOC_ATTACH))
 		close((int)ret);
 	return ret;
+}
+
+/*
+ * The observer's side, as uid nobody on a channel of root's with mode 0604:
+ * read-write ATTACH is refused, read-only works; every part maps read-only
+ * (and only so), SEND and NOTIFY are EBADF, the records are readable, and
+ * libuhp's handle refuses to send.
+ */
+static void observer_child(void *arg)
+{
+	uint64_t sent_pos = *(uint64_t *)arg;
+	struct uhp_ring_info ri;
+	struct uhp_info info = {
+		.size = sizeof(info), .rings_cap = 1, .rings_uptr = (uintptr_t)&ri,
+	};
+	struct uhp_send s = { .size = sizeof(s), .len = 4 };
+	struct uhp_notify n = { .size = sizeof(n) };
+	struct uhp_channel *h;
+	int dev = dev_open(), fd;
+	char *p, *data;
+
+	EXPECT_EQ(attach_raw(dev, "sh.observed", 0), -EACCES);
+	EXPECT_EQ(attach_raw(dev, "sh.observed", UHP_ATTACH_CONSUMER), -EACCES);
+	EXPECT_EQ(attach_raw(dev, "sh.observed", UHP_ATTACH_RDONLY | UHP_ATTACH_CONSUMER),
+		  -EINVAL);
+	fd = (int)attach_raw(dev, "sh.observed", UHP_ATTACH_RDONLY);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(xioctl(fd, UHP_IOC_INFO, &info), 0);
+	EXPECT_EQ(info.flags, UHP_INFO_F_RDONLY);
+	EXPECT_TRUE(info.features & UHP_FEAT_ATTACH_RDONLY);
+
+	EXPECT_EQ(xioctl(fd, UHP_IOC_SEND, &s), -EBADF);
+	EXPECT_EQ(xioctl(fd, UHP_IOC_NOTIFY, &n), -EBADF);
+	/* Read-only maps of every part work; writable ones do not. */
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, (off_t)ri.prod_off);
+	EXPECT_TRUE(p != MAP_FAILED);
+	if (p != MAP_FAILED) {
+		EXPECT_EQ(mprotect(p, 4096, PROT_READ | PROT_WRITE), -1);
+		EXPECT_EQ(errno, EACCES);
+		munmap(p, 4096);
+	}
+	EXPECT_TRUE(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 (off_t)ri.prod_off) == MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 (off_t)ri.cons_off) == MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, info.data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 fd, (off_t)ri.data_off) == MAP_FAILED);
+	data = mmap(NULL, info.data_size, PROT_READ, MAP_SHARED, fd, (off_t)ri.data_off);
+	ASSERT_TRUE(data != MAP_FAILED);
+	/* The record root sent: its payload, after the 32-byte header. */
+	EXPECT_EQ(memcmp(data + sent_pos + sizeof(struct uhp_rec_hdr), "seen", 4), 0);
+	munmap(data, info.data_size);
+	close(fd);
+
+	/* Through the library: a handle that observes and cannot send. */
+	ASSERT_EQ(uhp_attach(dev, "sh.observed", UHP_ATTACH_RDONLY, &h), 0);
+	EXPECT_EQ(uhp_send(h, "x", 1, NULL), -EBADF);
+	close(dev);
+	uhp_close(h);
+}
+
+TEST(read_only_attach_is_an_observer)
+{
+	struct uhp_send s = {
+		.size = sizeof(s), .buf = (uintptr_t)"seen", .len = 4,
+	};
+	int dev = dev_open();
+	long fd;
+
+	fd = create_raw(dev, "sh.observed", 0, 0, 4096, 0604);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(xioctl((int)fd, UHP_IOC_SEND, &s), 0);
+	EXPECT_EQ(run_as(NOBODY, 0, observer_child, &s.pos), 0);
+	unlink_raw(dev, "sh.observed");
+	close((int)fd);
+	close(dev);
 }
 
 TEST(ioctl_size_above_a_page_is_e2big)

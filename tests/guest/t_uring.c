@@ -207,4 +207,21 @@ TEST(bad_uring_commands)
 	io_uring_queue_exit(&ring);
 }
 
+/* An observer (UHP_ATTACH_RDONLY) rings no doorbell. */
+TEST(read_only_fd_cannot_notify)
+{
+	struct uhp_channel *obs;
+	struct io_uring ring;
+
+	make_channels("ro", 1);
+	ASSERT_EQ(uhp_create(dev, "ur.ro.named", NULL, &obs), 0);
+	uhp_close(obs);
+	ASSERT_EQ(uhp_attach(dev, "ur.ro.named", UHP_ATTACH_RDONLY, &obs), 0);
+	uhp_unlink(dev, "ur.ro.named");
+	ASSERT_EQ(io_uring_queue_init(8, &ring, 0), 0);
+	EXPECT_EQ(one_cmd(&ring, uhp_channel_fd(obs), UHP_URING_CMD_NOTIFY, 0), -EBADF);
+	io_uring_queue_exit(&ring);
+	uhp_close(obs);
+}
+
 TEST_HARNESS_MAIN

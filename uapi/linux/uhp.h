@@ -56,7 +56,8 @@
  *
  * Who may map what writable: a user ring's prod page and data, any channel
  * fd; a kernel ring's, nobody; every cons page, only the fd that holds the
- * consumer role (UHP_FEAT_CONS_OWNER; others map it read-only). A refused
+ * consumer role (UHP_FEAT_CONS_OWNER; others map it read-only); an fd
+ * attached UHP_ATTACH_RDONLY maps everything read-only. A refused
  * writable mapping is -EPERM and mprotect() cannot add PROT_WRITE later.
  * madvise(MADV_DONTNEED) on a ring mapping drops its pages from that
  * mapping for good (the BPF ring buffer behaves the same): later accesses
@@ -246,7 +247,14 @@ struct uhp_create {
 
 /* uhp_attach.flags */
 #define UHP_ATTACH_CONSUMER	(1U << 0)	/* take the consumer role (one per channel) */
-#define UHP_ATTACH_FLAGS	(UHP_ATTACH_CONSUMER)
+/*
+ * An observer: needs only the read bit of the caller's class (the others
+ * need read and write); every mapping of the fd is read-only, and SEND and
+ * NOTIFY (ioctl or io_uring) are -EBADF. INFO, VERIFY and poll() work.
+ * Not with UHP_ATTACH_CONSUMER (-EINVAL). UHP_FEAT_ATTACH_RDONLY.
+ */
+#define UHP_ATTACH_RDONLY	(1U << 1)
+#define UHP_ATTACH_FLAGS	(UHP_ATTACH_CONSUMER | UHP_ATTACH_RDONLY)
 
 struct uhp_attach {
 	__u32 size;		/* sizeof(struct uhp_attach) */
@@ -278,6 +286,7 @@ struct uhp_unlink {
 /* Channel names are per namespace of their creator: one of these two. */
 #define UHP_FEAT_SCOPE_IPC_NS	(1ULL << 10)	/* per IPC namespace */
 #define UHP_FEAT_SCOPE_USER_NS	(1ULL << 11)	/* per user namespace */
+#define UHP_FEAT_ATTACH_RDONLY	(1ULL << 12)	/* UHP_ATTACH_RDONLY */
 
 /* uhp_info.copy_path: the kernel's payload copy routine in use. */
 #define UHP_COPY_GENERIC	0	/* memcpy() */
@@ -287,6 +296,7 @@ struct uhp_unlink {
 
 /* uhp_info.flags (output) */
 #define UHP_INFO_F_CONSUMER	(1U << 0)	/* this fd holds the consumer role */
+#define UHP_INFO_F_RDONLY	(1U << 1)	/* this fd was attached UHP_ATTACH_RDONLY */
 
 /* uhp_ring_info.flags */
 #define UHP_RING_F_KERNEL	(1U << 0)	/* only kernel code produces here */
