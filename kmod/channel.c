@@ -214,7 +214,8 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 			 UHP_FEAT_VERIFY | UHP_FEAT_KERNEL_RINGS |
 			 UHP_FEAT_URING_CMD | UHP_FEAT_MEMLOCK |
 			 UHP_FEAT_AUTO_UNLINK | UHP_FEAT_CONS_OWNER |
-			 UHP_FEAT_ATTACH_RDONLY | UHP_FEAT_SCOPE;
+			 UHP_FEAT_ATTACH_RDONLY | UHP_FEAT_LIST |
+			 UHP_FEAT_SCOPE;
 	info->data_size = ch->data_size;
 	info->page_size = UHP_PAGE_SIZE;
 	info->copy_path = uhp_copy_path();

@@ -15,7 +15,9 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nodemask.h>
+#include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/uaccess.h>
 
 #include "compat.h"
 #include "uhp.h"
@@ -198,6 +200,42 @@ static int uhp_ioctl_unlink(struct uhp_ucmd *ucmd)
 	return uhp_registry_unlink(u->name);
 }
 
+static int uhp_ioctl_list(struct uhp_ucmd *ucmd)
+{
+	struct uhp_list *l = ucmd->cmd;
+	struct uhp_list_entry *buf = NULL;
+	u32 cap = min_t(u32, l->cap, UHP_LIST_MAX);
+	size_t n = min_t(size_t, l->entry_size, sizeof(*buf));
+	u8 __user *dst = u64_to_user_ptr(l->entries_uptr);
+	int ret = 0;
+	u32 i;
+
+	BUILD_BUG_ON(sizeof(*buf) != UHP_LIST_ENTRY_SIZE_VER0);
+	if (l->flags || l->__reserved0)
+		return -EINVAL;
+	ret = uhp_check_reserved(l->__reserved, sizeof(l->__reserved));
+	if (ret)
+		return ret;
+	if (l->entry_size < UHP_LIST_ENTRY_SIZE_VER0 || l->entry_size > PAGE_SIZE)
+		return -EINVAL;
+	if (cap) {
+		buf = kvcalloc(cap, sizeof(*buf), GFP_KERNEL_ACCOUNT);
+		if (!buf)
+			return -ENOMEM;
+	}
+	/* Copied out after the registry lock is dropped: user memory can fault. */
+	l->total = uhp_registry_list(buf, l->start, cap, &l->count);
+	for (i = 0; i < l->count; i++, dst += l->entry_size) {
+		if (copy_to_user(dst, &buf[i], n) ||
+		    clear_user(dst + n, l->entry_size - n)) {
+			ret = -EFAULT;
+			break;
+		}
+	}
+	kvfree(buf);
+	return ret;
+}
+
 #define UHP_DEV_IOC_BASE	_IOC_NR(UHP_IOC_CREATE)
 
 static const struct uhp_ioctl_op uhp_dev_ioctl_ops[] = {
@@ -207,6 +245,8 @@ static const struct uhp_ioctl_op uhp_dev_ioctl_ops[] = {
 		     struct uhp_attach, __reserved, false),
 	UHP_IOCTL_OP(UHP_DEV_IOC_BASE, UHP_IOC_UNLINK, uhp_ioctl_unlink,
 		     struct uhp_unlink, __reserved, false),
+	UHP_IOCTL_OP(UHP_DEV_IOC_BASE, UHP_IOC_LIST, uhp_ioctl_list,
+		     struct uhp_list, __reserved, true),
 };
 
 static long uhp_dev_ioctl(struct file *file, unsigned int cmd,

@@ -10,9 +10,9 @@
  * One mutex (uhp_registry_lock) protects the name hash and the list of every
  * live channel. The name hash holds a reference on each named channel; the
  * list does not (a channel leaves it in uhp_registry_release(), called from
- * the channel's final put). Nothing here is on a fast path: CREATE, ATTACH and
- * UNLINK are control operations, so a plain mutex and a linear count of a
- * user's channels are fine (the count is bounded by the per-user limit).
+ * the channel's final put). Nothing here is on a fast path: CREATE, ATTACH,
+ * UNLINK and LIST are control operations, so a plain mutex and linear walks
+ * of the list are fine (bounded by the per-user limit times the users).
  *
  * Never call uhp_channel_put() with uhp_registry_lock held: the final put
  * takes it.
@@ -160,18 +160,68 @@ out_unlock:
  * O_RDWR; a read-only attach (rdonly) needs the read bit, like O_RDONLY.
  * CAP_DAC_OVERRIDE overrides, as for files.
  */
-int uhp_registry_permission(const struct uhp_channel *ch, bool rdonly)
+static bool uhp_mode_allows(const struct uhp_channel *ch, umode_t want)
 {
-	umode_t want = rdonly ? 04 : 06;
 	umode_t mode = ch->mode;
 
 	if (uid_eq(current_fsuid(), ch->uid))
 		mode >>= 6;
 	else if (in_group_p(ch->gid))
 		mode >>= 3;
-	if ((mode & want) == want)
+	return (mode & want) == want;
+}
+
+int uhp_registry_permission(const struct uhp_channel *ch, bool rdonly)
+{
+	if (uhp_mode_allows(ch, rdonly ? 04 : 06))
 		return 0;
 	return capable(CAP_DAC_OVERRIDE) ? 0 : -EACCES;
+}
+
+static void uhp_list_fill(struct uhp_list_entry *e, const struct uhp_channel *ch)
+{
+	u64 pages = UHP_RING_META_PAGES + (ch->data_size >> PAGE_SHIFT);
+
+	memcpy(e->name, ch->name, sizeof(e->name));
+	e->uid = from_kuid_munged(current_user_ns(), ch->uid);
+	e->gid = from_kgid_munged(current_user_ns(), ch->gid);
+	e->mode = ch->mode;
+	e->flags = (ch->auto_unlink ? UHP_LIST_F_AUTO_UNLINK : 0) |
+		   (ch->nr_rings > ch->nr_user_rings ? UHP_LIST_F_KERNEL_RINGS : 0) |
+		   (READ_ONCE(ch->consumer) ? UHP_LIST_F_CONSUMER : 0);
+	e->nr_rings = ch->nr_rings;
+	e->nr_fds = atomic_read(&ch->nr_files);
+	e->data_size = ch->data_size;
+	e->ring_bytes = ch->nr_rings * pages << PAGE_SHIFT;
+}
+
+/*
+ * UHP_IOC_LIST: fill out[0..cap) with the named channels of the caller's
+ * scope that it owns or may attach to read-only, oldest first, after
+ * skipping 'start' of them; *count says how many were written. Returns how
+ * many it may see. CAP_DAC_OVERRIDE is asked once, without an audit record
+ * per channel.
+ */
+u32 uhp_registry_list(struct uhp_list_entry *out, u32 start, u32 cap, u32 *count)
+{
+	bool override = ns_capable_noaudit(&init_user_ns, CAP_DAC_OVERRIDE);
+	const void *scope = uhp_scope_current();
+	struct uhp_channel *ch;
+	u32 seen = 0;
+
+	*count = 0;
+	mutex_lock(&uhp_registry_lock);
+	/* list_add() puts the newest first. */
+	list_for_each_entry_reverse(ch, &uhp_all, all_node) {
+		if (!ch->named || ch->scope != scope ||
+		    !(uid_eq(current_fsuid(), ch->uid) || override ||
+		      uhp_mode_allows(ch, 04)))
+			continue;
+		if (seen++ >= start && *count < cap)
+			uhp_list_fill(&out[(*count)++], ch);
+	}
+	mutex_unlock(&uhp_registry_lock);
+	return seen;
 }
 
 /* Undo a successful uhp_registry_create() whose fd could not be made. */

@@ -205,6 +205,7 @@ struct uhp_channel *uhp_registry_lookup(const char *name);
 struct uhp_channel *uhp_registry_lookup_scope(const void *scope, const char *name);
 int uhp_registry_unlink(const char *name);
 int uhp_registry_permission(const struct uhp_channel *ch, bool rdonly);
+u32 uhp_registry_list(struct uhp_list_entry *out, u32 start, u32 cap, u32 *count);
 void uhp_registry_release(struct uhp_channel *ch);
 void uhp_registry_forget(struct uhp_channel *ch);
 void uhp_registry_drain(void);

@@ -382,6 +382,25 @@ UHP_API int uhp_attach(int dev, const char *name, unsigned flags,
 	return ret;
 }
 
+UHP_API int uhp_list(int dev, unsigned start, struct uhp_list_entry *out,
+		     unsigned cap, unsigned *total)
+{
+	struct uhp_list l = {
+		.size = sizeof(l), .entry_size = sizeof(*out), .cap = cap,
+		.start = start, .entries_uptr = (uintptr_t)out,
+	};
+	int ret;
+
+	if (cap && !out)
+		return -EINVAL;
+	ret = xioctl(dev, UHP_IOC_LIST, &l);
+	if (ret < 0)
+		return ret;
+	if (total)
+		*total = l.total;
+	return (int)l.count;
+}
+
 UHP_API int uhp_unlink(int dev, const char *name)
 {
 	struct uhp_unlink u = { .size = sizeof(u) };

@@ -158,6 +158,16 @@ UHP_API int uhp_attach(int dev, const char *name, unsigned flags,
 		       struct uhp_channel **out);
 
 /*
+ * The named channels of the caller's namespace that it owns or may attach to
+ * read-only (UHP_IOC_LIST), oldest first: up to cap entries into out after
+ * skipping 'start'; *total (may be NULL) receives how many there are.
+ * Returns the number written, or -EINVAL, -EFAULT, -ENOMEM, -ENOTTY (a
+ * module without UHP_IOC_LIST), or another ioctl() -errno.
+ */
+UHP_API int uhp_list(int dev, unsigned start, struct uhp_list_entry *out,
+		     unsigned cap, unsigned *total);
+
+/*
  * Remove the name; the channel lives on while handles map it.
  * Returns 0, or -EINVAL, -ENAMETOOLONG, -ENOENT, -EACCES, -EBADF, -ENOTTY.
  */

@@ -21,6 +21,9 @@
  *    producer and consumer handles still work.
  *  - UHP_ATTACH_RDONLY: an observer that needs only the read bit, maps
  *    everything read-only and cannot SEND or NOTIFY.
+ *  - UHP_IOC_LIST shows a user its own channels and the ones it could
+ *    observe, nobody else's, nothing of another IPC namespace; the owner
+ *    can then remove what it left behind.
  *  - ioctl argument sizes above a page are E2BIG at once, for every ioctl.
  *  - max_ring_size takes only powers of two from a page to 1 GiB.
  *  - CREATE with UHP_CREATE_CONSUMER holds the role before the name is
@@ -943,6 +946,121 @@ static long sized_call(int fd, unsigned long cmd, unsigned char *buf,
 	if (ret >= 0 && (cmd == UHP_IOC_CREATE || cmd == UHP_IOC_ATTACH))
 		close((int)ret);
 	return ret;
+}
+
+/* Names starting with "sh.ls." in a LIST of the caller's view, as a string. */
+static void ls_names(int dev, char *out, size_t cap)
+{
+	struct uhp_list_entry e[64];
+	int n = uhp_list(dev, 0, e, 64, NULL), i;
+
+	out[0] = 0;
+	for (i = 0; i < n; i++)
+		if (!strncmp(e[i].name, "sh.ls.", 6)) {
+			strncat(out, e[i].name + 6, cap - strlen(out) - 2);
+			strcat(out, " ");
+		}
+}
+
+static void ls_nobody_child(void *arg)
+{
+	struct uhp_list_entry e[64], one;
+	unsigned char wide[2 * sizeof(struct uhp_list_entry)];
+	struct uhp_list l = { .size = sizeof(l), .cap = 1 };
+	int dev = dev_open(), n, i, removed = 0;
+	unsigned int total, k;
+	char names[512];
+
+	(void)arg;
+	ASSERT_GE(create_raw(dev, "sh.ls.mine1", 0, 0, 4096, 0600), 0);
+	ASSERT_GE(create_raw(dev, "sh.ls.mine2", UHP_CREATE_CONSUMER, 0, 8192, 0640), 0);
+	ls_names(dev, names, sizeof(names));
+	EXPECT_STREQ(names, "root604 mine1 mine2 ");
+
+	/* The fields, for the second one. */
+	n = uhp_list(dev, 0, e, 64, &total);
+	ASSERT_GE(n, 3);
+	EXPECT_EQ((unsigned int)n, total);
+	for (i = 0; i < n && strcmp(e[i].name, "sh.ls.mine2"); i++)
+		;
+	ASSERT_LT(i, n);
+	EXPECT_EQ(e[i].uid, NOBODY);
+	EXPECT_EQ(e[i].mode, 0640U);
+	EXPECT_EQ(e[i].flags, UHP_LIST_F_CONSUMER);
+	EXPECT_EQ(e[i].nr_rings, 1U);
+	EXPECT_EQ(e[i].nr_fds, 1U);
+	EXPECT_EQ(e[i].data_size, 8192ULL);
+	EXPECT_EQ(e[i].ring_bytes, (2 + 2) * 4096ULL);
+
+	/* One at a time with start: the same entries in the same order. */
+	for (k = 0; k < total; k++) {
+		EXPECT_EQ(uhp_list(dev, k, &one, 1, NULL), 1);
+		EXPECT_STREQ(one.name, e[k].name);
+	}
+	EXPECT_EQ(uhp_list(dev, total, &one, 1, NULL), 0);
+
+	/* Entry sizes: too small is EINVAL, larger gets zeros past ours. */
+	l.entries_uptr = (uintptr_t)wide;
+	l.entry_size = UHP_LIST_ENTRY_SIZE_VER0 - 8;
+	EXPECT_EQ(xioctl(dev, UHP_IOC_LIST, &l), -EINVAL);
+	memset(wide, 0xff, sizeof(wide));
+	l.entry_size = sizeof(wide);
+	EXPECT_EQ(xioctl(dev, UHP_IOC_LIST, &l), 0);
+	EXPECT_EQ(l.count, 1U);
+	EXPECT_EQ(wide[sizeof(struct uhp_list_entry)], 0);
+	EXPECT_EQ(wide[sizeof(wide) - 1], 0);
+	l.flags = 1;
+	EXPECT_EQ(xioctl(dev, UHP_IOC_LIST, &l), -EINVAL);
+
+	/* What it left behind, found by listing, removed by its owner. */
+	for (i = 0; i < n; i++)
+		if (e[i].uid == NOBODY && !uhp_unlink(dev, e[i].name))
+			removed++;
+	EXPECT_EQ(removed, 2);
+	ls_names(dev, names, sizeof(names));
+	EXPECT_STREQ(names, "root604 ");
+	close(dev);
+}
+
+static void ls_ipc_ns_child(void *arg)
+{
+	char names[512];
+	int dev;
+
+	(void)arg;
+	unshare_or_skip(CLONE_NEWIPC);
+	dev = dev_open();
+	ls_names(dev, names, sizeof(names));
+	EXPECT_STREQ(names, "");
+	close(dev);
+}
+
+TEST(list_shows_what_the_caller_may_see)
+{
+	struct uhp_info info = { .size = sizeof(info) };
+	int dev = dev_open(), rc;
+	char names[512];
+	long fd;
+
+	fd = create_raw(dev, "sh.ls.root600", 0, 0, 4096, 0600);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(xioctl((int)fd, UHP_IOC_INFO, &info), 0);
+	close((int)fd);
+	EXPECT_TRUE(info.features & UHP_FEAT_LIST);
+	ASSERT_GE(create_raw(dev, "sh.ls.root604", 0, 0, 4096, 0604), 0);
+	EXPECT_EQ(run_as(NOBODY, MIB, ls_nobody_child, NULL), 0);
+	/* root (CAP_DAC_OVERRIDE) sees everything of its namespace. */
+	ls_names(dev, names, sizeof(names));
+	EXPECT_STREQ(names, "root600 root604 ");
+	/* Where names are per IPC namespace, a new one lists none of these. */
+	if (info.features & UHP_FEAT_SCOPE_IPC_NS) {
+		rc = run_as(0, MIB, ls_ipc_ns_child, NULL);
+		if (rc != CHILD_SKIP)
+			EXPECT_EQ(rc, 0);
+	}
+	unlink_raw(dev, "sh.ls.root600");
+	unlink_raw(dev, "sh.ls.root604");
+	close(dev);
 }
 
 /*

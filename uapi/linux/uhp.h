@@ -270,6 +270,55 @@ struct uhp_unlink {
 	__aligned_u64 __reserved[2];	/* must be 0 */
 };
 
+/*
+ * UHP_IOC_LIST on /dev/uhp: the named channels of the caller's scope (its
+ * IPC or user namespace, UHP_FEAT_SCOPE_*) that it owns or could attach to
+ * read-only (read bit of its class, or CAP_DAC_OVERRIDE), oldest first.
+ * Names of others' private channels are not shown: listing must not become
+ * a way to probe them. Unlinked channels have no name and are not listed
+ * (they still count against their owner's channel limit while alive).
+ *
+ * The kernel writes up to cap entries of entry_size bytes each (at least
+ * UHP_LIST_ENTRY_SIZE_VER0; a larger size gets zeros past the fields it
+ * knows) to entries_uptr, after skipping 'start' visible channels, and sets
+ * count (written) and total (visible). At most UHP_LIST_MAX entries per
+ * call: page with 'start'. A channel created or removed between two calls
+ * can shift the pages. UHP_FEAT_LIST.
+ */
+#define UHP_LIST_MAX		1024
+
+/* uhp_list_entry.flags */
+#define UHP_LIST_F_AUTO_UNLINK	(1U << 0)	/* UHP_CREATE_AUTO_UNLINK */
+#define UHP_LIST_F_KERNEL_RINGS	(1U << 1)	/* UHP_CREATE_KERNEL_RINGS */
+#define UHP_LIST_F_CONSUMER	(1U << 2)	/* an fd holds the consumer role */
+
+struct uhp_list_entry {
+	char name[UHP_NAME_MAX];
+	__u32 uid;		/* owner, in the caller's user namespace */
+	__u32 gid;
+	__u32 mode;		/* permission bits */
+	__u32 flags;		/* UHP_LIST_F_* */
+	__u32 nr_rings;		/* sub-rings, kernel rings included */
+	__u32 nr_fds;		/* open channel fds (each mapping holds one) */
+	__aligned_u64 data_size;	/* data bytes per sub-ring */
+	__aligned_u64 ring_bytes;	/* memory its rings pin */
+};
+
+#define UHP_LIST_ENTRY_SIZE_VER0	104	/* sizeof the first version */
+
+struct uhp_list {
+	__u32 size;		/* sizeof(struct uhp_list) */
+	__u32 flags;		/* none defined: must be 0 */
+	__u32 entry_size;	/* sizeof(struct uhp_list_entry) as the caller has it */
+	__u32 cap;		/* entries entries_uptr can hold */
+	__u32 start;		/* visible channels to skip first */
+	__u32 count;		/* out: entries written */
+	__u32 total;		/* out: channels visible to the caller */
+	__u32 __reserved0;	/* must be 0 */
+	__aligned_u64 entries_uptr;	/* struct uhp_list_entry[cap] */
+	__aligned_u64 __reserved[2];	/* must be 0 */
+};
+
 /* ---- channel fd ioctls ---- */
 
 /* uhp_info.features: what this module implements. */
@@ -287,6 +336,7 @@ struct uhp_unlink {
 #define UHP_FEAT_SCOPE_IPC_NS	(1ULL << 10)	/* per IPC namespace */
 #define UHP_FEAT_SCOPE_USER_NS	(1ULL << 11)	/* per user namespace */
 #define UHP_FEAT_ATTACH_RDONLY	(1ULL << 12)	/* UHP_ATTACH_RDONLY */
+#define UHP_FEAT_LIST		(1ULL << 13)	/* UHP_IOC_LIST */
 
 /* uhp_info.copy_path: the kernel's payload copy routine in use. */
 #define UHP_COPY_GENERIC	0	/* memcpy() */
@@ -387,6 +437,7 @@ struct uhp_uring_cmd {
 #define UHP_IOC_CREATE	_IO(UHP_IOC_MAGIC, 0x00)
 #define UHP_IOC_ATTACH	_IO(UHP_IOC_MAGIC, 0x01)
 #define UHP_IOC_UNLINK	_IO(UHP_IOC_MAGIC, 0x02)
+#define UHP_IOC_LIST	_IO(UHP_IOC_MAGIC, 0x03)
 #define UHP_IOC_INFO	_IO(UHP_IOC_MAGIC, 0x10)
 #define UHP_IOC_NOTIFY	_IO(UHP_IOC_MAGIC, 0x11)
 #define UHP_IOC_SEND	_IO(UHP_IOC_MAGIC, 0x12)
