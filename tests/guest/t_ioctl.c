@@ -313,7 +313,8 @@ TEST(unknown_commands)
 	char buf[256] = { 0 };
 
 	ASSERT_TRUE(fd >= 0);
-	EXPECT_EQ(xioctl(dev, _IO(UHP_IOC_MAGIC, 0x03), buf), -ENOTTY);
+	/* The first number after the last /dev/uhp command (LIST, 0x03). */
+	EXPECT_EQ(xioctl(dev, _IO(UHP_IOC_MAGIC, 0x04), buf), -ENOTTY);
 	EXPECT_EQ(xioctl(dev, _IO(UHP_IOC_MAGIC, 0xff), buf), -ENOTTY);
 	EXPECT_EQ(xioctl(fd, _IO(UHP_IOC_MAGIC, 0x14), buf), -ENOTTY);
 	EXPECT_EQ(xioctl(fd, _IO('x', 0x10), buf), -ENOTTY);
