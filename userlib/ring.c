@@ -27,14 +27,30 @@
  * private data_size/mask before it is used as an offset or length, and the
  * header is copied to private memory once before it is looked at; recv
  * checks the CRC over its private copy of the payload.
+ *
+ * Lengths: a committed tag is the record's position XOR the ring's salt, so
+ * stale bytes of an earlier lap never pass for a record, and an honest
+ * producer commits only inside the space its CAS on write_pos took. So the
+ * consumer bounds a record's length by the ring (data_size: the double map
+ * keeps every read inside the mapping) and trusts the tag and the CRC for
+ * the rest; it does not read write_pos per record, which would pull the
+ * producers' line across on every record when it keeps up. Only a record
+ * whose CRC fails is held against write_pos (bad_record()): a forged tag
+ * where nothing is reserved is then no record, and a damaged length is
+ * skipped as garbage so the next record is found. A producer
+ * that forges a tag and length past write_pos can only do what it could
+ * do by rewriting write_pos itself: disturb this ring (producers then see
+ * read_pos ahead of write_pos, -EUCLEAN), never read or write outside it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
 
 #include "uhp_internal.h"
+#include "seal.h"
 
 /* ---- 1. records ---- */
 
@@ -43,17 +59,6 @@ static inline struct uhp_rec_hdr *rec_at(const struct uhp_ring *r, uint64_t pos)
 	/* The header never wraps (UHP_REC_ALIGN >= header); a payload may run
 	 * into the second mapping of the data area, which is contiguous. */
 	return (struct uhp_rec_hdr *)(r->data + (pos & r->mask));
-}
-
-uint32_t uhp__rec_crc(const struct uhp_rec_hdr *h, const void *payload,
-		      uint32_t len)
-{
-	uint32_t c;
-
-	c = uhp_crc32c(~0U, (const char *)h + UHP_REC_CRC_HDR_OFF,
-		       UHP_REC_CRC_HDR_LEN);
-	c = uhp_crc32c(c, payload, len);
-	return ~c;
 }
 
 /* ---- 2. producer ---- */
@@ -241,6 +246,83 @@ static inline void rec_put(struct uhp_ring *r, uint64_t pos, const void *buf,
 }
 
 /*
+ * The header's CRC'd bytes [8, 32) as three little-endian qwords, the form
+ * uhp__rec_crc_copy() takes: len | type << 32 | flags << 48, src | dst << 32,
+ * seq.
+ */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "the record header qwords are little-endian");
+_Static_assert(offsetof(struct uhp_meta, seq) == 0 &&
+	       offsetof(struct uhp_meta, src) == 8 &&
+	       offsetof(struct uhp_meta, dst) == 12 &&
+	       offsetof(struct uhp_meta, type) == 16 &&
+	       offsetof(struct uhp_meta, flags) == 18 &&
+	       offsetof(struct uhp_meta, ring) == 20,
+	       "struct uhp_meta: seq, src|dst, type|flags|ring as qwords");
+_Static_assert(offsetof(struct uhp_rec_hdr, len) == 8 &&
+	       offsetof(struct uhp_rec_hdr, type) == 12 &&
+	       offsetof(struct uhp_rec_hdr, flags) == 14 &&
+	       offsetof(struct uhp_rec_hdr, src) == 16 &&
+	       offsetof(struct uhp_rec_hdr, dst) == 20 &&
+	       offsetof(struct uhp_rec_hdr, seq) == 24 &&
+	       offsetof(struct uhp_rec_hdr, crc) == 32 &&
+	       offsetof(struct uhp_rec_hdr, __reserved) == 36,
+	       "record header layout");
+
+/* uhp__seal_copy_generic() or _sse42() (seal.h) */
+typedef uint32_t (*seal_copy_fn)(void *dst, const void *src, uint32_t len,
+				 uint64_t q0, uint64_t q1, uint64_t q2);
+
+/*
+ * The send and receive fast paths come in one variant per seal path: a
+ * body inlined (always_inline) into a function per path, given that
+ * path's copy-and-CRC routine as a constant, so the common case of a send
+ * or a receive makes no call at all (a call there cost ~60 instructions per
+ * send+recv in arguments, spills and the indirect jump). The public
+ * functions pick the variant with one load and a compare.
+ */
+static inline int seal_path(void)
+{
+	int path = __atomic_load_n(&uhp__seal_path, __ATOMIC_RELAXED);
+
+	return uhp_likely(path) ? path : uhp__seal_choose();
+}
+
+#if defined(__x86_64__)
+#define UHP_T_SSE42	__attribute__((target("sse4.2")))
+#endif
+
+/*
+ * rec_put() for a payload of at most UHP_SEAL_COPY_MAX bytes: the header
+ * goes out of registers, and the payload is copied and CRC'd in one pass
+ * (seal.h). The same two-step publish.
+ */
+static inline __attribute__((always_inline)) void
+rec_put_small(struct uhp_ring *r, uint64_t pos, const void *buf, uint32_t len,
+	      const struct uhp_meta *meta, seal_copy_fn seal_copy)
+{
+	struct uhp_rec_hdr *h = rec_at(r, pos);
+	unsigned char *b = (unsigned char *)h;
+	uint64_t q0 = len, q1 = 0, q2 = 0, crc;
+
+	if (meta) {
+		/* src and dst side by side in both: one load (see below) */
+		q0 |= (uint64_t)meta->type << 32;
+		memcpy(&q1, (const char *)meta + offsetof(struct uhp_meta, src), 8);
+		q2 = meta->seq;
+	}
+	memcpy(b + 8, &q0, 8);
+	memcpy(b + 16, &q1, 8);
+	memcpy(b + 24, &q2, 8);
+	/* As in rec_begin(): a consumer that sees BUSY also sees len. */
+	__atomic_store_n(&h->tag, pos ^ r->salt ^ UHP_TAG_BUSY, __ATOMIC_RELEASE);
+	crc = seal_copy(h + 1, buf, len, q0, q1, q2);
+	memcpy(b + 32, &crc, 8);	/* crc, and __reserved = 0 */
+	/* As in rec_finish(): header and payload are visible first. */
+	__atomic_store_n(&h->tag, pos ^ r->salt, __ATOMIC_RELEASE);
+}
+
+/*
  * After committing: count the records sent (n, 0 for a discard) and wake
  * the consumer if it announced it is going to sleep. A failed NOTIFY is
  * not reported: the record is in the ring, and a waiting consumer re-checks
@@ -273,8 +355,10 @@ static inline void wake_check(struct uhp_channel *ch, struct uhp_ring *r,
 		(void)uhp_notify(ch);
 }
 
-UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
-		     const struct uhp_meta *meta)
+/* uhp_send() for everything but the common case of send_body(). */
+static __attribute__((noinline)) int send_slow(struct uhp_channel *ch,
+					      const void *buf, uint32_t len,
+					      const struct uhp_meta *meta)
 {
 	uint64_t total = UHP_REC_TOTAL(len), pos;
 	struct uhp_ring *r;
@@ -291,6 +375,64 @@ UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
 	rec_put(r, pos, buf, len, meta);
 	wake_check(ch, r, 1);
 	return 0;
+}
+
+/*
+ * The common case: a payload of at most UHP_SEAL_COPY_MAX bytes, room by
+ * the producers' hint, the CAS won the first time. Everything else is
+ * send_slow(), so this body calls nothing and saves few registers.
+ */
+static inline __attribute__((always_inline)) int
+send_body(struct uhp_channel *ch, const void *buf, uint32_t len,
+	  const struct uhp_meta *meta, seal_copy_fn seal_copy)
+{
+	uint64_t total = UHP_REC_TOTAL(len), wp, rp;
+	struct uhp_ring *r;
+
+	/* !buf: send_slow() tells a zero-length record from a bad call */
+	if (uhp_unlikely(!buf || len > UHP_SEAL_COPY_MAX ||
+			 total > ch->max_total))
+		return send_slow(ch, buf, len, meta);
+	r = &ch->rings[pick_ring(ch)];
+	wp = __atomic_load_n(&r->prod->write_pos, __ATOMIC_RELAXED);
+	/* Pairs with the store-release of the hint in reserve(). */
+	rp = __atomic_load_n(&r->prod->cached_read_pos, __ATOMIC_ACQUIRE);
+	/* wp - rp <= ds - total: room, and rp not ahead of wp */
+	if (uhp_unlikely((wp & (UHP_REC_ALIGN - 1)) ||
+			 wp - rp > ch->data_size - total ||
+			 !__atomic_compare_exchange_n(&r->prod->write_pos, &wp,
+						      wp + total, true,
+						      __ATOMIC_RELAXED,
+						      __ATOMIC_RELAXED)))
+		return send_slow(ch, buf, len, meta);
+	rec_put_small(r, wp, buf, len, meta, seal_copy);
+	wake_check(ch, r, 1);
+	return 0;
+}
+
+static __attribute__((noinline)) int
+send_generic(struct uhp_channel *ch, const void *buf, uint32_t len,
+	     const struct uhp_meta *meta)
+{
+	return send_body(ch, buf, len, meta, uhp__seal_copy_generic);
+}
+
+#if defined(__x86_64__)
+UHP_T_SSE42 static int send_sse42(struct uhp_channel *ch, const void *buf,
+				  uint32_t len, const struct uhp_meta *meta)
+{
+	return send_body(ch, buf, len, meta, uhp__seal_copy_sse42);
+}
+#endif
+
+UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
+		     const struct uhp_meta *meta)
+{
+#if defined(__x86_64__)
+	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+		return send_sse42(ch, buf, len, meta);
+#endif
+	return send_generic(ch, buf, len, meta);
 }
 
 UHP_API int uhp_reserve(struct uhp_channel *ch, uint32_t len, struct uhp_txn *t)
@@ -457,23 +599,9 @@ int uhp__ring_head(struct uhp_channel *ch, unsigned k, struct uhp_head *hd)
 		}
 		memcpy(&hd->h, h, sizeof(hd->h));	/* one read of the header */
 		total = UHP_REC_TOTAL(hd->h.len);
-		if (uhp_unlikely((int64_t)(r->wpos_seen - pos) < (int64_t)total ||
-				 total > ch->data_size)) {
-			uint64_t ahead;
-
-			/*
-			 * A committed record lies below write_pos; re-read it
-			 * only when the cached value is too old. Relaxed: the
-			 * producer's CAS preceded its release of the tag.
-			 */
-			r->wpos_seen = __atomic_load_n(&r->prod->write_pos,
-						       __ATOMIC_RELAXED);
-			ahead = r->wpos_seen - pos;
-			if ((int64_t)ahead < UHP_REC_ALIGN)
-				return -EAGAIN;	/* forged tag where nothing is reserved */
-			if (total > ahead || total > ch->data_size)
-				return -EUCLEAN;
-		}
+		/* See "Lengths" at the top: the ring bounds them, not write_pos. */
+		if (uhp_unlikely(total > ch->data_size))
+			return -EUCLEAN;
 		if (uhp_unlikely(hd->h.flags & UHP_REC_F_DISCARD)) {
 			uhp__ring_consume(ch, r, pos + total);
 			continue;
@@ -545,8 +673,27 @@ static void meta_fill(struct uhp_channel *ch, struct uhp_meta *m,
 }
 
 /* -EBADMSG without consuming when !consume_bad (batch: report next call). */
-static ssize_t recv_one(struct uhp_channel *ch, void *buf, size_t cap,
-			struct uhp_meta *meta_out, bool consume_bad)
+/*
+ * A committed head whose CRC fails: is it a record at all? Only now is
+ * write_pos read (see "Lengths" at the top). A tag where nothing is
+ * reserved is no record (-EAGAIN: a producer will overwrite it); a length
+ * past write_pos is garbage (-EUCLEAN: skip it with
+ * uhp__ring_skip_garbage(), which finds the next record); else 0: a
+ * damaged record, consumed as one.
+ */
+static int bad_record(const struct uhp_channel *ch, const struct uhp_head *hd)
+{
+	/* Relaxed: the producers' CAS preceded their release of the tag. */
+	uint64_t ahead = __atomic_load_n(&ch->rings[hd->ring].prod->write_pos,
+					 __ATOMIC_RELAXED) - hd->pos;
+
+	if ((int64_t)ahead < UHP_REC_ALIGN)
+		return -EAGAIN;
+	return hd->total > ahead ? -EUCLEAN : 0;
+}
+
+static ssize_t recv_slow(struct uhp_channel *ch, void *buf, size_t cap,
+			 struct uhp_meta *meta_out, bool consume_bad)
 {
 	struct uhp_head hd;
 	int ret;
@@ -571,14 +718,103 @@ static ssize_t recv_one(struct uhp_channel *ch, void *buf, size_t cap,
 		uhp__copy_payload(buf, hd.rec + UHP_REC_HDR_SIZE, hd.h.len);
 	/* Check what we return: our copies of header and payload. */
 	if (uhp_unlikely(uhp__rec_crc(&hd.h, buf, hd.h.len) != hd.h.crc)) {
-		if (consume_bad)
-			take(ch, &hd, false);
+		ret = bad_record(ch, &hd);
+		if (ret == -EAGAIN)
+			return ret;
+		if (consume_bad) {
+			if (ret == -EUCLEAN) {
+				uhp__ring_skip_garbage(ch, &ch->rings[hd.ring]);
+				stat_inc(&ch->cstat.crc_errors);
+			} else {
+				take(ch, &hd, false);
+			}
+		}
 		return -EBADMSG;
 	}
 	take(ch, &hd, true);
 	if (meta_out)
 		meta_fill(ch, meta_out, &hd);
 	return hd.h.len;
+}
+
+/*
+ * The common case first: a committed record of at most UHP_SEAL_COPY_MAX
+ * bytes at the head of the ring the round-robin cursor points to, whose
+ * CRC checks. Its header is read once into registers (the private copy),
+ * the payload copied and CRC'd in one pass. Anything else (no record there,
+ * another ring, a discard, a bad length or CRC, a long record) goes to
+ * recv_slow(), which looks again from the start.
+ */
+static inline __attribute__((always_inline)) ssize_t
+recv_body(struct uhp_channel *ch, void *buf, size_t cap,
+	  struct uhp_meta *meta_out, bool consume_bad, seal_copy_fn seal_copy)
+{
+	unsigned k = ch->rr;
+	struct uhp_ring *r = &ch->rings[k];
+	uint64_t pos = r->rpos, q0, q1, q2, q3;
+	const unsigned char *b = (const unsigned char *)rec_at(r, pos);
+	uint32_t len;
+
+	/* !buf: recv_slow() tells a zero-length record from a bad call */
+	if (uhp_unlikely(!ch->consumer || !buf))
+		return recv_slow(ch, buf, cap, meta_out, consume_bad);
+	/* Pairs with the producer's store-release of the committed tag. */
+	if (__atomic_load_n((const uint64_t *)b, __ATOMIC_ACQUIRE) != (pos ^ r->salt))
+		return recv_slow(ch, buf, cap, meta_out, consume_bad);
+	memcpy(&q0, b + 8, 8);
+	memcpy(&q1, b + 16, 8);
+	memcpy(&q2, b + 24, 8);
+	memcpy(&q3, b + 32, 8);
+	len = (uint32_t)q0;
+	if (uhp_unlikely(len > UHP_SEAL_COPY_MAX || len > cap ||
+			 (q0 & (uint64_t)UHP_REC_F_DISCARD << 48) ||
+			 seal_copy(buf, b + UHP_REC_HDR_SIZE, len,
+				   q0, q1, q2) != (uint32_t)q3))
+		return recv_slow(ch, buf, cap, meta_out, consume_bad);
+	uhp__ring_consume(ch, r, pos + UHP_REC_TOTAL(len));
+	stat_inc(&ch->cstat.received);
+	ch->rr = k + 1 < ch->nr_rings ? k + 1 : 0;
+	if (meta_out) {
+		/* type | flags << 16 | ring << 32; see the layout asserts */
+		uint64_t tfr = q0 >> 32 | (uint64_t)k << 32;
+
+		/* As in meta_fill(): only kernel rings say UHP_REC_F_KERNEL. */
+		if (!r->kernel)
+			tfr &= ~((uint64_t)UHP_REC_F_KERNEL << 16);
+		/* From the struct's base: each store spans two members. */
+		memcpy(meta_out, &q2, 8);
+		memcpy((char *)meta_out + offsetof(struct uhp_meta, src), &q1, 8);
+		memcpy((char *)meta_out + offsetof(struct uhp_meta, type), &tfr, 8);
+	}
+	return len;
+}
+
+static __attribute__((noinline)) ssize_t
+recv_generic(struct uhp_channel *ch, void *buf, size_t cap,
+	     struct uhp_meta *meta_out, bool consume_bad)
+{
+	return recv_body(ch, buf, cap, meta_out, consume_bad,
+			 uhp__seal_copy_generic);
+}
+
+#if defined(__x86_64__)
+UHP_T_SSE42 static ssize_t recv_sse42(struct uhp_channel *ch, void *buf,
+				      size_t cap, struct uhp_meta *meta_out,
+				      bool consume_bad)
+{
+	return recv_body(ch, buf, cap, meta_out, consume_bad,
+			 uhp__seal_copy_sse42);
+}
+#endif
+
+static inline ssize_t recv_one(struct uhp_channel *ch, void *buf, size_t cap,
+			       struct uhp_meta *meta_out, bool consume_bad)
+{
+#if defined(__x86_64__)
+	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+		return recv_sse42(ch, buf, cap, meta_out, consume_bad);
+#endif
+	return recv_generic(ch, buf, cap, meta_out, consume_bad);
 }
 
 UHP_API ssize_t uhp_recv(struct uhp_channel *ch, void *buf, size_t cap,
@@ -625,7 +861,15 @@ UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
 		return ret;
 	payload = hd.rec + UHP_REC_HDR_SIZE;
 	if (uhp_unlikely(uhp__rec_crc(&hd.h, payload, hd.h.len) != hd.h.crc)) {
-		take(ch, &hd, false);
+		ret = bad_record(ch, &hd);
+		if (ret == -EAGAIN)
+			return ret;
+		if (ret == -EUCLEAN) {
+			uhp__ring_skip_garbage(ch, &ch->rings[hd.ring]);
+			stat_inc(&ch->cstat.crc_errors);
+		} else {
+			take(ch, &hd, false);
+		}
 		return -EBADMSG;
 	}
 	rx->payload = payload;

@@ -130,8 +130,16 @@ UHP_HIDDEN int uhp__ring_head(struct uhp_channel *ch, unsigned k,
 UHP_HIDDEN bool uhp__ready(struct uhp_channel *ch);
 UHP_HIDDEN void uhp__ring_consume(struct uhp_channel *ch, struct uhp_ring *r,
 				  uint64_t newpos);
+
+/* seal.c: record CRCs; see there */
 UHP_HIDDEN uint32_t uhp__rec_crc(const struct uhp_rec_hdr *h,
 				 const void *payload, uint32_t len);
+#define UHP_SEAL_COPY_MAX	256	/* uhp__rec_crc_copy(): payloads up to here */
+/* Which variant of the send/receive fast paths runs (seal.h, ring.c). */
+enum { UHP_SEAL_UNCHOSEN, UHP_SEAL_GENERIC, UHP_SEAL_SSE42 };
+UHP_HIDDEN extern int uhp__seal_path;
+/* Choose it (once; racing callers choose the same) and return it. */
+UHP_HIDDEN int uhp__seal_choose(void);
 #ifdef UHP_TEST_HOOKS
 /* Host tests: force the ring this thread's producers use (-1: the handle's). */
 UHP_HIDDEN void uhp__set_thread_ring(int ring);

@@ -6,6 +6,9 @@
  * positions crossing 2^64, records that run across the end of the data
  * area, reserve/commit/discard/peek/release, the batch calls, round robin
  * over several rings, stats and the in-memory answers of the control calls.
+ * make check runs it twice: as the CPU allows (the send/receive fast paths'
+ * SSE4.2 variant on x86-64) and with UHP_CRC=table (their generic one);
+ * t_seal_path checks which one ran.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -410,9 +413,25 @@ static void t_control_in_memory(void)
 	uhp_close(ch);
 }
 
+/* The fast paths' variant in use is the one UHP_CRC and the CPU call for. */
+static void t_seal_path(void)
+{
+	const char *force = getenv("UHP_CRC");
+	int want = UHP_SEAL_GENERIC;
+
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("sse4.2") && !(force && !strcmp(force, "table")))
+		want = UHP_SEAL_SSE42;
+#endif
+	tap_is(__atomic_load_n(&uhp__seal_path, __ATOMIC_RELAXED), want,
+	       "send/recv fast path variant: %s (UHP_CRC=%s)",
+	       want == UHP_SEAL_SSE42 ? "sse4.2" : "generic", force ? force : "unset");
+}
+
 int main(void)
 {
-	tap_plan(72);
+	tap_plan(73);
 	t_round_trip();
 	t_sizes_and_full();
 	t_wrap();
@@ -421,5 +440,6 @@ int main(void)
 	t_batch();
 	t_round_robin();
 	t_control_in_memory();
+	t_seal_path();
 	return tap_done();
 }
