@@ -683,6 +683,7 @@ static void efd_consumer(void)
  * 2 * RING_ENTRIES - 1 later entries of that producer were enqueued, more
  * than the ring holds, so the consumer (one thread, dequeue then copy out)
  * has finished with it. */
+#if defined(HAVE_CK) || defined(HAVE_DPDK)
 #define NSLOTS	(2 * RING_ENTRIES)
 static unsigned char *slot_mem[MAX_PRODUCERS];
 
@@ -697,6 +698,7 @@ static void slots_free(void)
 	for (int p = 0; p < K; p++)
 		munmap(slot_mem[p], NSLOTS * S);
 }
+#endif /* HAVE_CK || HAVE_DPDK: their rings are the ones with slots */
 
 #ifdef HAVE_CK
 struct ck_shared {

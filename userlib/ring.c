@@ -503,8 +503,9 @@ UHP_API int uhp_discard(struct uhp_channel *ch, struct uhp_txn *t)
 
 #define UHP_BATCH_CHUNK 64
 
-UHP_API int uhp_send_batch(struct uhp_channel *ch,
-			   const struct uhp_iov_msg *msgs, unsigned n)
+static inline __attribute__((always_inline)) int
+send_batch_body(struct uhp_channel *ch, const struct uhp_iov_msg *msgs,
+		unsigned n, seal_copy_fn seal_copy)
 {
 	uint64_t prefix[UHP_BATCH_CHUNK];
 	struct uhp_ring *r;
@@ -546,7 +547,11 @@ UHP_API int uhp_send_batch(struct uhp_channel *ch,
 			const struct uhp_iov_msg *msg = &msgs[done + i];
 			uint64_t at = pos + (i ? prefix[i - 1] : 0);
 
-			rec_put(r, at, msg->buf, msg->len, &msg->meta);
+			if (uhp_likely(msg->len <= UHP_SEAL_COPY_MAX))
+				rec_put_small(r, at, msg->buf, msg->len,
+					      &msg->meta, seal_copy);
+			else
+				rec_put(r, at, msg->buf, msg->len, &msg->meta);
 		}
 		done += (unsigned)k;
 		if ((unsigned)k < m)
@@ -557,6 +562,32 @@ UHP_API int uhp_send_batch(struct uhp_channel *ch,
 		return (int)done;
 	}
 	return err;
+}
+
+static __attribute__((noinline)) int
+send_batch_generic(struct uhp_channel *ch, const struct uhp_iov_msg *msgs,
+		   unsigned n)
+{
+	return send_batch_body(ch, msgs, n, uhp__seal_copy_generic);
+}
+
+#if defined(__x86_64__)
+UHP_T_SSE42 static int send_batch_sse42(struct uhp_channel *ch,
+					const struct uhp_iov_msg *msgs,
+					unsigned n)
+{
+	return send_batch_body(ch, msgs, n, uhp__seal_copy_sse42);
+}
+#endif
+
+UHP_API int uhp_send_batch(struct uhp_channel *ch,
+			   const struct uhp_iov_msg *msgs, unsigned n)
+{
+#if defined(__x86_64__)
+	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+		return send_batch_sse42(ch, msgs, n);
+#endif
+	return send_batch_generic(ch, msgs, n);
 }
 
 /* ---- 3. consumer ---- */

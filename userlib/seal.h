@@ -26,7 +26,8 @@ uhp__seal_copy_generic(void *dst, const void *src, uint32_t len,
 	memcpy(hb, &q0, 8);
 	memcpy(hb + 8, &q1, 8);
 	memcpy(hb + 16, &q2, 8);
-	memcpy(dst, src, len);
+	if (len)	/* src may be NULL then */
+		memcpy(dst, src, len);
 	return ~uhp_crc32c(uhp_crc32c(~0U, hb, sizeof(hb)), dst, len);
 }
 
