@@ -672,11 +672,16 @@ bool uhp__ready(struct uhp_channel *ch)
 	return head_any(ch, &hd) != -EAGAIN;
 }
 
-static inline void stat_inc(uint64_t *c)
+static inline void stat_add(uint64_t *c, uint64_t n)
 {
 	/* single writer (the consumer); atomic so uhp_stats() can read it */
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1,
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n,
 			 __ATOMIC_RELAXED);
+}
+
+static inline void stat_inc(uint64_t *c)
+{
+	stat_add(c, 1);
 }
 
 /* Consume the head record of hd->ring and move the round-robin cursor. */
@@ -776,9 +781,12 @@ static ssize_t recv_slow(struct uhp_channel *ch, void *buf, size_t cap,
  * another ring, a discard, a bad length or CRC, a long record) goes to
  * recv_slow(), which looks again from the start.
  */
+/* recv_fast(): "not the common case, take recv_slow()" (no errno value). */
+#define RECV_SLOW	(-((ssize_t)1 << 40))
+
 static inline __attribute__((always_inline)) ssize_t
-recv_body(struct uhp_channel *ch, void *buf, size_t cap,
-	  struct uhp_meta *meta_out, bool consume_bad, seal_copy_fn seal_copy)
+recv_fast(struct uhp_channel *ch, void *buf, size_t cap,
+	  struct uhp_meta *meta_out, seal_copy_fn seal_copy, bool publish)
 {
 	unsigned k = ch->rr;
 	struct uhp_ring *r = &ch->rings[k];
@@ -788,10 +796,10 @@ recv_body(struct uhp_channel *ch, void *buf, size_t cap,
 
 	/* !buf: recv_slow() tells a zero-length record from a bad call */
 	if (uhp_unlikely(!ch->consumer || !buf))
-		return recv_slow(ch, buf, cap, meta_out, consume_bad);
+		return RECV_SLOW;
 	/* Pairs with the producer's store-release of the committed tag. */
 	if (__atomic_load_n((const uint64_t *)b, __ATOMIC_ACQUIRE) != (pos ^ r->salt))
-		return recv_slow(ch, buf, cap, meta_out, consume_bad);
+		return RECV_SLOW;
 	memcpy(&q0, b + 8, 8);
 	memcpy(&q1, b + 16, 8);
 	memcpy(&q2, b + 24, 8);
@@ -801,9 +809,15 @@ recv_body(struct uhp_channel *ch, void *buf, size_t cap,
 			 (q0 & (uint64_t)UHP_REC_F_DISCARD << 48) ||
 			 seal_copy(buf, b + UHP_REC_HDR_SIZE, len,
 				   q0, q1, q2) != (uint32_t)q3))
-		return recv_slow(ch, buf, cap, meta_out, consume_bad);
-	uhp__ring_consume(ch, r, pos + UHP_REC_TOTAL(len));
-	stat_inc(&ch->cstat.received);
+		return RECV_SLOW;
+	if (publish) {
+		uhp__ring_consume(ch, r, pos + UHP_REC_TOTAL(len));
+		stat_inc(&ch->cstat.received);
+	} else {
+		/* The caller stores read_pos and counts (recv_batch_body()). */
+		r->rpos = pos + UHP_REC_TOTAL(len);
+		r->stall_since = 0;
+	}
 	ch->rr = k + 1 < ch->nr_rings ? k + 1 : 0;
 	if (meta_out) {
 		/* type | flags << 16 | ring << 32; see the layout asserts */
@@ -818,6 +832,77 @@ recv_body(struct uhp_channel *ch, void *buf, size_t cap,
 		memcpy((char *)meta_out + offsetof(struct uhp_meta, type), &tfr, 8);
 	}
 	return len;
+}
+
+static inline __attribute__((always_inline)) ssize_t
+recv_body(struct uhp_channel *ch, void *buf, size_t cap,
+	  struct uhp_meta *meta_out, bool consume_bad, seal_copy_fn seal_copy)
+{
+	ssize_t len = recv_fast(ch, buf, cap, meta_out, seal_copy, true);
+
+	if (uhp_unlikely(len == RECV_SLOW))
+		return recv_slow(ch, buf, cap, meta_out, consume_bad);
+	return len;
+}
+
+/* Publish ring k's read position (see uhp__ring_consume()). */
+static inline void publish_rpos(struct uhp_channel *ch, unsigned k)
+{
+	struct uhp_ring *r = &ch->rings[k];
+
+	/* Pairs with the producers' load-acquire of read_pos in reserve(). */
+	__atomic_store_n(&r->cons->read_pos, r->rpos, __ATOMIC_RELEASE);
+}
+
+/*
+ * uhp_recv_batch(): the records the fast path takes move only the private
+ * read position; read_pos is stored once for a run of records from one
+ * ring (when the batch ends, moves to another ring or needs recv_slow(),
+ * which publishes its own), and 'received' is counted once per run.
+ * Producers see the space a little later, never early.
+ */
+static inline __attribute__((always_inline)) int
+recv_batch_body(struct uhp_channel *ch, struct uhp_rx_msg *msgs, unsigned n,
+		seal_copy_fn seal_copy)
+{
+	unsigned i, run = 0, run_ring = 0;
+	ssize_t len;
+
+	if (n && !msgs)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		unsigned k = ch->rr;
+
+		len = recv_fast(ch, msgs[i].buf, msgs[i].cap, &msgs[i].meta,
+				seal_copy, false);
+		if (uhp_likely(len != RECV_SLOW)) {
+			if (run && run_ring != k) {
+				publish_rpos(ch, run_ring);
+				stat_add(&ch->cstat.received, run);
+				run = 0;
+			}
+			run_ring = k;
+			run++;
+			msgs[i].len = (uint32_t)len;
+			continue;
+		}
+		if (run) {
+			publish_rpos(ch, run_ring);
+			stat_add(&ch->cstat.received, run);
+			run = 0;
+		}
+		/* -EBADMSG without consuming unless first: reported next call */
+		len = recv_slow(ch, msgs[i].buf, msgs[i].cap, &msgs[i].meta,
+				i == 0);
+		if (len < 0)
+			return i ? (int)i : (int)len;
+		msgs[i].len = (uint32_t)len;
+	}
+	if (run) {
+		publish_rpos(ch, run_ring);
+		stat_add(&ch->cstat.received, run);
+	}
+	return (int)i;
 }
 
 static __attribute__((noinline)) ssize_t
@@ -854,22 +939,28 @@ UHP_API ssize_t uhp_recv(struct uhp_channel *ch, void *buf, size_t cap,
 	return recv_one(ch, buf, cap, meta_out, true);
 }
 
+static __attribute__((noinline)) int
+recv_batch_generic(struct uhp_channel *ch, struct uhp_rx_msg *msgs, unsigned n)
+{
+	return recv_batch_body(ch, msgs, n, uhp__seal_copy_generic);
+}
+
+#if defined(__x86_64__)
+UHP_T_SSE42 static int recv_batch_sse42(struct uhp_channel *ch,
+					struct uhp_rx_msg *msgs, unsigned n)
+{
+	return recv_batch_body(ch, msgs, n, uhp__seal_copy_sse42);
+}
+#endif
+
 UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
 			   unsigned n)
 {
-	unsigned i;
-
-	if (n && !msgs)
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		ssize_t len = recv_one(ch, msgs[i].buf, msgs[i].cap,
-				       &msgs[i].meta, i == 0);
-
-		if (len < 0)
-			return i ? (int)i : (int)len;
-		msgs[i].len = (uint32_t)len;
-	}
-	return (int)i;
+#if defined(__x86_64__)
+	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+		return recv_batch_sse42(ch, msgs, n);
+#endif
+	return recv_batch_generic(ch, msgs, n);
 }
 
 UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
