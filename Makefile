@@ -101,6 +101,9 @@ check-steps: tests
 	$(MAKE) -C tests/host check || rc=1; \
 	echo "== fast-path instruction budget (callgrind)"; \
 	scripts/fastpath-budget.sh || rc=1; \
+	echo "== benchmark command lines (numbers, --only)"; \
+	{ $(MAKE) -s -C bench O=$(BUILD) throughput latency numa stress agentsim fastpath && \
+	  sh tests/host/bench_args_test.sh $(BUILD)/bench; } || rc=1; \
 	echo "== checkpatch --strict"; \
 	scripts/checkpatch.sh || rc=1; \
 	echo "== kunit (UML, linux-source-6.1)"; \

@@ -1481,19 +1481,19 @@ int main(int argc, char **argv)
 		if (i + 1 >= argc)
 			usage();
 		if (!strcmp(a, "--agents"))
-			N = (unsigned)atol(argv[++i]);
+			N = (unsigned)bench_arg_count(a, argv[++i], 2, MAX_AGENTS);
 		else if (!strcmp(a, "--messages"))
-			M = strtoull(argv[++i], NULL, 0);
+			M = bench_arg_count(a, argv[++i], 1, UINT32_MAX);
 		else if (!strcmp(a, "--size"))
-			P = (unsigned)atol(argv[++i]);
+			P = (unsigned)bench_arg_size(a, argv[++i], 8, 4096);
 		else if (!strcmp(a, "--inflight"))
-			F = (unsigned)atol(argv[++i]);
+			F = (unsigned)bench_arg_count(a, argv[++i], 1, 1024);
 		else if (!strcmp(a, "--rounds"))
-			rounds = atol(argv[++i]);
-		else if (!strcmp(a, "--ring"))
-			ring_size = strtoull(argv[++i], NULL, 0);
+			rounds = (long)bench_arg_count(a, argv[++i], 1, MAX_ROUNDS);
+		else if (!strcmp(a, "--ring"))	/* 0: the default */
+			ring_size = bench_arg_size(a, argv[++i], 0, 1ULL << 40);
 		else if (!strcmp(a, "--seed"))
-			seed = strtoull(argv[++i], NULL, 0);
+			seed = bench_arg_count(a, argv[++i], 0, UINT64_MAX);
 		else if (!strcmp(a, "--only"))
 			only = argv[++i];
 		else if (!strcmp(a, "--pattern")) {

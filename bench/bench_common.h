@@ -10,7 +10,8 @@
  * The figure reported is the median over the rounds.
  *
  * Environment: BENCH_REPS (default 15), BENCH_SAMPLE_US (default 2000),
- * BENCH_SIZES (comma-separated byte counts, replaces the default list),
+ * BENCH_SIZES (comma-separated byte counts, K/M/G = 2^10/2^20/2^30,
+ * replaces the default list),
  * BENCH_OUT (directory for the .jsonl, default ../build/bench from bench/).
  */
 #ifndef BENCH_COMMON_H
@@ -18,6 +19,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,7 +57,117 @@ static inline long bench_env_long(const char *name, long def, long lo, long hi)
 	return v;
 }
 
-/* The default list, or BENCH_SIZES. Returns the count. */
+/*
+ * ---- numbers on the command line ----
+ *
+ *   bench_arg_count(opt, s, lo, hi)  a count: messages, rounds, threads, ...
+ *   bench_arg_size(opt, s, lo, hi)   a size in bytes: message, ring
+ *
+ * s is a decimal number, or a hexadecimal one after 0x / 0X, followed by at
+ * most one suffix: K/k, M/m, G/g, which multiply a count by 10^3, 10^6,
+ * 10^9 and a size by 2^10, 2^20, 2^30. Nothing else may come before or
+ * after it (no sign, no blanks, no second suffix). Text of any other form,
+ * a value that does not fit in 64 bits or one outside [lo, hi] is reported
+ * on stderr, naming the program, opt, the text and the form and range
+ * wanted, and the program exits with status 2:
+ *
+ *   bench_throughput: --messages "1X": want a count like 2000000, 2M or
+ *   500K (1 .. 1000000000000)
+ */
+
+/* Parse s[0..len) as above into *v: 0, -EINVAL (not of that form) or
+ * -ERANGE (too big for 64 bits). */
+static inline int bench_parse_num(const char *s, size_t len, bool binary,
+				  unsigned long long *v)
+{
+	const char *p = s, *e = s + len;
+	unsigned long long x = 0, mul = 1;
+	unsigned base = 10;
+	bool digits = false, overflow = false;
+
+	if (len > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+	}
+	for (; p < e; p++) {
+		unsigned d;
+
+		if (*p >= '0' && *p <= '9')
+			d = (unsigned)(*p - '0');
+		else if (base == 16 && *p >= 'a' && *p <= 'f')
+			d = (unsigned)(*p - 'a') + 10;
+		else if (base == 16 && *p >= 'A' && *p <= 'F')
+			d = (unsigned)(*p - 'A') + 10;
+		else
+			break;
+		if (x > (ULLONG_MAX - d) / base)
+			overflow = true;
+		else
+			x = x * base + d;
+		digits = true;
+	}
+	if (p < e) {
+		switch (*p++) {
+		case 'K': case 'k': mul = binary ? 1ULL << 10 : 1000ULL; break;
+		case 'M': case 'm': mul = binary ? 1ULL << 20 : 1000000ULL; break;
+		case 'G': case 'g': mul = binary ? 1ULL << 30 : 1000000000ULL; break;
+		default: return -EINVAL;
+		}
+	}
+	if (!digits || p != e)
+		return -EINVAL;
+	if (overflow || x > ULLONG_MAX / mul)
+		return -ERANGE;
+	*v = x * mul;
+	return 0;
+}
+
+/* s[0..len) given for opt: parsed and checked against [lo, hi], or exit(2). */
+static inline unsigned long long bench_arg_num(const char *opt, const char *s,
+					       size_t len, unsigned long long lo,
+					       unsigned long long hi, bool binary)
+{
+	unsigned long long v = 0;
+	char range[64] = "";
+	int ret = bench_parse_num(s, len, binary, &v);
+
+	if (!ret && (v < lo || v > hi))
+		ret = -ERANGE;
+	if (!ret)
+		return v;
+	if (hi != ULLONG_MAX)
+		snprintf(range, sizeof(range), " (%llu .. %llu)", lo, hi);
+	else if (lo)
+		snprintf(range, sizeof(range), " (at least %llu)", lo);
+	fprintf(stderr, "%s: %s \"%.*s\": %swant %s%s\n",
+		program_invocation_short_name, opt, (int)len, s,
+		ret == -ERANGE ? "out of range; " : "",
+		binary ? "a size in bytes like 4096, 64K or 1M" :
+			 "a count like 2000000, 2M or 500K", range);
+	exit(2);
+}
+
+/* A count: K, M, G = 10^3, 10^6, 10^9. */
+static inline unsigned long long bench_arg_count(const char *opt, const char *s,
+						 unsigned long long lo,
+						 unsigned long long hi)
+{
+	return bench_arg_num(opt, s ? s : "", s ? strlen(s) : 0, lo, hi, false);
+}
+
+/* A size in bytes: K, M, G = 2^10, 2^20, 2^30. */
+static inline unsigned long long bench_arg_size(const char *opt, const char *s,
+						unsigned long long lo,
+						unsigned long long hi)
+{
+	return bench_arg_num(opt, s ? s : "", s ? strlen(s) : 0, lo, hi, true);
+}
+
+/*
+ * The default list, or BENCH_SIZES: comma-separated sizes as for
+ * bench_arg_size() (K, M, G binary), at most BENCH_MAX_SIZES; anything
+ * else exits with status 2. Returns the count.
+ */
 static inline int bench_sizes(size_t *out, const size_t *def, int ndef)
 {
 	const char *s = getenv("BENCH_SIZES");
@@ -65,20 +177,20 @@ static inline int bench_sizes(size_t *out, const size_t *def, int ndef)
 		memcpy(out, def, sizeof(*def) * (size_t)ndef);
 		return ndef;
 	}
-	while (*s && n < BENCH_MAX_SIZES) {
-		char *end;
-		unsigned long long v = strtoull(s, &end, 0);
+	for (;;) {
+		size_t len = strcspn(s, ",");
 
-		if (end == s)
-			break;
-		if (*end == 'K' || *end == 'k')
-			v <<= 10, end++;
-		else if (*end == 'M' || *end == 'm')
-			v <<= 20, end++;
-		out[n++] = (size_t)v;
-		s = *end == ',' ? end + 1 : end;
+		if (n == BENCH_MAX_SIZES) {
+			fprintf(stderr, "%s: BENCH_SIZES: more than %d sizes\n",
+				program_invocation_short_name, BENCH_MAX_SIZES);
+			exit(2);
+		}
+		out[n++] = (size_t)bench_arg_num("BENCH_SIZES", s, len, 0,
+						 SIZE_MAX, true);
+		if (!s[len])
+			return n;
+		s += len + 1;
 	}
-	return n;
 }
 
 /* Stay on the CPU we start on: no migrations between samples. */

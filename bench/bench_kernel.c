@@ -66,6 +66,8 @@
 
 #include "uhp.h"
 
+#include "bench_common.h"	/* bench_arg_count(), bench_arg_size() */
+
 #define TAG		"UHP-BENCH-JSON: "
 #define TICKER_KO	"/lib/modules/uhp/uhp_ticker.ko"
 #define PARAM		"/sys/module/uhp_ticker/parameters/"
@@ -840,7 +842,7 @@ static uint64_t run_lat(int p, uint64_t *lat, int n)
 	}
 }
 
-static void bench_size(uint32_t size, const char *boot)
+static void run_size(uint32_t size, const char *boot)
 {
 	static double ns[NPEERS][MAX_ROUNDS], cpu[NPEERS][MAX_ROUNDS];
 	uint64_t cw[NPEERS] = { 0 };
@@ -985,7 +987,7 @@ static void read_line(const char *path, char *buf, size_t cap)
 
 int main(int argc, char **argv)
 {
-	char boot[64], *s, *end;
+	char boot[64], *s, *tok;
 	struct utsname u;
 	struct stat st;
 	int c;
@@ -994,35 +996,28 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's':
 			cfg.nsizes = 0;
-			for (s = optarg; *s && cfg.nsizes < MAX_SIZES; s = end + (*end == ',')) {
-				unsigned long v = strtoul(s, &end, 0);
-
-				if (end == s || v < sizeof(struct tick) || v > MAX_SIZE)
-					usage();
-				cfg.sizes[cfg.nsizes++] = (uint32_t)v;
+			for (s = optarg; (tok = strsep(&s, ","));) {
+				if (cfg.nsizes == MAX_SIZES) {
+					fprintf(stderr, "bench_kernel: -s: at most "
+						"%d sizes\n", MAX_SIZES);
+					exit(2);
+				}
+				cfg.sizes[cfg.nsizes++] = (uint32_t)bench_arg_size("-s",
+						tok, sizeof(struct tick), MAX_SIZE);
 			}
 			break;
-		case 'n':
-			cfg.n = strtoull(optarg, NULL, 0);
+		case 'n':	/* 0: by size */
+			cfg.n = bench_arg_count("-n", optarg, 0, 1000000000000ULL);
 			break;
 		case 'r':
-			cfg.rounds = atoi(optarg);
-			if (cfg.rounds < 1 || cfg.rounds > MAX_ROUNDS)
-				usage();
+			cfg.rounds = (int)bench_arg_count("-r", optarg, 1, MAX_ROUNDS);
 			break;
 		case 'l':
-			cfg.samples = atoi(optarg);
-			if (cfg.samples < 4)
-				usage();
+			cfg.samples = (int)bench_arg_count("-l", optarg, 4, INT_MAX);
 			break;
 		case 'R':
-			cfg.ring = strtoull(optarg, &end, 0);
-			if (*end == 'K' || *end == 'k')
-				cfg.ring <<= 10;
-			else if (*end == 'M' || *end == 'm')
-				cfg.ring <<= 20;
-			if (cfg.ring < 65536 || (cfg.ring & (cfg.ring - 1)) ||
-			    cfg.ring > (1ULL << 30))
+			cfg.ring = bench_arg_size("-R", optarg, 65536, 1ULL << 30);
+			if (cfg.ring & (cfg.ring - 1))
 				usage();
 			break;
 		default:
@@ -1061,7 +1056,7 @@ int main(int argc, char **argv)
 
 	bpf_setup();
 	for (int i = 0; i < cfg.nsizes; i++)
-		bench_size(cfg.sizes[i], boot);
+		run_size(cfg.sizes[i], boot);
 	bpf_teardown();
 
 	if (bad_total) {

@@ -250,7 +250,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'd': duration = atof(optarg); break;
-		case 's': size = (unsigned)atoi(optarg); break;
+		case 's': size = (unsigned)bench_arg_size("--size", optarg, 8, 65536); break;
 		case 'c': sscanf(optarg, "%d,%d", &cpu_p, &cpu_c); break;
 		case 'k': use_dev = 1; break;
 		default:

@@ -55,6 +55,8 @@
 #define MAX_NODES	8
 #define MAX_SIZES	8
 #define MAX_ROUNDS	51
+#define MAX_MESSAGES	1000000000000LL	/* --messages */
+#define MAX_RING_SIZE	(1ULL << 40)	/* --ring: libuhp's limit */
 #define LAT_MAX		(1 << 20)	/* latency samples per placement and size */
 #define PAGE		4096UL
 
@@ -444,20 +446,36 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'k': use_dev = 1; break;
-		case 'n': n_msgs = atol(optarg); break;
-		case 'r': rounds = atoi(optarg); break;
+		case 'n':
+			n_msgs = (long)bench_arg_count("--messages", optarg, 1,
+						       MAX_MESSAGES);
+			break;
+		case 'r':
+			rounds = (int)bench_arg_count("--rounds", optarg, 1,
+						      MAX_ROUNDS);
+			break;
 		case 'd': duration = atof(optarg); break;
 		case 'c':
 			if (sscanf(optarg, "%d,%d", &cpu_p, &cpu_c) != 2)
 				goto usage;
 			break;
-		case 'R': ring_size = strtoull(optarg, NULL, 0); break;
+		case 'R':
+			ring_size = bench_arg_size("--ring", optarg, 65536,
+						   MAX_RING_SIZE);
+			break;
 		case 's': {
 			char *s = optarg, *tok;
 
 			nsizes = 0;
-			while ((tok = strsep(&s, ",")) && nsizes < MAX_SIZES)
-				sizes[nsizes++] = (size_t)atol(tok);
+			while ((tok = strsep(&s, ","))) {
+				if (nsizes == MAX_SIZES) {
+					fprintf(stderr, "bench_numa: --sizes: at "
+						"most %d sizes\n", MAX_SIZES);
+					return 2;
+				}
+				sizes[nsizes++] = (size_t)bench_arg_size("--sizes",
+								tok, 16, 4096);
+			}
 			break;
 		}
 		default:

@@ -47,6 +47,8 @@
  *
  * bench_throughput [--messages N] [--size S] [--producers K] [--rounds R]
  *                  [--only a,b,...] [--append] [--dev]
+ * N, K and R are counts (2M = 2000000), S a size (1K = 1024), see
+ * bench_common.h; --only names implementations exactly (uhp, uhp_spin, ...).
  * JSON lines into $BENCH_OUT/throughput.jsonl (--append: add to it); each
  * carries "channel": "arena" or "dev" (what the uhp rows ran on).
  */
@@ -84,6 +86,8 @@
 #define TX_BATCH	32
 #define RX_BATCH	64
 #define TRIAL_TIMEOUT_S	120
+/* --messages: more than any trial could move before TRIAL_TIMEOUT_S */
+#define MAX_MESSAGES	1000000000000LL
 
 /* Why a peer is missing, when its build left it out (bench/Makefile, guest.mk). */
 #ifndef CK_SKIP_WHY
@@ -1200,6 +1204,47 @@ static double trial(const struct impl *im)
 	return mps;
 }
 
+/* Is name one of the comma-separated names in list (exactly)? */
+static bool only_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list;;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && !strncmp(p, name, n))
+			return true;
+		if (!p[len])
+			return false;
+		p += len + 1;
+	}
+}
+
+/* --only: every name must be an implementation's; else exit(2). */
+static void check_only(const char *list)
+{
+	for (const char *p = list;;) {
+		size_t len = strcspn(p, ",");
+		int i;
+
+		for (i = 0; i < NIMPL; i++)
+			if (strlen(impls[i].name) == len &&
+			    !strncmp(p, impls[i].name, len))
+				break;
+		if (i == NIMPL) {
+			fprintf(stderr, "bench_throughput: --only: unknown "
+				"implementation \"%.*s\"; valid names:", (int)len, p);
+			for (i = 0; i < NIMPL; i++)
+				fprintf(stderr, "%s %s", i ? "," : "", impls[i].name);
+			fprintf(stderr, "\n");
+			exit(2);
+		}
+		if (!p[len])
+			return;
+		p += len + 1;
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_throughput [--messages N] [--size S] "
@@ -1231,13 +1276,13 @@ int main(int argc, char **argv)
 		if (i + 1 >= argc)
 			usage();
 		if (!strcmp(a, "--messages"))
-			n_msgs = atol(argv[++i]);
+			n_msgs = (long)bench_arg_count(a, argv[++i], 1, MAX_MESSAGES);
 		else if (!strcmp(a, "--size"))
-			S = (size_t)atol(argv[++i]);
+			S = (size_t)bench_arg_size(a, argv[++i], 16, 4096);
 		else if (!strcmp(a, "--producers"))
-			K = atoi(argv[++i]);
+			K = (int)bench_arg_count(a, argv[++i], 1, MAX_PRODUCERS);
 		else if (!strcmp(a, "--rounds"))
-			rounds = atol(argv[++i]);
+			rounds = (long)bench_arg_count(a, argv[++i], 1, BENCH_MAX_REPS);
 		else if (!strcmp(a, "--only"))
 			only = argv[++i];
 		else
@@ -1250,6 +1295,8 @@ int main(int argc, char **argv)
 			MAX_PRODUCERS, BENCH_MAX_REPS);
 		return 2;
 	}
+	if (only)
+		check_only(only);
 	per_prod = n_msgs / K;
 	total = per_prod * K;
 	ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -1267,7 +1314,7 @@ int main(int argc, char **argv)
 	}
 
 	for (int i = 0; i < NIMPL; i++) {
-		if (only && !strstr(only, impls[i].name))
+		if (only && !only_has(only, impls[i].name))
 			continue;
 		if (impls[i].skip) {
 			printf("# %s: skipped (%s)\n", impls[i].name, impls[i].skip);

@@ -7,6 +7,7 @@
  *
  *   fastpath_ir N
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,19 +16,22 @@
 
 #include "uhp.h"
 
+#include "bench_common.h"
+
 int main(int argc, char **argv)
 {
 	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
 	unsigned char msg[64], out[64];
 	struct uhp_channel *ch;
 	char name[UHP_NAME_MAX];
-	long n = argc > 1 ? atol(argv[1]) : 0;
+	long n;
 	int ret;
 
-	if (n <= 0) {
+	if (argc < 2) {
 		fprintf(stderr, "usage: %s N\n", argv[0]);
 		return 2;
 	}
+	n = (long)bench_arg_count("N", argv[1], 1, LONG_MAX);
 	snprintf(name, sizeof(name), "fastpath.%d", getpid());
 	o.ring_size = 1 << 16;
 	o.node = 0;

@@ -29,6 +29,8 @@
 
 #include "uhp.h"
 
+#include "bench_common.h"
+
 #define MAX_THREADS	64
 #define MAX_PAYLOAD	2000
 
@@ -158,10 +160,16 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': duration = atof(optarg); break;
-		case 't': threads = atoi(optarg); break;
+		case 't':
+			threads = (int)bench_arg_count("--threads", optarg, 1,
+						       MAX_THREADS);
+			break;
 		case 'v': break;	/* always on: a stress test that does not check proves nothing */
 		case 'k': use_dev = 1; break;
-		case 'r': o.ring_size = strtoull(optarg, NULL, 0); break;
+		case 'r':	/* 0: the default */
+			o.ring_size = bench_arg_size("--ring", optarg, 0,
+						     1ULL << 40);
+			break;
 		default:
 			fprintf(stderr, "usage: %s [--duration S] [--threads T] [--verify] [--dev] [--ring BYTES]\n",
 				argv[0]);
