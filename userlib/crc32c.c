@@ -11,10 +11,13 @@
  *   table   portable slicing-by-8 (crc32c_table.c)
  *   sse42   one crc32-instruction chain: short records
  *   pclmul  three crc32 chains joined with PCLMULQDQ: mid sizes and up
+ *   vpclmul VPCLMULQDQ folding on ymm from UHP_CRC32C_VPCL256_MIN bytes,
+ *           for CPUs with AVX2 and VPCLMULQDQ but no AVX-512 (Zen 3,
+ *           Alder Lake and later client parts)
  *   avx512  VPCLMULQDQ folding on zmm from UHP_CRC32C_AVX512_MIN bytes
  * The best path the CPU (and OS: AVX-512 state enabled) supports is picked
  * once, at the first call, and stored in a function pointer: no CPUID per
- * call. UHP_CRC=table|sse42|pclmul|avx512|auto forces a path; an unknown
+ * call. UHP_CRC=table|sse42|pclmul|vpclmul|avx512|auto forces a path; an unknown
  * value or a path this CPU lacks means auto.
  */
 #define _GNU_SOURCE
@@ -27,6 +30,7 @@ static const char *const path_names[UHP_CRC_NR_PATHS] = {
 	[UHP_CRC_TABLE] = "table",
 	[UHP_CRC_SSE42] = "sse42",
 	[UHP_CRC_PCLMUL] = "pclmul",
+	[UHP_CRC_VPCLMUL] = "vpclmul",
 	[UHP_CRC_AVX512] = "avx512",
 };
 
@@ -58,6 +62,16 @@ uhp_crc_fn uhp__crc32c_path_fn(unsigned path, const char **why_not)
 			why = "CPU lacks SSE4.2 or PCLMULQDQ";
 		fn = uhp__crc32c_pclmul;
 		break;
+	case UHP_CRC_VPCLMUL:
+		/* libgcc checks that the OS saves the ymm state (XCR0) */
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("sse4.2") ||
+		    !__builtin_cpu_supports("pclmul") ||
+		    !__builtin_cpu_supports("avx2") ||
+		    !__builtin_cpu_supports("vpclmulqdq"))
+			why = "CPU or OS lacks AVX2 or VPCLMULQDQ";
+		fn = uhp__crc32c_vpclmul;
+		break;
 	case UHP_CRC_AVX512:
 		/* libgcc also checks that the OS saves the zmm/opmask state */
 		__builtin_cpu_init();
@@ -72,6 +86,7 @@ uhp_crc_fn uhp__crc32c_path_fn(unsigned path, const char **why_not)
 #else
 	case UHP_CRC_SSE42:
 	case UHP_CRC_PCLMUL:
+	case UHP_CRC_VPCLMUL:
 	case UHP_CRC_AVX512:
 		why = "not an x86-64 build";
 		break;
@@ -93,14 +108,14 @@ static bool crc_have(unsigned path)
 static unsigned crc_choose(void)
 {
 	static const unsigned prefer[] = {
-		UHP_CRC_AVX512, UHP_CRC_PCLMUL, UHP_CRC_SSE42,
+		UHP_CRC_AVX512, UHP_CRC_VPCLMUL, UHP_CRC_PCLMUL, UHP_CRC_SSE42,
 	};
 	const char *force = getenv("UHP_CRC");
 
 	if (force && strcmp(force, "sse4.2") == 0 && crc_have(UHP_CRC_SSE42))
 		return UHP_CRC_SSE42;	/* the old name */
 	return uhp__dispatch_choose("UHP_CRC", path_names, UHP_CRC_NR_PATHS,
-				    crc_have, prefer, 3, UHP_CRC_TABLE);
+				    crc_have, prefer, 4, UHP_CRC_TABLE);
 }
 
 static uint32_t crc_resolve(uint32_t crc, const void *buf, size_t len);

@@ -14,6 +14,11 @@
  *           by multiplying with x^(8n-33) mod P (uhp__crc32c_shift_k[]) and
  *           the 64-bit products are XORed into the last qword of block C,
  *           whose crc32 step reduces them. Below PCL_MIN bytes: sse42.
+ *   vpclmul VPCLMULQDQ folding on ymm (AVX2, no AVX-512 needed: Zen 3,
+ *           Alder Lake), 4 accumulators = 128 bytes per turn, then one
+ *           ymm -> 128 bits -> two crc32 steps, as avx512 below does. The
+ *           len % 32 leading bytes go through crc32 first. Below
+ *           VPCL256_MIN bytes: sse42.
  *   avx512  VPCLMULQDQ folding, 4 zmm accumulators = 256 bytes per turn
  *           (uhp__crc32c_fold_k[]), then 4 zmm -> 1 zmm -> 128 bits, and the
  *           128-bit remainder is fed to two crc32 steps (no Barrett step:
@@ -64,10 +69,12 @@
 #define T_SSE42		__attribute__((target("sse4.2")))
 #define T_PCLMUL	__attribute__((target("sse4.2,pclmul")))
 #define T_AVX512	__attribute__((target("sse4.2,pclmul,avx2,avx512f,avx512vl,vpclmulqdq")))
+#define T_VPCL256	__attribute__((target("sse4.2,pclmul,avx2,vpclmulqdq")))
 
 /* Thresholds, from bench/bench_crc32c on an AMD Zen 5 (see bench/). */
 #define PCL_MIN		UHP_CRC32C_PCL_MIN
 #define AVX512_MIN	UHP_CRC32C_AVX512_MIN
+#define VPCL256_MIN	UHP_CRC32C_VPCL256_MIN
 _Static_assert(UHP_CRC32C_AVX512_MIN <= UHP_CRC32C_PCL_MIN,
 	       "avx512 goes from one chain straight to folding");
 #define HYBRID_MIN	UHP_CRC32C_HYBRID_MIN
@@ -272,6 +279,92 @@ T_PCLMUL uint32_t uhp__crc32c_pclmul(uint32_t crc, const void *buf, size_t len)
 	if (len < PCL_MIN)
 		return (uint32_t)crc_serial(crc, buf, len);
 	return (uint32_t)crc_pcl_run(crc, buf, len);
+}
+
+/* ---- vpclmul: VPCLMULQDQ folding on 256-bit registers ---- */
+
+T_VPCL256 static inline __m256i fold256_k(unsigned i)
+{
+	const struct uhp_crc32c_fold_k *k = &uhp__crc32c_fold_k[i];
+
+	return _mm256_broadcastsi128_si256(_mm_set_epi64x(k->k_hi, k->k_lo));
+}
+
+/* Each 128-bit lane of x folded forward by the distance of k, XOR d. */
+T_VPCL256 static inline __m256i fold256(__m256i x, __m256i k, __m256i d)
+{
+	return _mm256_xor_si256(_mm256_xor_si256(_mm256_clmulepi64_epi128(x, k, 0x00),
+						 _mm256_clmulepi64_epi128(x, k, 0x11)),
+				d);
+}
+
+/*
+ * len >= 128. The len % 32 leading bytes go through crc32 first; the crc
+ * so far is XORed into the first 4 bytes of the first ymm chunk (the same
+ * CRC with state 0), four accumulators then take 128 bytes a turn (each
+ * moves 1024 bits), are folded into one, its two lanes into one, and the
+ * remaining 128 bits go through two crc32 steps from state 0.
+ */
+T_VPCL256 __attribute__((noinline))
+static uint32_t crc_fold256_run(uint32_t crc, const unsigned char *p, size_t len)
+{
+	__m256i x0, x1, x2, x3, k;
+	__m128i z, k128;
+	uint64_t c;
+
+	c = crc_serial(crc, p, len & 31);
+	p += len & 31;
+	len &= ~(size_t)31;
+
+	x0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p),
+			      _mm256_zextsi128_si256(_mm_cvtsi32_si128((int)c)));
+	p += 32;
+	len -= 32;
+	if (len >= 96) {
+		x1 = _mm256_loadu_si256((const __m256i *)p);
+		x2 = _mm256_loadu_si256((const __m256i *)(p + 32));
+		x3 = _mm256_loadu_si256((const __m256i *)(p + 64));
+		p += 96;
+		len -= 96;
+		k = fold256_k(FK1024);
+		while (len >= 128) {
+			x0 = fold256(x0, k, _mm256_loadu_si256((const __m256i *)p));
+			x1 = fold256(x1, k, _mm256_loadu_si256((const __m256i *)(p + 32)));
+			x2 = fold256(x2, k, _mm256_loadu_si256((const __m256i *)(p + 64)));
+			x3 = fold256(x3, k, _mm256_loadu_si256((const __m256i *)(p + 96)));
+			p += 128;
+			len -= 128;
+		}
+		k = fold256_k(FK256);
+		x1 = fold256(x0, k, x1);
+		x2 = fold256(x1, k, x2);
+		x0 = fold256(x2, k, x3);
+	}
+	if (len) {
+		k = fold256_k(FK256);
+		do {
+			x0 = fold256(x0, k, _mm256_loadu_si256((const __m256i *)p));
+			p += 32;
+			len -= 32;
+		} while (len);
+	}
+
+	/* lane 0 folded by 128 bits onto lane 1 */
+	k128 = _mm256_castsi256_si128(fold256_k(FK128));
+	z = _mm256_castsi256_si128(x0);
+	z = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(z, k128, 0x00),
+					_mm_clmulepi64_si128(z, k128, 0x11)),
+			  _mm256_extracti128_si256(x0, 1));
+	c = _mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(z));
+	c = _mm_crc32_u64(c, (uint64_t)_mm_extract_epi64(z, 1));
+	return (uint32_t)c;
+}
+
+T_VPCL256 uint32_t uhp__crc32c_vpclmul(uint32_t crc, const void *buf, size_t len)
+{
+	if (len < VPCL256_MIN)
+		return (uint32_t)crc_serial(crc, buf, len);
+	return crc_fold256_run(crc, buf, len);
 }
 
 /* ---- avx512: VPCLMULQDQ folding ---- */

@@ -178,6 +178,7 @@ enum uhp_crc_path {
 	UHP_CRC_TABLE,		/* crc32c_table.c, portable */
 	UHP_CRC_SSE42,		/* crc32c_x86.c: one crc32 chain */
 	UHP_CRC_PCLMUL,		/* crc32c_x86.c: 3 chains + PCLMULQDQ */
+	UHP_CRC_VPCLMUL,	/* crc32c_x86.c: VPCLMULQDQ folding, ymm (AVX2) */
 	UHP_CRC_AVX512,		/* crc32c_x86.c: VPCLMULQDQ folding */
 	UHP_CRC_NR_PATHS
 };
@@ -198,6 +199,7 @@ UHP_HIDDEN uint32_t uhp__crc32c_table(uint32_t crc, const void *buf, size_t len)
 /* measured thresholds: see crc32c_x86.c */
 #define UHP_CRC32C_PCL_MIN	256	/* pclmul: below, one crc32 chain */
 #define UHP_CRC32C_AVX512_MIN	192	/* avx512: below, one crc32 chain */
+#define UHP_CRC32C_VPCL256_MIN	256	/* vpclmul: below, one crc32 chain */
 #define UHP_CRC32C_HYBRID_MIN	4096	/* avx512: from here folds + crc32 chains */
 #define UHP_CRC32C_HYBRID_MAX	(4U << 20) /* ... up to here, then folds */
 #define UHP_CRC32C_NR_FOLD_K	7
@@ -218,6 +220,7 @@ UHP_HIDDEN extern const uint32_t uhp__crc32c_shift_k[UHP_CRC32C_NR_SHIFT_K];
 UHP_HIDDEN extern const uint32_t uhp__crc32c_pow2_k[UHP_CRC32C_NR_POW2_K];
 UHP_HIDDEN uint32_t uhp__crc32c_sse42(uint32_t crc, const void *buf, size_t len);
 UHP_HIDDEN uint32_t uhp__crc32c_pclmul(uint32_t crc, const void *buf, size_t len);
+UHP_HIDDEN uint32_t uhp__crc32c_vpclmul(uint32_t crc, const void *buf, size_t len);
 UHP_HIDDEN uint32_t uhp__crc32c_avx512(uint32_t crc, const void *buf, size_t len);
 
 /*
