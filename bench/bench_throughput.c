@@ -24,6 +24,13 @@
  *                memory, no EAL), SP/SC for K=1, MP/SC otherwise (the
  *                RTS producer mode: producers share a CPU); slot
  *                array as for ck_ring; consumer spins
+ *   rte_ring_ptr the same ring, pointer-only (the hardest peer): the
+ *                producer writes the message into its slot in place, the
+ *                consumer checks it in place; no copy on either side and
+ *                no integrity check beyond the bench's own stamp
+ *   rte_burst    the same ring, rte_ring_enqueue_burst() of 32 /
+ *                dequeue_burst() of 64, copying in and out: the peer of
+ *                uhp_batch
  *   iceoryx      Eclipse iceoryx 2 through its C binding: a publisher per
  *                producer process, one subscriber (queue 256, the
  *                producers block when it is full: no loss) in the consumer;
@@ -835,6 +842,94 @@ static void rte_consumer(void)
 }
 #endif
 
+#ifdef HAVE_DPDK
+/* rte_ring_ptr: the slot is the message; nothing is copied. */
+static void rte_ptr_producer(int p)
+{
+	wait_go();
+	for (long i = 0; i < per_prod; i++) {
+		uintptr_t slot = (uintptr_t)i % NSLOTS;
+		unsigned n = 0;
+
+		stamp(slot_mem[p] + slot * S, p, (uint64_t)i);
+		while (rte_ring_enqueue(rr, (void *)((uintptr_t)p << 32 | slot)) != 0)
+			backoff(&n);
+	}
+}
+
+static void rte_ptr_consumer(void)
+{
+	wait_go();
+	while (got < (uint64_t)total) {
+		void *e;
+
+		if (rte_ring_dequeue(rr, &e) != 0) {
+			cpu_relax();
+			continue;
+		}
+		/* checked where it lies: the slot is not reused before this
+		 * (see NSLOTS), as the consumer checks before dequeuing more */
+		check(slot_mem[(uintptr_t)e >> 32] + ((uintptr_t)e & 0xffffffffU) * S, S);
+	}
+	consumer_done();
+}
+
+/* rte_burst: TX_BATCH in / RX_BATCH out per ring operation, copying. */
+static void rte_burst_producer(int p)
+{
+	unsigned char *buf = calloc(1, S);
+	void *ents[TX_BATCH];
+
+	wait_go();
+	for (long i = 0; i < per_prod;) {
+		unsigned k = per_prod - i < TX_BATCH ? (unsigned)(per_prod - i) : TX_BATCH;
+		unsigned done = 0, n = 0;
+
+		for (unsigned j = 0; j < k; j++) {
+			uintptr_t slot = (uintptr_t)(i + j) % NSLOTS;
+
+			stamp(buf, p, (uint64_t)(i + j));
+			memcpy(slot_mem[p] + slot * S, buf, S);
+			ents[j] = (void *)((uintptr_t)p << 32 | slot);
+		}
+		while (done < k) {
+			unsigned got_n = rte_ring_enqueue_burst(rr, ents + done,
+								k - done, NULL);
+
+			if (got_n)
+				done += got_n, n = 0;
+			else
+				backoff(&n);
+		}
+		i += k;
+	}
+	free(buf);
+}
+
+static void rte_burst_consumer(void)
+{
+	unsigned char *buf = calloc(RX_BATCH, S);
+	void *ents[RX_BATCH];
+
+	wait_go();
+	while (got < (uint64_t)total) {
+		unsigned n = rte_ring_dequeue_burst(rr, ents, RX_BATCH, NULL);
+
+		if (!n) {
+			cpu_relax();
+			continue;
+		}
+		for (unsigned j = 0; j < n; j++) {
+			uintptr_t e = (uintptr_t)ents[j];
+
+			memcpy(buf + j * S, slot_mem[e >> 32] + (e & 0xffffffffU) * S, S);
+			check(buf + j * S, S);
+		}
+	}
+	consumer_done();
+}
+#endif
+
 #ifdef HAVE_ICEORYX
 /*
  * RouDi, iceoryx's broker: started once by main() (iox_start), stopped at
@@ -1118,8 +1213,12 @@ static struct impl impls[] = {
 #endif
 #ifdef HAVE_DPDK
 	{ "rte_ring", rte_setup, rte_producer, rte_consumer, rte_teardown, NULL },
+	{ "rte_ring_ptr", rte_setup, rte_ptr_producer, rte_ptr_consumer, rte_teardown, NULL },
+	{ "rte_burst", rte_setup, rte_burst_producer, rte_burst_consumer, rte_teardown, NULL },
 #else
 	{ "rte_ring", NULL, NULL, NULL, NULL, DPDK_SKIP_WHY },
+	{ "rte_ring_ptr", NULL, NULL, NULL, NULL, DPDK_SKIP_WHY },
+	{ "rte_burst", NULL, NULL, NULL, NULL, DPDK_SKIP_WHY },
 #endif
 #ifdef HAVE_ICEORYX
 	{ "iceoryx", iox_setup, iox_producer, iox_consumer, iox_teardown, NULL },
@@ -1259,7 +1358,7 @@ int main(int argc, char **argv)
 	const char *only = NULL;
 	bool append = false, broken[BENCH_MAX_IMPLS] = { 0 };
 	double mps[BENCH_MAX_IMPLS];
-	int active[BENCH_MAX_IMPLS], na = 0, uhp_i = -1;
+	int active[BENCH_MAX_IMPLS], na = 0, uhp_i = -1, base;
 	FILE *jf;
 
 	for (int i = 1; i < argc; i++) {
@@ -1364,15 +1463,32 @@ int main(int argc, char **argv)
 				broken[a] = true;
 		}
 
-	printf("throughput: median of %ld interleaved rounds; vs uhp: msgs/s "
-	       "over uhp's (>1 = faster than uhp)\n", rounds);
+	/*
+	 * Ratios are paired: each round's msgs/s over the base's in the same
+	 * round (the same speed regime), then the median of those. The base
+	 * is uhp when it ran, else the first implementation that did.
+	 */
+	base = uhp_i >= 0 && !broken[uhp_i] ? uhp_i : -1;
+	for (int a = 0; a < na && base < 0; a++)
+		if (!broken[a])
+			base = a;
+	printf("throughput: median of %ld interleaved rounds; vs %s: median of "
+	       "the rounds' paired msgs/s ratios (>1 = faster)\n", rounds,
+	       base >= 0 ? impls[active[base]].name : "-");
 	printf("%-12s %5s %3s | %14s %10s %8s\n", "impl", "size", "K", "msgs/s",
-	       "MB/s", "vs uhp");
+	       "MB/s", "vs base");
 	for (int a = 0; a < na; a++)
 		mps[a] = broken[a] ? 0 : bench_median(samples[a], (int)rounds);
 	jf = bench_open_jsonl_mode("throughput", append);
 	for (int a = 0; a < na; a++) {
-		double ratio = uhp_i >= 0 && mps[uhp_i] > 0 ? mps[a] / mps[uhp_i] : 0;
+		double pr[BENCH_MAX_REPS], ratio = 0;
+
+		if (base >= 0 && !broken[a]) {
+			for (long r = 0; r < rounds; r++)
+				pr[r] = samples[base][r] > 0 ?
+					samples[a][r] / samples[base][r] : 0;
+			ratio = bench_median(pr, (int)rounds);
+		}
 
 		if (broken[a]) {
 			printf("%-12s %5zu %3d | %14s\n", impls[active[a]].name, S, K,
@@ -1385,9 +1501,11 @@ int main(int argc, char **argv)
 		if (jf)
 			fprintf(jf, "{\"bench\":\"throughput\",\"impl\":\"%s\","
 				"\"channel\":\"%s\",\"size\":%zu,\"producers\":%d,"
-				"\"msgs_per_s\":%.0f,\"ratio_vs_uhp\":%.3f}\n",
+				"\"msgs_per_s\":%.0f,\"ratio_vs\":\"%s\","
+				"\"ratio\":%.3f}\n",
 				impls[active[a]].name, use_dev ? "dev" : "arena", S, K,
-				mps[a], ratio);
+				mps[a], base >= 0 ? impls[active[base]].name : "",
+				ratio);
 	}
 	if (jf)
 		fclose(jf);
