@@ -7,16 +7,22 @@
  *   bench_latency [--percentiles 50,90,99,99.9] [--duration S] [--size B]
  *                 [--cpus P,C] [--dev]
  *
- * uhp: the producer (pinned to P) stamps a record with the TSC and sends it
- * through an arena (or, with --dev, a /dev/uhp channel: uhp.ko, the guest),
- * both ends in ring 0; the consumer (pinned to C) spins on uhp_recv and takes
- * the difference when the record arrives (CRC checked). The producer waits
- * for each record to be consumed before the next, so every sample is an
- * idle-to-arrival latency. ping-pong: two threads on the same cores pass a
- * counter through one cache line; half the round trip is the one-way time.
- * Times come from the TSC (constant_tsc, calibrated against
- * CLOCK_MONOTONIC_RAW by bench_tsc_ns_per_tick()). Prints a table with the
- * ratio uhp / ping-pong per percentile and JSON lines into
+ * Both are measured the same way, one way, P -> C: the producer (pinned
+ * to P) stamps the TSC and sends; the consumer (pinned to C) spins without
+ * pausing until the message arrives and takes the difference; the
+ * producer waits (with pause) until that sample is taken before the next,
+ * so every sample is an idle-to-arrival latency.
+ *   uhp        the message is a record through an arena (or, with --dev,
+ *              a /dev/uhp channel: uhp.ko, the guest), both ends in ring 0,
+ *              CRC checked; the consumer spins on uhp_recv().
+ *   ping-pong  the message is the stamp itself, stored into one cache line;
+ *              the acknowledgement goes back through another: the floor for
+ *              any shared-memory channel between the same two cores.
+ * The two alternate in ROUNDS slices of the run (the machine's speed
+ * changes from one minute to the next), so their samples come from the
+ * same speed regimes. Times come from the TSC (constant_tsc, calibrated
+ * against CLOCK_MONOTONIC_RAW by bench_tsc_ns_per_tick()). Prints a table
+ * with the ratio uhp / ping-pong per percentile and JSON lines into
  * $BENCH_OUT/latency.jsonl (default ../build/bench, see bench_common.h).
  */
 #define _GNU_SOURCE
@@ -59,12 +65,15 @@ static void pin(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-static int more_samples(size_t n, double t0)
+/* Slices of the run, alternating uhp and ping-pong. */
+#define ROUNDS		10
+
+static int more_samples(size_t n, size_t cap, double t0, double slice)
 {
 	double el = bench_now_s() - t0;
 
-	return n < MAX_SAMPLES &&
-	       (el < duration || (n < MIN_SAMPLES && el < 10 * duration));
+	return n < cap &&
+	       (el < slice || (n < MIN_SAMPLES / ROUNDS && el < 10 * slice));
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -81,11 +90,33 @@ static double pct_ns(uint64_t *s, size_t n, double p)
 	return (double)s[i < n ? i : n - 1] * ns_per_tick;
 }
 
-/* ---- uhp ---- */
-
-static struct uhp_channel *prod_ch;
+/* Samples taken by the consumer; the producer waits for each (ack). */
 static atomic_uint_fast64_t consumed;
 static atomic_int stop;
+
+/*
+ * The consumer's clock read: lfence first, or the CPU may read the TSC
+ * before the load that saw the message has completed (rdtsc is not
+ * ordered after earlier loads), which made some samples negative.
+ */
+static inline uint64_t tsc_after_loads(void)
+{
+	_mm_lfence();
+	return __rdtsc();
+}
+
+static void producer_wait(uint64_t seq)
+{
+	while (atomic_load_explicit(&consumed, memory_order_acquire) < seq &&
+	       !atomic_load_explicit(&stop, memory_order_relaxed))
+		_mm_pause();
+}
+
+/* ---- uhp ---- */
+
+static struct uhp_channel *cons_ch, *prod_ch;
+static char ch_name[UHP_NAME_MAX];
+static int dev = -1;
 
 static void *uhp_producer(void *arg)
 {
@@ -100,44 +131,31 @@ static void *uhp_producer(void *arg)
 		memcpy(msg, &t, sizeof(t));
 		while (uhp_send(prod_ch, msg, size, &(struct uhp_meta){ .seq = seq }) == -EAGAIN)
 			;
-		seq++;
-		/* One record in flight: each sample starts from idle. */
-		while (atomic_load_explicit(&consumed, memory_order_acquire) < seq &&
-		       !atomic_load(&stop))
-			_mm_pause();
+		producer_wait(++seq);
 	}
 	return NULL;
 }
 
-static size_t run_uhp(uint64_t *samples)
+static void uhp_open_channel(void)
 {
 	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
-	static uint8_t buf[65536];
-	struct uhp_channel *ch;
-	char name[UHP_NAME_MAX];
-	pthread_t th;
-	size_t n = 0;
-	double t0;
+	int ret;
 
-	atomic_store(&stop, 0);
-	atomic_store(&consumed, 0);
-	snprintf(name, sizeof(name), "latency.%d", getpid());
-	int dev = -1, ret;
-
+	snprintf(ch_name, sizeof(ch_name), "latency.%d", getpid());
 	o.ring_size = 1 << 16;
 	o.consumer = true;
 	if (use_dev) {
 		dev = uhp_open();
-		ret = dev < 0 ? dev : uhp_create(dev, name, &o, &ch);
-		if (!ret && (ret = uhp_attach(dev, name, 0, &prod_ch)) < 0) {
-			uhp_close(ch);
-			uhp_unlink(dev, name);
+		ret = dev < 0 ? dev : uhp_create(dev, ch_name, &o, &cons_ch);
+		if (!ret && (ret = uhp_attach(dev, ch_name, 0, &prod_ch)) < 0) {
+			uhp_close(cons_ch);
+			uhp_unlink(dev, ch_name);
 		}
 	} else {
-		ret = uhp_arena_create(name, &o, &ch);
-		if (!ret && (ret = uhp_arena_attach(name, 0, &prod_ch)) < 0) {
-			uhp_close(ch);
-			uhp_arena_unlink(name);
+		ret = uhp_arena_create(ch_name, &o, &cons_ch);
+		if (!ret && (ret = uhp_arena_attach(ch_name, 0, &prod_ch)) < 0) {
+			uhp_close(cons_ch);
+			uhp_arena_unlink(ch_name);
 		}
 	}
 	if (ret < 0) {
@@ -147,18 +165,41 @@ static size_t run_uhp(uint64_t *samples)
 	}
 	/* Both ends in one ring, whatever node the attach saw. */
 	uhp_set_producer_ring(prod_ch, 0);
+}
+
+static void uhp_close_channel(void)
+{
+	uhp_close(prod_ch);
+	uhp_close(cons_ch);
+	if (use_dev) {
+		uhp_unlink(dev, ch_name);
+		close(dev);
+	} else {
+		uhp_arena_unlink(ch_name);
+	}
+}
+
+static size_t run_uhp(uint64_t *samples, size_t cap, double slice)
+{
+	static uint8_t buf[65536];
+	pthread_t th;
+	size_t n = 0;
+	double t0;
+
+	atomic_store(&stop, 0);
+	atomic_store(&consumed, 0);
 	pin(cpu_c);
 	pthread_create(&th, NULL, uhp_producer, NULL);
 	t0 = bench_now_s();
-	while (more_samples(n, t0)) {
+	while (more_samples(n, cap, t0, slice)) {
 		for (int spin = 0; spin < 4096; spin++) {
-			ssize_t len = uhp_recv(ch, buf, sizeof(buf), NULL);
+			ssize_t len = uhp_recv(cons_ch, buf, sizeof(buf), NULL);
 
 			if (len >= (ssize_t)sizeof(uint64_t)) {
 				uint64_t t;
 
 				memcpy(&t, buf, sizeof(t));
-				samples[n++] = __rdtsc() - t;
+				samples[n++] = tsc_after_loads() - t;
 				atomic_fetch_add_explicit(&consumed, 1, memory_order_release);
 				break;
 			}
@@ -166,14 +207,9 @@ static size_t run_uhp(uint64_t *samples)
 	}
 	atomic_store(&stop, 1);
 	pthread_join(th, NULL);
-	uhp_close(prod_ch);
-	uhp_close(ch);
-	if (use_dev) {
-		uhp_unlink(dev, name);
-		close(dev);
-	} else {
-		uhp_arena_unlink(name);
-	}
+	/* a record sent after the last sample: not a sample, drain it */
+	while (uhp_recv(cons_ch, buf, sizeof(buf), NULL) >= 0)
+		;
 	return n;
 }
 
@@ -181,42 +217,44 @@ static size_t run_uhp(uint64_t *samples)
 
 static _Alignas(64) atomic_uint_fast64_t line;
 
-static void *ponger(void *arg)
+static void *pp_producer(void *arg)
 {
-	uint64_t want = 1;
+	uint64_t seq = 0;
 
 	(void)arg;
 	pin(cpu_p);
 	while (!atomic_load(&stop)) {
-		while (atomic_load_explicit(&line, memory_order_acquire) != want)
-			if (atomic_load_explicit(&stop, memory_order_relaxed))
-				return NULL;
-		atomic_store_explicit(&line, want + 1, memory_order_release);
-		want += 2;
+		/* the stamp is the message (never 0: the TSC runs) */
+		atomic_store_explicit(&line, __rdtsc(), memory_order_release);
+		producer_wait(++seq);
 	}
 	return NULL;
 }
 
-static size_t run_pingpong(uint64_t *samples)
+static size_t run_pingpong(uint64_t *samples, size_t cap, double slice)
 {
+	uint64_t last = 0;
 	pthread_t th;
-	uint64_t v = 0;
 	size_t n = 0;
 	double t0;
 
 	atomic_store(&stop, 0);
+	atomic_store(&consumed, 0);
 	atomic_store(&line, 0);
 	pin(cpu_c);
-	pthread_create(&th, NULL, ponger, NULL);
+	pthread_create(&th, NULL, pp_producer, NULL);
 	t0 = bench_now_s();
-	while (more_samples(n, t0)) {
-		uint64_t t = __rdtsc();
+	while (more_samples(n, cap, t0, slice)) {
+		for (int spin = 0; spin < 4096; spin++) {
+			uint64_t t = atomic_load_explicit(&line, memory_order_acquire);
 
-		atomic_store_explicit(&line, ++v, memory_order_release);
-		while (atomic_load_explicit(&line, memory_order_acquire) != v + 1)
-			_mm_pause();
-		v++;
-		samples[n++] = (__rdtsc() - t) / 2;	/* one way */
+			if (t != last) {
+				samples[n++] = tsc_after_loads() - t;
+				last = t;
+				atomic_fetch_add_explicit(&consumed, 1, memory_order_release);
+				break;
+			}
+		}
 	}
 	atomic_store(&stop, 1);
 	pthread_join(th, NULL);
@@ -264,8 +302,22 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ns_per_tick = bench_tsc_ns_per_tick();
-	np = run_pingpong(sp);
-	nu = run_uhp(su);
+	uhp_open_channel();
+	nu = np = 0;
+	for (int r = 0; r < ROUNDS; r++) {
+		double slice = duration / ROUNDS / 2;
+		size_t cap = MAX_SAMPLES / ROUNDS;
+
+		/* alternate which goes first */
+		if (r & 1) {
+			nu += run_uhp(su + nu, cap, slice);
+			np += run_pingpong(sp + np, cap, slice);
+		} else {
+			np += run_pingpong(sp + np, cap, slice);
+			nu += run_uhp(su + nu, cap, slice);
+		}
+	}
+	uhp_close_channel();
 	if (nu < 100 || np < 100) {
 		fprintf(stderr, "bench_latency: too few samples (%zu, %zu)\n", nu, np);
 		return 1;
@@ -274,8 +326,8 @@ int main(int argc, char **argv)
 	qsort(sp, np, sizeof(*sp), cmp_u64);
 
 	js = bench_open_jsonl("latency");
-	printf("latency: one way, CPU %d -> CPU %d, %u-byte records, uhp %s, %zu uhp / %zu ping-pong samples\n",
-	       cpu_p, cpu_c, size, use_dev ? "/dev/uhp channel" : "arena", nu, np);
+	printf("latency: one way, CPU %d -> CPU %d, %u-byte records, uhp %s, %zu uhp / %zu ping-pong samples, %d interleaved slices each, measured alike\n",
+	       cpu_p, cpu_c, size, use_dev ? "/dev/uhp channel" : "arena", nu, np, ROUNDS);
 	printf("  percentile |   uhp ns | ping-pong ns | uhp / ping-pong\n");
 	for (int i = 0; i < npct; i++) {
 		double u = pct_ns(su, nu, pcts[i]), p = pct_ns(sp, np, pcts[i]);
