@@ -15,9 +15,11 @@
  *           for CPUs with AVX2 and VPCLMULQDQ but no AVX-512 (Zen 3,
  *           Alder Lake and later client parts)
  *   avx512  VPCLMULQDQ folding on zmm from UHP_CRC32C_AVX512_MIN bytes
+ *   avx512mix  the same, mixed with crc32 chains from 1 KiB (faster on
+ *           AMD Zen 5, slower on Intel: preferred on AMD CPUs only)
  * The best path the CPU (and OS: AVX-512 state enabled) supports is picked
  * once, at the first call, and stored in a function pointer: no CPUID per
- * call. UHP_CRC=table|sse42|pclmul|vpclmul|avx512|auto forces a path; an unknown
+ * call. UHP_CRC=table|sse42|pclmul|vpclmul|avx512|avx512mix|auto forces a path; an unknown
  * value or a path this CPU lacks means auto.
  */
 #define _GNU_SOURCE
@@ -32,6 +34,7 @@ static const char *const path_names[UHP_CRC_NR_PATHS] = {
 	[UHP_CRC_PCLMUL] = "pclmul",
 	[UHP_CRC_VPCLMUL] = "vpclmul",
 	[UHP_CRC_AVX512] = "avx512",
+	[UHP_CRC_AVX512MIX] = "avx512mix",
 };
 
 const char *uhp__crc32c_path_name(unsigned path)
@@ -73,6 +76,7 @@ uhp_crc_fn uhp__crc32c_path_fn(unsigned path, const char **why_not)
 		fn = uhp__crc32c_vpclmul;
 		break;
 	case UHP_CRC_AVX512:
+	case UHP_CRC_AVX512MIX:
 		/* libgcc also checks that the OS saves the zmm/opmask state */
 		__builtin_cpu_init();
 		if (!__builtin_cpu_supports("sse4.2") ||
@@ -81,13 +85,15 @@ uhp_crc_fn uhp__crc32c_path_fn(unsigned path, const char **why_not)
 		    !__builtin_cpu_supports("avx512vl") ||
 		    !__builtin_cpu_supports("vpclmulqdq"))
 			why = "CPU or OS lacks AVX512F/VL or VPCLMULQDQ";
-		fn = uhp__crc32c_avx512;
+		fn = path == UHP_CRC_AVX512 ? uhp__crc32c_avx512 :
+					      uhp__crc32c_avx512mix;
 		break;
 #else
 	case UHP_CRC_SSE42:
 	case UHP_CRC_PCLMUL:
 	case UHP_CRC_VPCLMUL:
 	case UHP_CRC_AVX512:
+	case UHP_CRC_AVX512MIX:
 		why = "not an x86-64 build";
 		break;
 #endif
@@ -110,12 +116,22 @@ static unsigned crc_choose(void)
 	static const unsigned prefer[] = {
 		UHP_CRC_AVX512, UHP_CRC_VPCLMUL, UHP_CRC_PCLMUL, UHP_CRC_SSE42,
 	};
+	static const unsigned prefer_amd[] = {
+		UHP_CRC_AVX512MIX, UHP_CRC_VPCLMUL, UHP_CRC_PCLMUL, UHP_CRC_SSE42,
+	};
+	bool amd = false;
 	const char *force = getenv("UHP_CRC");
 
 	if (force && strcmp(force, "sse4.2") == 0 && crc_have(UHP_CRC_SSE42))
 		return UHP_CRC_SSE42;	/* the old name */
+#if defined(__x86_64__)
+	/* folds + crc32 chains win on AMD (Zen 5), folds alone on Intel */
+	__builtin_cpu_init();
+	amd = __builtin_cpu_is("amd");
+#endif
 	return uhp__dispatch_choose("UHP_CRC", path_names, UHP_CRC_NR_PATHS,
-				    crc_have, prefer, 4, UHP_CRC_TABLE);
+				    crc_have, amd ? prefer_amd : prefer, 4,
+				    UHP_CRC_TABLE);
 }
 
 static uint32_t crc_resolve(uint32_t crc, const void *buf, size_t len);

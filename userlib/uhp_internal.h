@@ -180,6 +180,7 @@ enum uhp_crc_path {
 	UHP_CRC_PCLMUL,		/* crc32c_x86.c: 3 chains + PCLMULQDQ */
 	UHP_CRC_VPCLMUL,	/* crc32c_x86.c: VPCLMULQDQ folding, ymm (AVX2) */
 	UHP_CRC_AVX512,		/* crc32c_x86.c: VPCLMULQDQ folding */
+	UHP_CRC_AVX512MIX,	/* crc32c_x86.c: folding + crc32 chains (AMD) */
 	UHP_CRC_NR_PATHS
 };
 
@@ -222,6 +223,7 @@ UHP_HIDDEN uint32_t uhp__crc32c_sse42(uint32_t crc, const void *buf, size_t len)
 UHP_HIDDEN uint32_t uhp__crc32c_pclmul(uint32_t crc, const void *buf, size_t len);
 UHP_HIDDEN uint32_t uhp__crc32c_vpclmul(uint32_t crc, const void *buf, size_t len);
 UHP_HIDDEN uint32_t uhp__crc32c_avx512(uint32_t crc, const void *buf, size_t len);
+UHP_HIDDEN uint32_t uhp__crc32c_avx512mix(uint32_t crc, const void *buf, size_t len);
 
 /*
  * copy.c: the paths of uhp_memcpy() and the one it uses, numbered like the

@@ -351,10 +351,17 @@ static void check_dispatch(void)
 	const char *env = getenv("UHP_CRC");
 	const char *impl = uhp__crc32c_impl();
 	const char *want = NULL;
-	unsigned best = UHP_CRC_TABLE;
+	unsigned best = UHP_CRC_TABLE, skip = UHP_CRC_AVX512MIX;
 
+#if defined(__x86_64__)
+	/* auto: the last path the CPU has, but of avx512 and avx512mix only
+	 * avx512mix on AMD CPUs and only avx512 elsewhere */
+	__builtin_cpu_init();
+	if (__builtin_cpu_is("amd"))
+		skip = UHP_CRC_AVX512;
+#endif
 	for (unsigned p = 0; p < UHP_CRC_NR_PATHS; p++)
-		if (uhp__crc32c_path_fn(p, NULL))
+		if (p != skip && uhp__crc32c_path_fn(p, NULL))
 			best = p;
 	if (env)
 		for (unsigned p = 0; p < UHP_CRC_NR_PATHS; p++)
