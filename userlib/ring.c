@@ -963,7 +963,7 @@ UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
 	return recv_batch_generic(ch, msgs, n);
 }
 
-UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
+static int peek_slow(struct uhp_channel *ch, struct uhp_rx *rx)
 {
 	struct uhp_head hd;
 	const void *payload;
@@ -1000,6 +1000,75 @@ UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
 	rx->pos = hd.pos;
 	rx->total_ = hd.total;
 	return 0;
+}
+
+/* check_crc: uhp__seal_check_generic() or _sse42() (seal.h) */
+typedef uint32_t (*seal_check_fn)(const void *src, uint32_t len,
+				  uint64_t q0, uint64_t q1, uint64_t q2);
+
+/*
+ * uhp_peek()'s common case, as recv_fast() (same checks, the header read
+ * once into registers) but the CRC is computed in place and nothing is
+ * copied or consumed; anything else is peek_slow().
+ */
+static inline __attribute__((always_inline)) int
+peek_body(struct uhp_channel *ch, struct uhp_rx *rx, seal_check_fn check_crc)
+{
+	unsigned k = ch->rr;
+	struct uhp_ring *r = &ch->rings[k];
+	uint64_t pos = r->rpos, q0, q1, q2, q3, tfr;
+	const unsigned char *b = (const unsigned char *)rec_at(r, pos);
+	uint32_t len;
+
+	if (uhp_unlikely(!ch->consumer || !rx))
+		return peek_slow(ch, rx);
+	/* Pairs with the producer's store-release of the committed tag. */
+	if (__atomic_load_n((const uint64_t *)b, __ATOMIC_ACQUIRE) != (pos ^ r->salt))
+		return peek_slow(ch, rx);
+	memcpy(&q0, b + 8, 8);
+	memcpy(&q1, b + 16, 8);
+	memcpy(&q2, b + 24, 8);
+	memcpy(&q3, b + 32, 8);
+	len = (uint32_t)q0;
+	if (uhp_unlikely(len > UHP_SEAL_COPY_MAX ||
+			 (q0 & (uint64_t)UHP_REC_F_DISCARD << 48) ||
+			 check_crc(b + UHP_REC_HDR_SIZE, len, q0, q1, q2) !=
+			 (uint32_t)q3))
+		return peek_slow(ch, rx);
+	rx->payload = b + UHP_REC_HDR_SIZE;
+	rx->len = len;
+	tfr = q0 >> 32 | (uint64_t)k << 32;
+	/* As in meta_fill(): only kernel rings say UHP_REC_F_KERNEL. */
+	if (!r->kernel)
+		tfr &= ~((uint64_t)UHP_REC_F_KERNEL << 16);
+	memcpy(&rx->meta, &q2, 8);
+	memcpy((char *)&rx->meta + offsetof(struct uhp_meta, src), &q1, 8);
+	memcpy((char *)&rx->meta + offsetof(struct uhp_meta, type), &tfr, 8);
+	rx->pos = pos;
+	rx->total_ = UHP_REC_TOTAL(len);
+	return 0;
+}
+
+static __attribute__((noinline)) int peek_generic(struct uhp_channel *ch,
+						  struct uhp_rx *rx)
+{
+	return peek_body(ch, rx, uhp__seal_check_generic);
+}
+
+#if defined(__x86_64__)
+UHP_T_SSE42 static int peek_sse42(struct uhp_channel *ch, struct uhp_rx *rx)
+{
+	return peek_body(ch, rx, uhp__seal_check_sse42);
+}
+#endif
+
+UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
+{
+#if defined(__x86_64__)
+	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+		return peek_sse42(ch, rx);
+#endif
+	return peek_generic(ch, rx);
 }
 
 UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx)

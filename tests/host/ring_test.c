@@ -422,6 +422,49 @@ static void t_control_in_memory(void)
 }
 
 /*
+ * peek/release over the sizes around the fast path's limits (in place
+ * CRC up to UHP_SEAL_COPY_MAX, the general path beyond), and a payload
+ * byte flipped after the commit: -EBADMSG, consumed, the next one arrives.
+ */
+static void t_peek_sizes(void)
+{
+	static const uint32_t sizes[] = { 0, 1, 7, 8, 31, 63, 64, 65, 255, 256, 257, 1000 };
+	struct uhp_channel *ch = mk(1, 1 << 14);
+	int bad = 0;
+
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct uhp_meta m = { .seq = 500 + i, .src = 3, .dst = 4,
+				      .type = (uint16_t)i };
+		struct uhp_rx rx;
+
+		pat_fill(in, sizes[i], 2, i);
+		if (uhp_send(ch, in, sizes[i], &m) ||
+		    uhp_peek(ch, &rx) || rx.len != sizes[i] ||
+		    rx.meta.seq != m.seq || rx.meta.src != 3 || rx.meta.dst != 4 ||
+		    rx.meta.type != m.type || rx.meta.flags != 0 || rx.meta.ring != 0 ||
+		    pat_check(rx.payload, sizes[i], 2, i) || uhp_release(ch, &rx)) {
+			tap_diag("peek of %u bytes", sizes[i]);
+			bad++;
+		}
+	}
+	tap_is(bad, 0, "peek/release of 12 sizes around the in-place CRC's limit");
+	for (unsigned i = 0; i < 2; i++) {
+		uint32_t len = i ? 1000 : 64;
+		uint64_t pos = t_wpos(ch, 0);
+		struct uhp_rx rx;
+
+		pat_fill(in, len, 3, i);
+		uhp_send(ch, in, len, NULL);
+		uhp_send(ch, in, 8, &(struct uhp_meta){ .seq = 9 });
+		((uint8_t *)(t_hdr(ch, 0, pos) + 1))[len / 2] ^= 0x10;
+		tap_ok(uhp_peek(ch, &rx) == -EBADMSG && uhp_peek(ch, &rx) == 0 &&
+		       rx.meta.seq == 9 && uhp_release(ch, &rx) == 0,
+		       "peek of a damaged %u-byte record: -EBADMSG, then the next", len);
+	}
+	uhp_close(ch);
+}
+
+/*
  * recv_batch across two rings and across the fast path's limits: records
  * of both rings interleave (round robin), a long record (slow path) sits
  * between short ones, and at the end each ring's read_pos is published
@@ -487,7 +530,7 @@ static void t_seal_path(void)
 
 int main(void)
 {
-	tap_plan(78);
+	tap_plan(81);
 	t_round_trip();
 	t_sizes_and_full();
 	t_wrap();
@@ -497,6 +540,7 @@ int main(void)
 	t_round_robin();
 	t_control_in_memory();
 	t_batch_mixed();
+	t_peek_sizes();
 	t_seal_path();
 	return tap_done();
 }
