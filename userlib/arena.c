@@ -129,7 +129,6 @@ static int arena_map_ring(struct uhp_channel *ch, int fd, unsigned k,
 	r->node = hdr->node[k];
 	/* Pairs with the previous consumer's store-release of read_pos. */
 	r->rpos = __atomic_load_n(&r->cons->read_pos, __ATOMIC_ACQUIRE);
-	r->wpos_seen = r->rpos;
 	return 0;
 }
 

@@ -153,7 +153,6 @@ int uhp__mem_ring_set_pos(struct uhp_channel *ch, unsigned ring, uint64_t pos)
 	r->cons->read_pos = pos;
 	r->cons->cached_write_pos = pos;
 	r->rpos = pos;
-	r->wpos_seen = pos;
 	r->stall_since = 0;
 	return 0;
 }

@@ -80,7 +80,6 @@ static uint64_t reserved_ahead(struct uhp_channel *ch, struct uhp_ring *r)
 	uint64_t wp = __atomic_load_n(&r->prod->write_pos, __ATOMIC_RELAXED);
 	uint64_t dist = wp - r->rpos;
 
-	r->wpos_seen = wp;
 	if ((int64_t)dist <= 0)
 		return 0;
 	return dist > ch->data_size ? ch->data_size : dist;
