@@ -53,7 +53,7 @@
  * Producers that find their queue full spin briefly, then sched_yield().
  *
  * bench_throughput [--messages N] [--size S] [--producers K] [--rounds R]
- *                  [--only a,b,...] [--append] [--dev]
+ *                  [--only a,b,...] [--cores p|e|any] [--append] [--dev]
  * N, K and R are counts (2M = 2000000), S a size (1K = 1024), see
  * bench_common.h; --only names implementations exactly (uhp, uhp_spin, ...).
  * JSON lines into $BENCH_OUT/throughput.jsonl (--append: add to it); each
@@ -74,6 +74,7 @@
 #include <unistd.h>
 
 #include "uhp.h"
+#include "uhp_runtime.h"
 
 #ifdef HAVE_CK
 #include <ck_ring.h>
@@ -142,13 +143,68 @@ static void *shared_alloc(size_t len)
 	return p;
 }
 
+/*
+ * The CPUs the trial runs on (--cores): every online one, or on a hybrid
+ * part only its P or E cores (libuhp's topology, which $UHP_SYSFS_ROOT can
+ * point at a fake machine). The consumer takes the second, the producers
+ * the others (all on the first when there are two).
+ */
+static int sel_cpu[MAX_PRODUCERS + 1];
+static int nsel;
+
+static int consumer_cpu(void)
+{
+	return sel_cpu[nsel > 1 ? 1 : 0];
+}
+
+static int producer_cpu(int p)
+{
+	return sel_cpu[nsel > 1 ? (p % (nsel - 1) + 2) % nsel : 0];
+}
+
 static void pin_cpu(int cpu)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
-	CPU_SET(cpu % ncpu, &set);
+	CPU_SET(cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* --cores any|p|e: fill sel_cpu[]; a choice the machine cannot give is exit 2. */
+static void select_cpus(const char *cores, char *what, size_t len)
+{
+	unsigned want = !strcmp(cores, "p") ? UHP_CORES_P :
+			!strcmp(cores, "e") ? UHP_CORES_E : UHP_CORES_ANY;
+	struct uhp_topology *t;
+	int ret;
+
+	if (want == UHP_CORES_ANY && strcmp(cores, "any")) {
+		fprintf(stderr, "bench_throughput: --cores \"%s\": want p, e or any\n", cores);
+		exit(2);
+	}
+	ret = uhp_topology_load(NULL, &t);
+	if (ret) {
+		fprintf(stderr, "bench_throughput: topology: %s\n", strerror(-ret));
+		exit(2);
+	}
+	nsel = 0;
+	for (unsigned i = 0; i < uhp_topology_nr_cpus(t) && nsel < MAX_PRODUCERS + 1; i++) {
+		struct uhp_cpu c;
+
+		uhp_topology_cpu(t, i, &c);
+		/* as the runtime does: on a uniform part every core is both */
+		if (want == UHP_CORES_ANY || !uhp_topology_hybrid(t) || c.kind == want)
+			sel_cpu[nsel++] = (int)c.cpu;
+	}
+	snprintf(what, len, "%s%s", cores,
+		 want == UHP_CORES_ANY ? "" : uhp_topology_hybrid(t) ?
+		 " (hybrid part)" : " (not a hybrid part: every core)");
+	uhp_topology_free(t);
+	if (!nsel) {
+		fprintf(stderr, "bench_throughput: --cores %s: no such core on this machine\n", cores);
+		exit(2);
+	}
 }
 
 /* Backoff of a producer whose queue is full (or of a spinning consumer). */
@@ -1263,9 +1319,9 @@ static double trial(const struct impl *im)
 		printf("# %s: setup failed: %s\n", im->name, strerror(-ret));
 		return -1;
 	}
-	pids[0] = spawn(im, -1, 1);
+	pids[0] = spawn(im, -1, consumer_cpu());
 	for (int p = 0; p < K; p++)	/* the CPUs other than the consumer's */
-		pids[p + 1] = spawn(im, p, ncpu > 1 ? (p % (ncpu - 1) + 2) % ncpu : 0);
+		pids[p + 1] = spawn(im, p, producer_cpu(p));
 	while (atomic_load(&ctl->ready) < K + 1) {
 		int st;
 
@@ -1347,7 +1403,8 @@ static void check_only(const char *list)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_throughput [--messages N] [--size S] "
-		"[--producers K] [--rounds R] [--only a,b,...] [--append] [--dev]\n");
+		"[--producers K] [--rounds R] [--only a,b,...] [--cores p|e|any] "
+		"[--append] [--dev]\n");
 	exit(2);
 }
 
@@ -1355,7 +1412,8 @@ int main(int argc, char **argv)
 {
 	static double samples[BENCH_MAX_IMPLS][BENCH_MAX_REPS];
 	long n_msgs = 2000000, rounds = 5;
-	const char *only = NULL;
+	const char *only = NULL, *cores = "any";
+	char cores_what[64], cpus_desc[128];
 	bool append = false, broken[BENCH_MAX_IMPLS] = { 0 };
 	double mps[BENCH_MAX_IMPLS];
 	int active[BENCH_MAX_IMPLS], na = 0, uhp_i = -1, base;
@@ -1384,6 +1442,8 @@ int main(int argc, char **argv)
 			rounds = (long)bench_arg_count(a, argv[++i], 1, BENCH_MAX_REPS);
 		else if (!strcmp(a, "--only"))
 			only = argv[++i];
+		else if (!strcmp(a, "--cores"))
+			cores = argv[++i];
 		else
 			usage();
 	}
@@ -1401,6 +1461,14 @@ int main(int argc, char **argv)
 	ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
 		ncpu = 1;
+	select_cpus(cores, cores_what, sizeof(cores_what));
+	{
+		size_t off = 0;
+
+		for (int p = 0; p < K && p < nsel && off < sizeof(cpus_desc); p++)
+			off += (size_t)snprintf(cpus_desc + off, sizeof(cpus_desc) - off,
+						"%s%d", p ? "," : "", producer_cpu(p));
+	}
 	ctl = shared_alloc(4096);
 	mq_probe();
 	if (use_dev) {
@@ -1439,8 +1507,8 @@ int main(int argc, char **argv)
 		active[na++] = i;
 	}
 	printf("# %ld messages of %zu bytes from %d producer process(es) to 1 "
-	       "consumer; %d CPUs, consumer on CPU 1, producers on %s\n",
-	       total, S, K, ncpu, ncpu > 2 ? "the others" : "CPU 0");
+	       "consumer; %d CPUs, cores %s: consumer on CPU %d, producers on CPU %s\n",
+	       total, S, K, ncpu, cores_what, consumer_cpu(), cpus_desc);
 	if (mq_depth)
 		printf("# mqueue depth %ld (fs/mqueue/msg_max %ld; raise it, e.g. "
 		       "sysctl fs.mqueue.msg_max=%d, for a queue as deep as the "

@@ -7,7 +7,9 @@
 # anything else (junk, trailing characters, a sign, empty, out of range)
 # is a usage error: exit status 2 and the option named on stderr (see
 # bench/bench_common.h, bench_arg_count / bench_arg_size).
-# bench_throughput --only matches implementation names exactly.
+# bench_throughput --only matches implementation names exactly, and
+# --cores p|e|any picks the CPUs from the topology (a fake hybrid machine
+# under $UHP_SYSFS_ROOT here: CPUs 0-1 P cores, 2-3 E cores).
 #
 # TAP on stdout; exit status 1 if any test failed. bench_throughput,
 # bench_latency and bench_agent_simulation must exist in the directory;
@@ -33,7 +35,7 @@ command -v timeout >/dev/null 2>&1 && to="timeout 20"
 
 n=0
 failed=0
-plan=29
+plan=33
 echo "1..$plan"
 
 # result STATUS DESC: one TAP line (STATUS 0: ok), the run's output as
@@ -164,6 +166,28 @@ accepted 1 ' 1024-byte records' "bench_latency --size 1K means 1024 bytes" \
 	bench_latency --size 1K --duration 0.1
 usage_error 1 --size bench_latency --size 64Q
 usage_error 1 --size bench_latency --size ''
+
+# ---- bench_throughput --cores, on a fake hybrid part ----
+mkdir -p "$tmp/sys/devices/system/cpu" "$tmp/sys/devices/cpu_core" \
+	"$tmp/sys/devices/cpu_atom"
+echo 0-3 >"$tmp/sys/devices/system/cpu/online"
+echo 0-1 >"$tmp/sys/devices/cpu_core/cpus"
+echo 2-3 >"$tmp/sys/devices/cpu_atom/cpus"
+UHP_SYSFS_ROOT=$tmp/sys
+export UHP_SYSFS_ROOT
+accepted 1 'cores e \(hybrid part\): consumer on CPU 3, producers on CPU 2$' \
+	"bench_throughput --cores e on a hybrid part: the E cores (2, 3)" \
+	bench_throughput --only uhp --rounds 1 --messages 2K --cores e
+accepted 1 'cores p \(hybrid part\): consumer on CPU 1, producers on CPU 0,0$' \
+	"bench_throughput --cores p: the P cores (0, 1)" \
+	bench_throughput --only uhp --rounds 1 --messages 2K --producers 2 --cores p
+echo 0-1 >"$tmp/sys/devices/system/cpu/online"
+rm -r "$tmp/sys/devices/cpu_core" "$tmp/sys/devices/cpu_atom"
+accepted 1 'cores e \(not a hybrid part: every core\): consumer on CPU 1' \
+	"bench_throughput --cores e on a uniform part: every core" \
+	bench_throughput --only uhp --rounds 1 --messages 2K --cores e
+unset UHP_SYSFS_ROOT
+usage_error 1 --cores bench_throughput --cores x
 
 # ---- bench_agent_simulation ----
 accepted 1 '^# agent simulation: 4 agents, 2000 deliveries' \
