@@ -63,6 +63,7 @@
 
 #include <fcntl.h>
 #include <mqueue.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -1307,6 +1308,52 @@ static pid_t spawn(const struct impl *im, int role, int cpu)
 }
 
 /* msgs/s, or < 0 on failure (the reason printed). */
+/*
+ * The speed regime a trial ran in: just before it, a cache line is passed
+ * PROBE_TRIPS times between the consumer's CPU and the first producer's
+ * (threads of this process, pinned as the trial's processes will be);
+ * ns per round trip. These machines change speed several-fold from one
+ * minute to the next: a row whose probes moved says so.
+ */
+#define PROBE_TRIPS	20000
+
+static _Alignas(64) atomic_uint_fast64_t probe_line;
+
+static void *probe_ponger(void *arg)
+{
+	(void)arg;
+	pin_cpu(producer_cpu(0));
+	for (uint64_t v = 1; v < 2 * PROBE_TRIPS; v += 2) {
+		while (atomic_load_explicit(&probe_line, memory_order_acquire) != v)
+			;
+		atomic_store_explicit(&probe_line, v + 1, memory_order_release);
+	}
+	return NULL;
+}
+
+static double probe_rtt_ns(void)
+{
+	cpu_set_t saved;
+	pthread_t th;
+	uint64_t t0;
+
+	atomic_store(&probe_line, 0);
+	if (sched_getaffinity(0, sizeof(saved), &saved) ||
+	    pthread_create(&th, NULL, probe_ponger, NULL))
+		return 0;
+	pin_cpu(consumer_cpu());
+	t0 = bench_now_ns();
+	for (uint64_t v = 0; v < 2 * PROBE_TRIPS; v += 2) {
+		atomic_store_explicit(&probe_line, v + 1, memory_order_release);
+		while (atomic_load_explicit(&probe_line, memory_order_acquire) != v + 2)
+			;
+	}
+	t0 = bench_now_ns() - t0;
+	pthread_join(th, NULL);
+	sched_setaffinity(0, sizeof(saved), &saved);
+	return (double)t0 / PROBE_TRIPS;
+}
+
 static double trial(const struct impl *im)
 {
 	pid_t pids[MAX_PRODUCERS + 1];
@@ -1411,6 +1458,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static double samples[BENCH_MAX_IMPLS][BENCH_MAX_REPS];
+	static double probes[BENCH_MAX_IMPLS][BENCH_MAX_REPS];
 	long n_msgs = 2000000, rounds = 5;
 	const char *only = NULL, *cores = "any";
 	char cores_what[64], cpus_desc[128];
@@ -1526,6 +1574,7 @@ int main(int argc, char **argv)
 
 			if (broken[a])
 				continue;
+			probes[a][r] = probe_rtt_ns();
 			samples[a][r] = trial(&impls[active[a]]);
 			if (samples[a][r] < 0)
 				broken[a] = true;
@@ -1543,13 +1592,18 @@ int main(int argc, char **argv)
 	printf("throughput: median of %ld interleaved rounds; vs %s: median of "
 	       "the rounds' paired msgs/s ratios (>1 = faster)\n", rounds,
 	       base >= 0 ? impls[active[base]].name : "-");
-	printf("%-12s %5s %3s | %14s %10s %8s\n", "impl", "size", "K", "msgs/s",
-	       "MB/s", "vs base");
-	for (int a = 0; a < na; a++)
-		mps[a] = broken[a] ? 0 : bench_median(samples[a], (int)rounds);
+	printf("%-12s %5s %3s | %14s %10s %8s | %s\n", "impl", "size", "K", "msgs/s",
+	       "MB/s", "vs base", "probe ns: median (min-max)");
+	/* bench_median() sorts: medians of copies, the rounds stay paired */
+	for (int a = 0; a < na; a++) {
+		double v[BENCH_MAX_REPS];
+
+		memcpy(v, samples[a], sizeof(v[0]) * (size_t)rounds);
+		mps[a] = broken[a] ? 0 : bench_median(v, (int)rounds);
+	}
 	jf = bench_open_jsonl_mode("throughput", append);
 	for (int a = 0; a < na; a++) {
-		double pr[BENCH_MAX_REPS], ratio = 0;
+		double pr[BENCH_MAX_REPS], ratio = 0, pmed, pmin, pmax;
 
 		if (base >= 0 && !broken[a]) {
 			for (long r = 0; r < rounds; r++)
@@ -1557,23 +1611,28 @@ int main(int argc, char **argv)
 					samples[a][r] / samples[base][r] : 0;
 			ratio = bench_median(pr, (int)rounds);
 		}
+		memcpy(pr, probes[a], sizeof(pr[0]) * (size_t)rounds);
+		pmed = bench_median(pr, (int)rounds);
+		pmin = pr[0];
+		pmax = pr[rounds - 1];
 
 		if (broken[a]) {
 			printf("%-12s %5zu %3d | %14s\n", impls[active[a]].name, S, K,
 			       "FAILED");
 			continue;
 		}
-		printf("%-12s %5zu %3d | %14.0f %10.1f %7.2fx\n",
+		printf("%-12s %5zu %3d | %14.0f %10.1f %7.2fx | %.0f (%.0f-%.0f)\n",
 		       impls[active[a]].name, S, K, mps[a], mps[a] * (double)S / 1e6,
-		       ratio);
+		       ratio, pmed, pmin, pmax);
 		if (jf)
 			fprintf(jf, "{\"bench\":\"throughput\",\"impl\":\"%s\","
 				"\"channel\":\"%s\",\"size\":%zu,\"producers\":%d,"
 				"\"msgs_per_s\":%.0f,\"ratio_vs\":\"%s\","
-				"\"ratio\":%.3f}\n",
+				"\"ratio\":%.3f,\"probe_rtt_ns\":%.0f,"
+				"\"probe_rtt_ns_min\":%.0f,\"probe_rtt_ns_max\":%.0f}\n",
 				impls[active[a]].name, use_dev ? "dev" : "arena", S, K,
 				mps[a], base >= 0 ? impls[active[base]].name : "",
-				ratio);
+				ratio, pmed, pmin, pmax);
 	}
 	if (jf)
 		fclose(jf);
