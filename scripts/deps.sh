@@ -26,6 +26,7 @@ pkgs=(
     libisal-dev                 # ISA-L crc32_iscsi: peer in crc32c_test and make bench
     git                         # the dkms source copy uses git ls-files
     valgrind                    # the fast-path instruction budget (callgrind)
+    python3-matplotlib          # bench/plot (make bench), tested by make check
     linux-source-6.1 bc flex bison  # `make kunit`: a UML kernel tree for KUnit
 )
 if [[ ${1:-} == --bench ]]; then
