@@ -102,7 +102,7 @@ check-steps: tests
 	echo "== fast-path instruction budget (callgrind)"; \
 	scripts/fastpath-budget.sh || rc=1; \
 	echo "== benchmark command lines (numbers, --only)"; \
-	{ $(MAKE) -s -C bench O=$(BUILD) throughput latency numa stress agentsim fastpath && \
+	{ $(MAKE) -s -C bench O=$(BUILD) all throughput latency numa stress agentsim fastpath && \
 	  sh tests/host/bench_args_test.sh $(BUILD)/bench; } || rc=1; \
 	echo "== checkpatch --strict"; \
 	scripts/checkpatch.sh || rc=1; \
