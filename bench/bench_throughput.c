@@ -766,6 +766,19 @@ static void slots_free(void)
 	for (int p = 0; p < K; p++)
 		munmap(slot_mem[p], NSLOTS * S);
 }
+
+/* A ring entry names a slot: producer p in the high half, the slot index low. */
+static inline void *slot_entry(int p, uintptr_t slot)
+{
+	return (void *)((uintptr_t)p << 32 | slot);
+}
+
+static inline unsigned char *slot_at(const void *e)
+{
+	uintptr_t v = (uintptr_t)e;
+
+	return slot_mem[v >> 32] + (v & 0xffffffffU) * S;
+}
 #endif /* HAVE_CK || HAVE_DPDK: their rings are the ones with slots */
 
 #ifdef HAVE_CK
@@ -874,7 +887,7 @@ static void rte_producer(int p)
 
 		stamp(buf, p, (uint64_t)i);
 		memcpy(slot_mem[p] + slot * S, buf, S);
-		while (rte_ring_enqueue(rr, (void *)((uintptr_t)p << 32 | slot)) != 0)
+		while (rte_ring_enqueue(rr, slot_entry(p, slot)) != 0)
 			backoff(&n);
 	}
 }
@@ -891,8 +904,7 @@ static void rte_consumer(void)
 			cpu_relax();
 			continue;
 		}
-		memcpy(buf, slot_mem[(uintptr_t)e >> 32] +
-			    ((uintptr_t)e & 0xffffffffu) * S, S);
+		memcpy(buf, slot_at(e), S);
 		check(buf, S);
 	}
 	consumer_done();
@@ -909,7 +921,7 @@ static void rte_ptr_producer(int p)
 		unsigned n = 0;
 
 		stamp(slot_mem[p] + slot * S, p, (uint64_t)i);
-		while (rte_ring_enqueue(rr, (void *)((uintptr_t)p << 32 | slot)) != 0)
+		while (rte_ring_enqueue(rr, slot_entry(p, slot)) != 0)
 			backoff(&n);
 	}
 }
@@ -926,7 +938,7 @@ static void rte_ptr_consumer(void)
 		}
 		/* checked where it lies: the slot is not reused before this
 		 * (see NSLOTS), as the consumer checks before dequeuing more */
-		check(slot_mem[(uintptr_t)e >> 32] + ((uintptr_t)e & 0xffffffffU) * S, S);
+		check(slot_at(e), S);
 	}
 	consumer_done();
 }
@@ -947,7 +959,7 @@ static void rte_burst_producer(int p)
 
 			stamp(buf, p, (uint64_t)(i + j));
 			memcpy(slot_mem[p] + slot * S, buf, S);
-			ents[j] = (void *)((uintptr_t)p << 32 | slot);
+			ents[j] = slot_entry(p, slot);
 		}
 		while (done < k) {
 			unsigned got_n = rte_ring_enqueue_burst(rr, ents + done,
@@ -977,9 +989,7 @@ static void rte_burst_consumer(void)
 			continue;
 		}
 		for (unsigned j = 0; j < n; j++) {
-			uintptr_t e = (uintptr_t)ents[j];
-
-			memcpy(buf + j * S, slot_mem[e >> 32] + (e & 0xffffffffU) * S, S);
+			memcpy(buf + j * S, slot_at(ents[j]), S);
 			check(buf + j * S, S);
 		}
 	}
