@@ -180,8 +180,6 @@ int uhp_registry_permission(const struct uhp_channel *ch, bool rdonly)
 
 static void uhp_list_fill(struct uhp_list_entry *e, const struct uhp_channel *ch)
 {
-	u64 pages = UHP_RING_META_PAGES + (ch->data_size >> PAGE_SHIFT);
-
 	memcpy(e->name, ch->name, sizeof(e->name));
 	e->uid = from_kuid_munged(current_user_ns(), ch->uid);
 	e->gid = from_kgid_munged(current_user_ns(), ch->gid);
@@ -192,7 +190,8 @@ static void uhp_list_fill(struct uhp_list_entry *e, const struct uhp_channel *ch
 	e->nr_rings = ch->nr_rings;
 	e->nr_fds = atomic_read(&ch->nr_files);
 	e->data_size = ch->data_size;
-	e->ring_bytes = ch->nr_rings * pages << PAGE_SHIFT;
+	/* the accounting rule, whether or not this owner was charged */
+	e->ring_bytes = (u64)uhp_account_pages(ch->nr_rings, ch->data_size) << PAGE_SHIFT;
 }
 
 /*
