@@ -10,6 +10,9 @@
  *   uhp          uhp_send() / uhp_recv(), uhp_wait() when empty
  *   uhp_spin     uhp_send() / uhp_recv(), the consumer spins when empty
  *                (the ring peers' policy: ck_ring, rte_ring, iceoryx)
+ *   uhp_excl     uhp_spin with a single-producer ring per producer: each
+ *                claims one (uhp_claim_ring(), excl_rings = K), so its
+ *                sends store write_pos instead of CASing it
  *   uhp_batch    uhp_send_batch() of 32 / uhp_recv_batch() of 64
  *   pipe         one write() / read() of S bytes per message
  *   seqpacket    AF_UNIX SOCK_SEQPACKET socketpair, send() / recv()
@@ -300,10 +303,13 @@ static int dev_fd = -1;
 static char uhp_name[64];
 static struct uhp_channel *uhp_parent;
 
+static unsigned uhp_excl_rings;	/* uhp_excl: one per producer */
+
 static int uhp_setup(void)
 {
 	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
 
+	o.excl_rings = uhp_excl_rings;
 	snprintf(uhp_name, sizeof(uhp_name), "bench-tp-%d", (int)getpid());
 	if (use_dev)
 		return uhp_create(dev_fd, uhp_name, &o, &uhp_parent);
@@ -333,15 +339,29 @@ static struct uhp_channel *uhp_join(bool consumer)
 	return ch;
 }
 
+static int uhp_excl_setup(void)
+{
+	uhp_excl_rings = (unsigned)K;
+	return uhp_setup();
+}
+
+static void uhp_excl_teardown(void)
+{
+	uhp_teardown();
+	uhp_excl_rings = 0;
+}
+
 static void uhp_producer(int p)
 {
 	struct uhp_channel *ch = uhp_join(false);
 	unsigned char *buf = calloc(1, S);
+	int ret;
 
+	if (uhp_excl_rings && (ret = uhp_claim_ring(ch)) < 0)
+		fail("uhp_claim_ring", -ret);
 	wait_go();
 	for (long i = 0; i < per_prod; i++) {
 		unsigned n = 0;
-		int ret;
 
 		stamp(buf, p, (uint64_t)i);
 		while ((ret = uhp_send(ch, buf, (uint32_t)S, NULL)) == -EAGAIN)
@@ -1268,6 +1288,7 @@ static void iox_consumer(void)
 static struct impl impls[] = {
 	{ "uhp", uhp_setup, uhp_producer, uhp_consumer, uhp_teardown, NULL },
 	{ "uhp_spin", uhp_setup, uhp_producer, uhp_spin_consumer, uhp_teardown, NULL },
+	{ "uhp_excl", uhp_excl_setup, uhp_producer, uhp_spin_consumer, uhp_excl_teardown, NULL },
 	{ "uhp_batch", uhp_setup, uhpb_producer, uhpb_consumer, uhp_teardown, NULL },
 	{ "pipe", pipe_setup, fd_producer, pipe_consumer, fds_teardown, NULL },
 	{ "seqpacket", seqp_setup, fd_producer, seqp_consumer, fds_teardown, NULL },

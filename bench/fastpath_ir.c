@@ -5,7 +5,11 @@
  * message under valgrind --tool=callgrind (scripts/fastpath-budget.sh). One
  * thread, no waiting: only the ring fast path runs in the loop.
  *
- *   fastpath_ir N
+ *   fastpath_ir N          through the shared ring (write_pos CASed)
+ *   fastpath_ir N excl     through a claimed exclusive ring
+ *                          (uhp_claim_ring(): write_pos stored); the
+ *                          consumer's turn still visits the empty shared
+ *                          ring once per UHP_RR_QUANTUM records
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,8 +31,8 @@ int main(int argc, char **argv)
 	long n;
 	int ret;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s N\n", argv[0]);
+	if (argc < 2 || (argc > 2 && strcmp(argv[2], "excl"))) {
+		fprintf(stderr, "usage: %s N [excl]\n", argv[0]);
 		return 2;
 	}
 	n = (long)bench_arg_count("N", argv[1], 1, LONG_MAX);
@@ -36,9 +40,14 @@ int main(int argc, char **argv)
 	o.ring_size = 1 << 16;
 	o.node = 0;
 	o.consumer = true;
+	o.excl_rings = argc > 2;	/* "excl": send on a claimed ring */
 	ret = uhp_arena_create(name, &o, &ch);
 	if (ret) {
 		fprintf(stderr, "fastpath_ir: arena: %s\n", strerror(-ret));
+		return 2;
+	}
+	if (argc > 2 && (ret = uhp_claim_ring(ch)) < 0) {
+		fprintf(stderr, "fastpath_ir: claim: %s\n", strerror(-ret));
 		return 2;
 	}
 	memset(msg, 0x5a, sizeof(msg));

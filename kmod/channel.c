@@ -88,19 +88,21 @@ void uhp_channel_put(struct uhp_channel *ch)
 /*
  * Allocate a channel with one user sub-ring per node with normal memory (the
  * memory GFP_KERNEL can have: not a node whose memory is all movable), or
- * a single one on 'node' (node >= 0); with UHP_CREATE_KERNEL_RINGS, as many
- * kernel rings again, on the same nodes, after the user rings. The ring
- * memory is charged to the caller (account.c) before any of it is
- * allocated. The caller validated name, size, node and mode.
+ * a single one on 'node' (node >= 0); then excl_rings exclusive rings on
+ * the user rings' nodes in turn; with UHP_CREATE_KERNEL_RINGS, as many
+ * kernel rings as user rings, on their nodes, last. The ring memory is
+ * charged to the caller (account.c) before any of it is allocated. The
+ * caller validated name, size, node, mode and excl_rings.
  */
 struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
-				      int node, umode_t mode, unsigned int flags)
+				      int node, umode_t mode, unsigned int flags,
+				      unsigned int excl_rings)
 {
 	bool kernel = flags & UHP_CREATE_KERNEL_RINGS;
 	unsigned int nr_user = node >= 0 ? 1 : num_node_state(N_NORMAL_MEMORY);
-	unsigned int nr_rings = kernel ? 2 * nr_user : nr_user;
+	unsigned int nr_rings = (kernel ? 2 * nr_user : nr_user) + excl_rings;
 	struct uhp_channel *ch;
-	unsigned int i = 0;
+	unsigned int i = 0, j;
 	int nid, ret;
 
 	/* 2 x MAX_NUMNODES rings can be more than an order-0 page: kvzalloc. */
@@ -116,6 +118,7 @@ struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
 	ch->auto_unlink = flags & UHP_CREATE_AUTO_UNLINK;
 	INIT_LIST_HEAD(&ch->all_node);
 	spin_lock_init(&ch->consumer_lock);
+	spin_lock_init(&ch->claim_lock);
 	init_waitqueue_head(&ch->wq);
 	init_irq_work(&ch->kwake, uhp_channel_kwake_fn);
 	ch->data_size = ring_size;
@@ -141,10 +144,19 @@ struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
 		}
 	}
 	ch->nr_user_rings = i;
-	/* Kernel rings mirror the user rings' nodes. */
-	for (; kernel && i < 2 * ch->nr_user_rings; i++) {
+	/* Exclusive rings: user rings the nodes take in turn. */
+	for (j = 0; j < excl_rings; j++, i++) {
 		ret = uhp_ring_init(&ch->rings[i],
-				    ch->rings[i - ch->nr_user_rings].node,
+				    ch->rings[j % ch->nr_user_rings].node,
+				    ring_size, i, false);
+		if (ret)
+			goto err_rings;
+		ch->rings[i].excl = true;
+	}
+	ch->kring_first = i;
+	/* Kernel rings mirror the user rings' nodes. */
+	for (j = 0; kernel && j < ch->nr_user_rings; j++, i++) {
+		ret = uhp_ring_init(&ch->rings[i], ch->rings[j].node,
 				    ring_size, i, true);
 		if (ret)
 			goto err_rings;
@@ -191,7 +203,9 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 		struct uhp_ring *r = &ch->rings[i];
 		struct uhp_ring_info ri = {
 			.node = r->node,
-			.flags = r->kernel ? UHP_RING_F_KERNEL : 0,
+			.flags = (r->kernel ? UHP_RING_F_KERNEL : 0) |
+				 (r->excl ? UHP_RING_F_EXCL : 0) |
+				 (READ_ONCE(r->claimant) ? UHP_RING_F_CLAIMED : 0),
 			.prod_off = UHP_MMAP_OFF(i, UHP_PART_PROD),
 			.cons_off = UHP_MMAP_OFF(i, UHP_PART_CONS),
 			.data_off = UHP_MMAP_OFF(i, UHP_PART_DATA),
@@ -215,7 +229,7 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 			 UHP_FEAT_URING_CMD | UHP_FEAT_MEMLOCK |
 			 UHP_FEAT_AUTO_UNLINK | UHP_FEAT_CONS_OWNER |
 			 UHP_FEAT_ATTACH_RDONLY | UHP_FEAT_LIST |
-			 UHP_FEAT_SCOPE;
+			 UHP_FEAT_EXCL_RINGS | UHP_FEAT_SCOPE;
 	info->data_size = ch->data_size;
 	info->page_size = UHP_PAGE_SIZE;
 	info->copy_path = uhp_copy_path();
@@ -255,6 +269,10 @@ static int uhp_ioctl_send(struct uhp_ucmd *ucmd)
 		return -EINVAL;
 	if (ch->rings[s->ring].kernel)
 		return -EPERM;	/* only kernel producers write there */
+	/* Its claimant stores write_pos without a CAS: nobody else writes. */
+	if (ch->rings[s->ring].excl &&
+	    READ_ONCE(ch->rings[s->ring].claimant) != ucmd->file)
+		return -EBUSY;
 	if (s->len > MAX_RW_COUNT)
 		return -EMSGSIZE;
 	buf = u64_to_user_ptr(s->buf);
@@ -285,6 +303,59 @@ static int uhp_ioctl_verify(struct uhp_ucmd *ucmd)
 	return ret;
 }
 
+/*
+ * Give this fd a free exclusive ring: the first on the calling CPU's node,
+ * else the first free one. claim_lock makes the claimant of each ring, and
+ * "one claim per fd", single-writer facts.
+ */
+static int uhp_ioctl_claim(struct uhp_ucmd *ucmd)
+{
+	struct uhp_channel *ch = ucmd->file->private_data;
+	struct uhp_claim *c = ucmd->cmd;
+	unsigned int i, pick = ch->kring_first;
+	int node = numa_node_id();
+
+	if (c->flags || c->ring || c->__reserved0 ||
+	    memchr_inv(c->__reserved, 0, sizeof(c->__reserved)))
+		return -EINVAL;
+	if (!(ucmd->file->f_mode & FMODE_WRITE))
+		return -EBADF;		/* an observer (UHP_ATTACH_RDONLY) */
+
+	spin_lock(&ch->claim_lock);
+	for (i = ch->nr_user_rings; i < ch->kring_first; i++) {
+		struct uhp_ring *r = &ch->rings[i];
+
+		if (r->claimant == ucmd->file) {
+			pick = ch->kring_first;	/* one claim per fd */
+			break;
+		}
+		if (!r->claimant && (pick == ch->kring_first ||
+				     (r->node == node &&
+				      ch->rings[pick].node != node)))
+			pick = i;
+	}
+	if (pick < ch->kring_first)
+		WRITE_ONCE(ch->rings[pick].claimant, ucmd->file);
+	spin_unlock(&ch->claim_lock);
+	if (pick == ch->kring_first)
+		return -EBUSY;
+	c->ring = pick;
+	return 0;
+}
+
+/* The claims of a file that goes: its rings are free again. */
+static void uhp_channel_claims_drop(struct uhp_channel *ch,
+				    const struct file *file)
+{
+	unsigned int i;
+
+	spin_lock(&ch->claim_lock);
+	for (i = ch->nr_user_rings; i < ch->kring_first; i++)
+		if (ch->rings[i].claimant == file)
+			WRITE_ONCE(ch->rings[i].claimant, NULL);
+	spin_unlock(&ch->claim_lock);
+}
+
 #define UHP_CH_IOC_BASE	_IOC_NR(UHP_IOC_INFO)
 
 static const struct uhp_ioctl_op uhp_channel_ioctl_ops[] = {
@@ -296,6 +367,8 @@ static const struct uhp_ioctl_op uhp_channel_ioctl_ops[] = {
 		     struct uhp_send, pos, true),
 	UHP_IOCTL_OP(UHP_CH_IOC_BASE, UHP_IOC_VERIFY, uhp_ioctl_verify,
 		     struct uhp_verify, __reserved0, true),
+	UHP_IOCTL_OP(UHP_CH_IOC_BASE, UHP_IOC_CLAIM, uhp_ioctl_claim,
+		     struct uhp_claim, __reserved, true),
 };
 
 static long uhp_channel_ioctl(struct file *file, unsigned int cmd,
@@ -406,6 +479,7 @@ static int uhp_channel_fd_release(struct inode *inode, struct file *file)
 	struct uhp_channel *ch = file->private_data;
 
 	uhp_channel_consumer_drop(ch, file);
+	uhp_channel_claims_drop(ch, file);
 	/* The last fd (mappings hold theirs) of an auto-unlink channel. */
 	if (atomic_dec_and_test(&ch->nr_files) && ch->auto_unlink)
 		uhp_registry_forget(ch);

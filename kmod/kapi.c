@@ -35,7 +35,7 @@ struct uhp_channel *uhp_kchannel_get(const char *name)
 	ch = uhp_registry_lookup_scope(uhp_scope_init(), name);
 	if (!ch)
 		return ERR_PTR(-ENOENT);
-	if (ch->nr_rings == ch->nr_user_rings) {
+	if (ch->nr_rings == ch->kring_first) {
 		uhp_channel_put(ch);
 		return ERR_PTR(-EOPNOTSUPP);
 	}
@@ -59,10 +59,10 @@ static unsigned int uhp_kring_index(struct uhp_channel *ch)
 	int node = numa_mem_id();
 	unsigned int i;
 
-	for (i = ch->nr_user_rings; i < ch->nr_rings; i++)
+	for (i = ch->kring_first; i < ch->nr_rings; i++)
 		if (ch->rings[i].node == node)
 			return i;
-	return ch->nr_user_rings;
+	return ch->kring_first;
 }
 
 static void uhp_khdr(struct uhp_rec_hdr *h, u32 len,
@@ -108,7 +108,7 @@ static void uhp_kfinish(struct uhp_channel *ch, struct uhp_ktxn *txn,
 	struct uhp_rec_hdr h;
 	u32 len;
 
-	if (WARN_ON_ONCE(txn->ring < ch->nr_user_rings || txn->ring >= ch->nr_rings))
+	if (WARN_ON_ONCE(txn->ring < ch->kring_first || txn->ring >= ch->nr_rings))
 		return;
 	r = &ch->rings[txn->ring];
 	len = uhp_ring_reserved_len(r, txn->pos);

@@ -101,6 +101,8 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 	ret = uhp_check_reserved(c->__reserved, sizeof(c->__reserved));
 	if (ret)
 		return ret;
+	if (c->__reserved0 || c->excl_rings > UHP_EXCL_RINGS_MAX)
+		return -EINVAL;
 	if (c->mode & ~0777U)
 		return -EINVAL;
 	if (c->flags & UHP_CREATE_NODE) {
@@ -128,7 +130,8 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 	    (!capable(CAP_SYS_ADMIN) || uhp_scope_current() != uhp_scope_init()))
 		return -EPERM;
 
-	ch = uhp_channel_alloc(c->name, c->ring_size, node, c->mode, c->flags);
+	ch = uhp_channel_alloc(c->name, c->ring_size, node, c->mode, c->flags,
+			       c->excl_rings);
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);
 	/*

@@ -185,7 +185,7 @@ static void uhp_list_fill(struct uhp_list_entry *e, const struct uhp_channel *ch
 	e->gid = from_kgid_munged(current_user_ns(), ch->gid);
 	e->mode = ch->mode;
 	e->flags = (ch->auto_unlink ? UHP_LIST_F_AUTO_UNLINK : 0) |
-		   (ch->nr_rings > ch->nr_user_rings ? UHP_LIST_F_KERNEL_RINGS : 0) |
+		   (ch->nr_rings > ch->kring_first ? UHP_LIST_F_KERNEL_RINGS : 0) |
 		   (READ_ONCE(ch->consumer) ? UHP_LIST_F_CONSUMER : 0);
 	e->nr_rings = ch->nr_rings;
 	e->nr_fds = atomic_read(&ch->nr_files);

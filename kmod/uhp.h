@@ -69,6 +69,8 @@ struct uhp_ring {
 	struct uhp_wake_line *wake;	/* shared, user-writable */
 	void *data;			/* start of the double-mapped data area */
 	bool kernel;			/* kernel ring: only kernel code produces */
+	bool excl;			/* exclusive ring (UHP_IOC_CLAIM) */
+	struct file *claimant;		/* excl: claim_lock; fd holding it, or NULL */
 	raw_spinlock_t klock;		/* kernel ring producers: kwpos, kpending */
 	u64 kwpos;			/* kernel ring: the real write_pos */
 	u64 kpending;			/* kernel ring: oldest record not committed */
@@ -101,8 +103,14 @@ struct uhp_channel {
 	atomic_t nr_files;		/* channel fds (mappings hold theirs) */
 	struct user_struct *user;	/* charged for the rings, or NULL */
 	unsigned long nr_pinned;	/* pages charged (account.c) */
-	unsigned int nr_rings;		/* user rings, then kernel rings */
+	/*
+	 * user rings [0, nr_user_rings), exclusive rings, then kernel rings
+	 * [kring_first, nr_rings)
+	 */
+	unsigned int nr_rings;
 	unsigned int nr_user_rings;
+	unsigned int kring_first;
+	spinlock_t claim_lock;		/* every ring's claimant */
 	struct uhp_ring rings[];
 };
 
@@ -189,7 +197,8 @@ static inline void uhp_copy(void *dst, const void *src, size_t len)
 
 /* channel.c */
 struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
-				      int node, umode_t mode, unsigned int flags);
+				      int node, umode_t mode, unsigned int flags,
+				      unsigned int excl_rings);
 void uhp_channel_wake(struct uhp_channel *ch);
 void uhp_channel_kwake(struct uhp_channel *ch);
 void uhp_channel_get(struct uhp_channel *ch);

@@ -19,7 +19,7 @@ static void uhp_channel_alloc_is_sized_by_rings(struct kunit *test)
 {
 	struct uhp_channel *one, *all;
 
-	one = uhp_channel_alloc("kunit.size1", PAGE_SIZE, 0, 0600, 0);
+	one = uhp_channel_alloc("kunit.size1", PAGE_SIZE, 0, 0600, 0, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(one));
 	KUNIT_EXPECT_EQ(test, one->nr_rings, 1U);
 	/* One ring: a small slab object, not a vmalloc area or a high order. */
@@ -29,7 +29,7 @@ static void uhp_channel_alloc_is_sized_by_rings(struct kunit *test)
 	uhp_channel_put(one);
 
 	all = uhp_channel_alloc("kunit.sizeall", PAGE_SIZE, -1, 0600,
-				UHP_CREATE_KERNEL_RINGS);
+				UHP_CREATE_KERNEL_RINGS, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(all));
 	KUNIT_EXPECT_EQ(test, all->nr_rings, 2 * num_node_state(N_NORMAL_MEMORY));
 	if (!is_vmalloc_addr(all))
@@ -40,8 +40,39 @@ static void uhp_channel_alloc_is_sized_by_rings(struct kunit *test)
 	uhp_channel_put(all);
 }
 
+/*
+ * Exclusive rings sit between the user rings and the kernel rings, on the
+ * user rings' nodes in turn, and are the only ones marked excl: the kernel
+ * API (kring_first) and UHP_IOC_SEND's refusal depend on that order.
+ */
+static void uhp_channel_excl_rings_between_user_and_kernel(struct kunit *test)
+{
+	struct uhp_channel *ch;
+	unsigned int nu, i;
+
+	ch = uhp_channel_alloc("kunit.excl", PAGE_SIZE, -1, 0600,
+			       UHP_CREATE_KERNEL_RINGS, 3);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	nu = ch->nr_user_rings;
+	KUNIT_EXPECT_EQ(test, nu, num_node_state(N_NORMAL_MEMORY));
+	KUNIT_EXPECT_EQ(test, ch->kring_first, nu + 3);
+	KUNIT_EXPECT_EQ(test, ch->nr_rings, 2 * nu + 3);
+	for (i = 0; i < ch->nr_rings; i++) {
+		struct uhp_ring *r = &ch->rings[i];
+		bool excl = i >= nu && i < nu + 3;
+
+		KUNIT_EXPECT_EQ(test, r->excl, excl);
+		KUNIT_EXPECT_EQ(test, r->kernel, i >= nu + 3);
+		KUNIT_EXPECT_PTR_EQ(test, r->claimant, (struct file *)NULL);
+		if (excl)
+			KUNIT_EXPECT_EQ(test, r->node, ch->rings[(i - nu) % nu].node);
+	}
+	uhp_channel_put(ch);
+}
+
 static struct kunit_case uhp_channel_cases[] = {
 	KUNIT_CASE(uhp_channel_alloc_is_sized_by_rings),
+	KUNIT_CASE(uhp_channel_excl_rings_between_user_and_kernel),
 	{}
 };
 

@@ -250,7 +250,7 @@ static void uhp_context_consumer_handover(struct kunit *test)
 	unsigned long deadline = jiffies + 3 * HZ;
 	unsigned int i, taken = 0, wiped = 0;
 
-	ct->ch = uhp_channel_alloc("kunit.handover", PAGE_SIZE, 0, 0600, 0);
+	ct->ch = uhp_channel_alloc("kunit.handover", PAGE_SIZE, 0, 0600, 0, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(ct->ch));
 	for (i = 0; i < HANDOVER_SHOTS && time_before(jiffies, deadline); i++) {
 		ct->armed = false;
@@ -285,7 +285,7 @@ static void uhp_context_put_might_sleep(struct kunit *test)
 		kunit_skip(test, "no DEBUG_ATOMIC_SLEEP (not on UML; the debug lane has it)");
 	if (test_taint(TAINT_WARN))
 		kunit_skip(test, "an earlier warning tainted the kernel: a new one cannot be seen");
-	ch = uhp_channel_alloc("kunit.ctx", PAGE_SIZE, 0, 0600, 0);
+	ch = uhp_channel_alloc("kunit.ctx", PAGE_SIZE, 0, 0600, 0, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
 	uhp_channel_get(ch);
 	preempt_disable();

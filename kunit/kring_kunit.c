@@ -177,7 +177,7 @@ static void uhp_kring_catch_up_is_bounded(struct kunit *test)
 static void uhp_kring_commit_and_discard(struct kunit *test)
 {
 	struct uhp_channel *ch = uhp_channel_alloc("kunit.ktxn", KRING_SIZE, 0, 0600,
-						   UHP_CREATE_KERNEL_RINGS);
+						   UHP_CREATE_KERNEL_RINGS, 0);
 	struct uhp_rec_hdr *h;
 	struct uhp_ktxn txn;
 	struct uhp_ring *r;

@@ -90,7 +90,7 @@ static void uhp_registry_name_latin1(struct kunit *test)
 
 static struct uhp_channel *reg_alloc(struct kunit *test, const char *name)
 {
-	struct uhp_channel *ch = uhp_channel_alloc(name, PAGE_SIZE, 0, 0600, 0);
+	struct uhp_channel *ch = uhp_channel_alloc(name, PAGE_SIZE, 0, 0600, 0, 0);
 
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, ch);
 	KUNIT_ASSERT_EQ(test, kref_read(&ch->ref), 1U);

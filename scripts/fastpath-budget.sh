@@ -3,8 +3,9 @@
 # by valgrind --tool=callgrind (deterministic for a given binary, whatever
 # else the machine does), against the budget kept in bench/fastpath.budget.
 #
-# Counted twice: fastpath_ir linked with libuhp.a and with libuhp.so (calls
-# inside a shared library could go through the PLT).
+# Counted for fastpath_ir linked with libuhp.a and with libuhp.so (calls
+# inside a shared library could go through the PLT), each through a shared
+# ring and through a claimed exclusive ring (uhp_claim_ring()).
 #
 # Two runs, N1 and N2 round trips of a 64-byte record (send + recv, CRC
 # sealed and checked): (Ir(N2) - Ir(N1)) / (N2 - N1) cancels set-up and
@@ -25,22 +26,24 @@ make -s -C "$root/bench" O="$build" fastpath >/dev/null
 ir() {
     local out
     out=$(mktemp)
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$1" "$2" >/dev/null 2>&1
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$1" "$2" $3 >/dev/null 2>&1
     awk '/^(summary|totals):/ { print $2; exit }' "$out"
     rm -f "$out"
 }
 per_message() {
     local n1=2000 n2=12000 i1 i2
-    i1=$(ir "$1" $n1)
-    i2=$(ir "$1" $n2)
+    i1=$(ir "$1" $n1 "${2:-}")
+    i2=$(ir "$1" $n2 "${2:-}")
     echo $(( (i2 - i1) / (n2 - n1) ))
 }
 budget=$(grep -v '^#' "$budget_file" | head -n 1)
 rc=0
-for bin in "$bin" "${bin}_so"; do
-    per=$(per_message "$bin")
+for run in "$bin" "${bin}_so" "$bin excl" "${bin}_so excl"; do
+    read -r bin mode <<<"$run"
+    per=$(per_message "$bin" "$mode")
     how=libuhp.a
     [[ $bin == *_so ]] && how=libuhp.so
+    how+=${mode:+, exclusive ring}
     echo "fastpath: $per instructions per message (send + recv of 64 B, CRC both ways; $how); budget $budget"
     [[ ${1:-} == --print ]] && continue
     if (( per > budget )); then

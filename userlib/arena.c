@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <linux/mempolicy.h>
 #include <signal.h>
@@ -42,7 +43,7 @@
 #define UHP_ARENA_MAX_RINGS	64
 
 /* Page 0 of an arena. Written by the creator, then read-only but for the
- * consumer role and the futex word. */
+ * consumer role, the claims and the futex word. */
 struct uhp_arena_hdr {
 	uint64_t magic;
 	uint32_t abi_version;
@@ -53,6 +54,9 @@ struct uhp_arena_hdr {
 	uint32_t ready;			/* 1 once fully initialised (release) */
 	int32_t consumer_pid;		/* holder of the consumer role, or 0 */
 	uint32_t wake_seq;		/* futex: bumped by producers' wakeups */
+	/* the last nr_excl rings are exclusive (claim.c) */
+	uint32_t nr_excl;
+	int32_t claim_pid[UHP_ARENA_MAX_RINGS];	/* claimant of ring k, or 0 */
 };
 
 /* ---- 1. names, header ---- */
@@ -127,6 +131,7 @@ static int arena_map_ring(struct uhp_channel *ch, int fd, unsigned k,
 	r->mask = ds - 1;
 	r->salt = desc.salt;
 	r->node = hdr->node[k];
+	r->excl = k >= hdr->nr_rings - hdr->nr_excl;
 	/* Pairs with the previous consumer's store-release of read_pos. */
 	r->rpos = __atomic_load_n(&r->cons->read_pos, __ATOMIC_ACQUIRE);
 	return 0;
@@ -256,6 +261,13 @@ UHP_API int uhp_arena_create(const char *name, const struct uhp_create_opts *opt
 	} else {
 		nr = memory_nodes(nodes, UHP_ARENA_MAX_RINGS);
 	}
+	/* Exclusive rings, last: on the shared rings' nodes in turn. */
+	if (opts->excl_rings > UHP_EXCL_RINGS_MAX ||
+	    opts->excl_rings > UHP_ARENA_MAX_RINGS - nr)
+		return -EINVAL;
+	for (unsigned j = 0; j < opts->excl_rings; j++)
+		nodes[nr + j] = nodes[j % nr];
+	nr += opts->excl_rings;
 
 	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -270,6 +282,7 @@ UHP_API int uhp_arena_create(const char *name, const struct uhp_create_opts *opt
 	hdr->nr_rings = nr;
 	hdr->data_size = ds;
 	hdr->ring_stride = 2 * page + ds;
+	hdr->nr_excl = opts->excl_rings;
 	memcpy(hdr->node, nodes, nr * sizeof(nodes[0]));
 	ret = arena_init_rings(fd, hdr, page);
 	if (ret) {
@@ -326,6 +339,7 @@ UHP_API int uhp_arena_attach(const char *name, unsigned flags,
 	if (!__atomic_load_n(&hdr->ready, __ATOMIC_ACQUIRE) ||
 	    hdr->magic != UHP_ARENA_MAGIC || hdr->abi_version != UHP_ABI_VERSION ||
 	    hdr->nr_rings == 0 || hdr->nr_rings > UHP_ARENA_MAX_RINGS ||
+	    hdr->nr_excl >= hdr->nr_rings ||
 	    (hdr->data_size & (hdr->data_size - 1)) ||
 	    hdr->data_size < UHP_MIN_DATA_SIZE || hdr->data_size > UHP_MAX_DATA_SIZE ||
 	    hdr->ring_stride != 2 * page + hdr->data_size ||
@@ -393,7 +407,47 @@ int uhp__arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns)
 	return 0;
 }
 
-/* ---- 5. release ---- */
+/* ---- 5. claims (claim.c) ---- */
+
+/*
+ * A free exclusive ring for this process: no claimant, or a dead one (as
+ * for the consumer role; a claimant's pid reused by an unrelated process
+ * keeps its ring taken). The caller's node first. Ring k, or -EBUSY.
+ * claim_pid[k] pairs acquire/release with the release in
+ * uhp__arena_release(): the old claimant's stores to write_pos and the
+ * data come before ours.
+ */
+int uhp__arena_claim(struct uhp_channel *ch)
+{
+	struct uhp_arena_hdr *hdr = ch->arena;
+	int32_t me = (int32_t)getpid();
+	unsigned cpu, node, first = ch->nr_rings - hdr->nr_excl;
+	bool known = getcpu(&cpu, &node) == 0;
+
+	if (hdr->nr_excl == 0 || hdr->nr_excl >= ch->nr_rings)
+		return -EBUSY;
+	for (int pass = known ? 0 : 1; pass < 2; pass++) {
+		for (unsigned k = first; k < ch->nr_rings; k++) {
+			int32_t holder = 0;
+
+			if (pass == 0 && ch->rings[k].node != (int)node)
+				continue;
+			/* On failure holder is the claimant: retry if dead. */
+			for (;;) {
+				if (__atomic_compare_exchange_n(&hdr->claim_pid[k],
+								&holder, me, false,
+								__ATOMIC_ACQ_REL,
+								__ATOMIC_ACQUIRE))
+					return (int)k;
+				if (holder == me || !(kill(holder, 0) && errno == ESRCH))
+					break;	/* another handle of ours, or alive */
+			}
+		}
+	}
+	return -EBUSY;
+}
+
+/* ---- 6. release ---- */
 
 void uhp__arena_release(struct uhp_channel *ch)
 {
@@ -403,6 +457,11 @@ void uhp__arena_release(struct uhp_channel *ch)
 	if (ch->consumer)
 		__atomic_compare_exchange_n(&hdr->consumer_pid, &me, 0, false,
 					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	me = (int32_t)getpid();
+	if (ch->claimed >= 0)
+		__atomic_compare_exchange_n(&hdr->claim_pid[ch->claimed], &me, 0,
+					    false, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED);
 	munmap(hdr, ch->arena_len);
 	ch->arena = NULL;
 }

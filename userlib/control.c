@@ -99,6 +99,8 @@ struct uhp_channel *uhp__channel_alloc(unsigned nr_rings)
 		return NULL;
 	memset(ch, 0, sz);
 	ch->fd = -1;
+	ch->claimed = -1;
+	ch->rr_left = UHP_RR_QUANTUM;
 	ch->nr_rings = nr_rings;
 	ch->stall_timeout_ns = UHP_DEFAULT_STALL_TIMEOUT_NS;
 	return ch;
@@ -122,8 +124,9 @@ int uhp__channel_index_nodes(struct uhp_channel *ch)
 	for (unsigned k = 0; k < ch->nr_rings; k++) {
 		int n = ch->rings[k].node;
 
-		/* Producers never write kernel rings. */
-		if (ch->rings[k].kernel)
+		/* Producers never write kernel rings, nor unclaimed
+		 * exclusive ones. */
+		if (ch->rings[k].kernel || ch->rings[k].excl)
 			continue;
 		if (n >= 0 && n <= max && ch->node_ring[n] < 0)
 			ch->node_ring[n] = (int16_t)k;
@@ -151,6 +154,7 @@ void uhp__channel_pick_producer_ring(struct uhp_channel *ch)
 
 void uhp__channel_free(struct uhp_channel *ch)
 {
+	uhp__claim_forget(ch);
 	for (unsigned k = 0; k < ch->nr_rings; k++) {
 		struct uhp_ring *r = &ch->rings[k];
 
@@ -202,6 +206,7 @@ static int map_ring(struct uhp_channel *ch, int fd, unsigned k,
 	void *p;
 
 	r->kernel = ri->flags & UHP_RING_F_KERNEL;
+	r->excl = ri->flags & UHP_RING_F_EXCL;
 	p = mmap(NULL, UHP_PAGE_SIZE, prot, MAP_SHARED, fd, (off_t)ri->prod_off);
 	if (p == MAP_FAILED)
 		return -errno;
@@ -348,6 +353,9 @@ UHP_API int uhp_create(int dev, const char *name,
 		c.flags |= UHP_CREATE_CONSUMER;
 	if (opts->kernel_rings)
 		c.flags |= UHP_CREATE_KERNEL_RINGS;
+	if (opts->excl_rings > UHP_EXCL_RINGS_MAX)
+		return -EINVAL;
+	c.excl_rings = opts->excl_rings;
 
 	fd = xioctl(dev, UHP_IOC_CREATE, &c);
 	if (fd < 0)
@@ -426,7 +434,8 @@ UHP_API int uhp_info(struct uhp_channel *ch, struct uhp_info *out,
 		out->abi_version = UHP_ABI_VERSION;
 		out->nr_rings = ch->nr_rings;
 		out->features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
-				UHP_FEAT_NEED_WAKEUP;
+				UHP_FEAT_NEED_WAKEUP |
+				(ch->arena ? UHP_FEAT_EXCL_RINGS : 0);
 		out->data_size = ch->data_size;
 		out->page_size = UHP_PAGE_SIZE;
 		out->copy_path = UHP_COPY_GENERIC;
@@ -434,6 +443,8 @@ UHP_API int uhp_info(struct uhp_channel *ch, struct uhp_info *out,
 		for (unsigned k = 0; k < cap && k < ch->nr_rings; k++) {
 			memset(&rings[k], 0, sizeof(rings[k]));
 			rings[k].node = ch->rings[k].node;
+			/* (an arena's claims live in its header: not shown) */
+			rings[k].flags = ch->rings[k].excl ? UHP_RING_F_EXCL : 0;
 			rings[k].prod_off = UHP_MMAP_OFF(k, UHP_PART_PROD);
 			rings[k].cons_off = UHP_MMAP_OFF(k, UHP_PART_CONS);
 			rings[k].data_off = UHP_MMAP_OFF(k, UHP_PART_DATA);

@@ -11,8 +11,10 @@
  *      receive calls
  *
  * Memory ordering, by shared word (every atomic below names its partner):
- *   write_pos        CAS among producers; relaxed: it only hands out space,
- *                    the consumer learns about records from the tags.
+ *   write_pos        CAS among producers (stored by the claimant of an
+ *                    exclusive ring, its only producer); relaxed: it only
+ *                    hands out space, the consumer learns about records
+ *                    from the tags.
  *   read_pos         consumer store-release after it is done with a record;
  *                    producers load-acquire it before reusing that space.
  *   cached_read_pos  producers' hint; store-release/load-acquire so that a
@@ -92,7 +94,8 @@ static inline unsigned pick_ring(const struct uhp_channel *ch)
 
 UHP_API int uhp_set_producer_ring(struct uhp_channel *ch, unsigned ring)
 {
-	if (!ch || ring >= ch->nr_rings || ch->rings[ring].kernel)
+	if (!ch || ring >= ch->nr_rings || ch->rings[ring].kernel ||
+	    (ch->rings[ring].excl && (int)ring != ch->claimed))
 		return -EINVAL;
 	__atomic_store_n(&ch->prod_ring, ring, __ATOMIC_RELAXED);
 	return 0;
@@ -120,8 +123,9 @@ static inline unsigned fit(uint64_t wp, uint64_t rp, uint64_t ds,
 
 /*
  * Reserve the first k >= 1 of n records (as many as fit, all of them when
- * possible) with one CAS on write_pos. Returns k and the start in *pos, or
- * -EAGAIN (not even one fits) or -EUCLEAN (shared positions corrupt).
+ * possible) with one CAS on write_pos, or one store on an exclusive ring
+ * (its only producer is us, see claim.c). Returns k and the start in *pos,
+ * or -EAGAIN (not even one fits) or -EUCLEAN (shared positions corrupt).
  */
 static int reserve(struct uhp_ring *r, uint64_t ds, const uint64_t *prefix,
 		   unsigned n, uint64_t *pos)
@@ -163,6 +167,14 @@ static int reserve(struct uhp_ring *r, uint64_t ds, const uint64_t *prefix,
 			/* Publish the hint; pairs with the load-acquire above. */
 			__atomic_store_n(&r->prod->cached_read_pos, rp,
 					 __ATOMIC_RELEASE);
+		}
+		if (r->excl) {
+			/* Relaxed: the consumer learns of the records from
+			 * their tags' store-release, which follows. */
+			__atomic_store_n(&r->prod->write_pos, wp + prefix[k - 1],
+					 __ATOMIC_RELAXED);
+			*pos = wp;
+			return (int)k;
 		}
 		/* On failure wp is reloaded and the space is checked again. */
 		if (__atomic_compare_exchange_n(&r->prod->write_pos, &wp,
@@ -279,15 +291,17 @@ typedef uint32_t (*seal_copy_fn)(void *dst, const void *src, uint32_t len,
  * path's copy-and-CRC routine as a constant, so the common case of a send
  * or a receive makes no call at all (a call there cost ~60 instructions per
  * send+recv in arguments, spills and the indirect jump). The public
- * functions pick the variant with one load and a compare.
+ * functions pick the variant with one compare (seal_sse42()).
  */
-static inline int seal_path(void)
+static inline bool seal_sse42(void)
 {
 	int path = __atomic_load_n(&uhp__seal_path, __ATOMIC_RELAXED);
 
-	return uhp_likely(path) ? path : uhp__seal_choose();
+	/* The common case is one compare; only the first call chooses. */
+	if (uhp_likely(path == UHP_SEAL_SSE42))
+		return true;
+	return uhp_unlikely(path == 0) && uhp__seal_choose() == UHP_SEAL_SSE42;
 }
-
 #if defined(__x86_64__)
 #define UHP_T_SSE42	__attribute__((target("sse4.2")))
 #endif
@@ -399,11 +413,14 @@ send_body(struct uhp_channel *ch, const void *buf, uint32_t len,
 	rp = __atomic_load_n(&r->prod->cached_read_pos, __ATOMIC_ACQUIRE);
 	/* wp - rp <= ds - total: room, and rp not ahead of wp */
 	if (uhp_unlikely((wp & (UHP_REC_ALIGN - 1)) ||
-			 wp - rp > ch->data_size - total ||
-			 !__atomic_compare_exchange_n(&r->prod->write_pos, &wp,
-						      wp + total, true,
-						      __ATOMIC_RELAXED,
-						      __ATOMIC_RELAXED)))
+			 wp - rp > ch->data_size - total))
+		return send_slow(ch, buf, len, meta);
+	if (r->excl)	/* our claimed ring: a store, as in reserve() */
+		__atomic_store_n(&r->prod->write_pos, wp + total, __ATOMIC_RELAXED);
+	else if (uhp_unlikely(!__atomic_compare_exchange_n(&r->prod->write_pos,
+							   &wp, wp + total, true,
+							   __ATOMIC_RELAXED,
+							   __ATOMIC_RELAXED)))
 		return send_slow(ch, buf, len, meta);
 	rec_put_small(r, wp, buf, len, meta, seal_copy);
 	wake_check(ch, r, 1);
@@ -429,7 +446,7 @@ UHP_API int uhp_send(struct uhp_channel *ch, const void *buf, uint32_t len,
 		     const struct uhp_meta *meta)
 {
 #if defined(__x86_64__)
-	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+	if (seal_sse42())
 		return send_sse42(ch, buf, len, meta);
 #endif
 	return send_generic(ch, buf, len, meta);
@@ -584,7 +601,7 @@ UHP_API int uhp_send_batch(struct uhp_channel *ch,
 			   const struct uhp_iov_msg *msgs, unsigned n)
 {
 #if defined(__x86_64__)
-	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+	if (seal_sse42())
 		return send_batch_sse42(ch, msgs, n);
 #endif
 	return send_batch_generic(ch, msgs, n);
@@ -684,12 +701,29 @@ static inline void stat_inc(uint64_t *c)
 	stat_add(c, 1);
 }
 
+/*
+ * A record was taken from ring k: the cursor stays there for
+ * UHP_RR_QUANTUM records in a row, then moves to the next ring (a turn
+ * ends early when the ring runs dry: head_any() moves on).
+ */
+static inline void rr_taken(struct uhp_channel *ch, unsigned k)
+{
+	if (k != ch->rr) {
+		ch->rr = k;
+		ch->rr_left = UHP_RR_QUANTUM;
+	}
+	if (--ch->rr_left == 0) {
+		ch->rr = k + 1 < ch->nr_rings ? k + 1 : 0;
+		ch->rr_left = UHP_RR_QUANTUM;
+	}
+}
+
 /* Consume the head record of hd->ring and move the round-robin cursor. */
 static void take(struct uhp_channel *ch, const struct uhp_head *hd, bool good)
 {
 	uhp__ring_consume(ch, &ch->rings[hd->ring], hd->pos + hd->total);
 	stat_inc(good ? &ch->cstat.received : &ch->cstat.crc_errors);
-	ch->rr = hd->ring + 1 < ch->nr_rings ? hd->ring + 1 : 0;
+	rr_taken(ch, hd->ring);
 }
 
 static void meta_fill(struct uhp_channel *ch, struct uhp_meta *m,
@@ -818,7 +852,7 @@ recv_fast(struct uhp_channel *ch, void *buf, size_t cap,
 		r->rpos = pos + UHP_REC_TOTAL(len);
 		r->stall_since = 0;
 	}
-	ch->rr = k + 1 < ch->nr_rings ? k + 1 : 0;
+	rr_taken(ch, k);
 	if (meta_out) {
 		/* type | flags << 16 | ring << 32; see the layout asserts */
 		uint64_t tfr = q0 >> 32 | (uint64_t)k << 32;
@@ -927,7 +961,7 @@ static inline ssize_t recv_one(struct uhp_channel *ch, void *buf, size_t cap,
 			       struct uhp_meta *meta_out, bool consume_bad)
 {
 #if defined(__x86_64__)
-	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+	if (seal_sse42())
 		return recv_sse42(ch, buf, cap, meta_out, consume_bad);
 #endif
 	return recv_generic(ch, buf, cap, meta_out, consume_bad);
@@ -957,7 +991,7 @@ UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
 			   unsigned n)
 {
 #if defined(__x86_64__)
-	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+	if (seal_sse42())
 		return recv_batch_sse42(ch, msgs, n);
 #endif
 	return recv_batch_generic(ch, msgs, n);
@@ -1065,7 +1099,7 @@ UHP_T_SSE42 static int peek_sse42(struct uhp_channel *ch, struct uhp_rx *rx)
 UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
 {
 #if defined(__x86_64__)
-	if (uhp_likely(seal_path() == UHP_SEAL_SSE42))
+	if (seal_sse42())
 		return peek_sse42(ch, rx);
 #endif
 	return peek_generic(ch, rx);

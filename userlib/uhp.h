@@ -66,6 +66,8 @@ struct uhp_create_opts {
 	bool consumer;		/* the creating fd takes the consumer role */
 	bool kernel_rings;	/* also rings kernel code produces into
 				 * (UHP_CREATE_KERNEL_RINGS, kmod/uhp_kapi.h) */
+	unsigned excl_rings;	/* exclusive rings for uhp_claim_ring(),
+				 * at most UHP_EXCL_RINGS_MAX; 0: none */
 };
 
 #define UHP_CREATE_OPTS_INIT \
@@ -234,10 +236,27 @@ UHP_API int uhp_verify(struct uhp_channel *ch, unsigned ring, uint64_t pos,
  * moves it, e.g. after the thread moved to another node: records sent before
  * the move may then be received after records sent after it, unless the old
  * ring was drained in between. Returns 0, or -EINVAL (ring out of range, or
- * a kernel ring: UHP_RING_F_KERNEL rings take records from the kernel only).
+ * a kernel ring: UHP_RING_F_KERNEL rings take records from the kernel only,
+ * or an exclusive ring this handle has not claimed).
  */
 UHP_API int uhp_set_producer_ring(struct uhp_channel *ch, unsigned ring);
 UHP_API unsigned uhp_producer_ring(const struct uhp_channel *ch);
+
+/*
+ * Make this handle the only producer of one of the channel's exclusive
+ * rings (uhp_create_opts.excl_rings; one on the caller's node if one is
+ * free) and send there from now on: a single-producer ring, whose sends
+ * advance write_pos with a plain store instead of a compare-and-swap, the
+ * costliest instruction of a send. In exchange the handle must not send
+ * from two threads at the same time (reserve/commit included): use one
+ * handle per sending thread. The claim lasts until uhp_close(); a child
+ * process made by fork() does not inherit it (its copy of the handle sends
+ * to its node's shared ring). Returns the ring index, or -EBUSY (every
+ * exclusive ring is claimed, or this handle holds one), -EBADF (observer),
+ * -EOPNOTSUPP (an in-memory channel, or a module without
+ * UHP_FEAT_EXCL_RINGS), or an ioctl() -errno.
+ */
+UHP_API int uhp_claim_ring(struct uhp_channel *ch);
 
 /*
  * Copy one record into the ring of the caller's NUMA node (ring 0 if that
@@ -286,7 +305,8 @@ UHP_API int uhp_send_batch(struct uhp_channel *ch,
 /* ---- consumer fast path (consumer handles only) ---- */
 
 /*
- * Receive the next record, taking the rings in turn (round robin).
+ * Receive the next record, taking the rings in turn (round robin: up to 16
+ * records in a row from one ring, fewer when it runs dry).
  * meta_out may be NULL.
  * Returns the payload length, or -EAGAIN (nothing committed), -EMSGSIZE (cap
  * too small: the record stays), -EBADMSG (CRC mismatch or garbage header: the

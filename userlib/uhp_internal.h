@@ -30,6 +30,14 @@
 #define UHP_MIN_DATA_SIZE	4096ULL
 #define UHP_MAX_DATA_SIZE	(1ULL << 40)
 
+/*
+ * Records the consumer takes from one ring in a row before it looks at the
+ * next: with one busy ring among several, a cursor that moved after every
+ * record sent every other receive down the slow path to find the busy ring
+ * again (bench_throughput uhp_excl, two rings: no faster than uhp_spin).
+ */
+#define UHP_RR_QUANTUM		16
+
 /* Failed write_pos CASes before a reservation gives up with -EAGAIN. */
 #define UHP_RESERVE_MAX_TRIES	4096
 
@@ -38,6 +46,12 @@ struct uhp_ring {
 	void *prod_page;
 	void *cons_page;
 	bool kernel;			/* UHP_RING_F_KERNEL: consume only */
+	/*
+	 * UHP_RING_F_EXCL: a producer handle reaches one only through its
+	 * claim (uhp_claim_ring()), so sending there means "we are its only
+	 * producer": write_pos is stored, not CASed (reserve() in ring.c).
+	 */
+	bool excl;
 	struct uhp_prod_line *prod;
 	struct uhp_cons_line *cons;
 	struct uhp_wake_line *wake;
@@ -90,8 +104,14 @@ struct uhp_channel {
 	size_t arena_len;
 	/* ring this handle's producers use (uhp_set_producer_ring) */
 	unsigned prod_ring;
-	/* consumer's round-robin cursor: next ring to look at */
+	/* exclusive ring this handle claimed (claim.c), or -1 */
+	int claimed;
+	/* claim.c's list of handles holding a claim (for fork) */
+	struct uhp_channel *claim_next;
+	/* consumer's round-robin cursor: next ring to look at, and how many
+	 * more records it takes there in a row (ring.c, rr_taken()) */
 	unsigned rr;
+	unsigned rr_left;
 
 	/*
 	 * Counters. The producer ones are bumped by many threads (atomic
@@ -169,7 +189,11 @@ UHP_HIDDEN unsigned uhp__dispatch_choose(const char *env,
 					 const unsigned *prefer, unsigned nprefer,
 					 unsigned fallback);
 
+/* claim.c */
+UHP_HIDDEN void uhp__claim_forget(struct uhp_channel *ch);
+
 /* arena.c */
+UHP_HIDDEN int uhp__arena_claim(struct uhp_channel *ch);
 UHP_HIDDEN void uhp__arena_wake(struct uhp_channel *ch);
 UHP_HIDDEN uint32_t uhp__arena_wake_seq(struct uhp_channel *ch);
 /* The futex word itself, for waiting on many arenas at once (runtime). */

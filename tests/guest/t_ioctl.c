@@ -179,8 +179,9 @@ TEST(create_rejects_bad_fields)
 
 	EXPECT_CREATE(c.flags = 1U << 31, -EINVAL);
 	EXPECT_CREATE(c.flags = UHP_CREATE_FLAGS + 1, -EINVAL);
-	EXPECT_CREATE(c.__reserved[0] = 1, -EINVAL);
-	EXPECT_CREATE(c.__reserved[1] = 1ULL << 63, -EINVAL);
+	EXPECT_CREATE(c.__reserved[0] = 1ULL << 63, -EINVAL);
+	EXPECT_CREATE(c.__reserved0 = 1, -EINVAL);
+	EXPECT_CREATE(c.excl_rings = UHP_EXCL_RINGS_MAX + 1, -EINVAL);
 	EXPECT_CREATE(c.mode = 01000, -EINVAL);
 	EXPECT_CREATE(c.node = 1, -EINVAL);	/* node without UHP_CREATE_NODE */
 	EXPECT_CREATE((c.flags = UHP_CREATE_NODE, c.node = 2), -EINVAL);
@@ -316,7 +317,8 @@ TEST(unknown_commands)
 	/* The first number after the last /dev/uhp command (LIST, 0x03). */
 	EXPECT_EQ(xioctl(dev, _IO(UHP_IOC_MAGIC, 0x04), buf), -ENOTTY);
 	EXPECT_EQ(xioctl(dev, _IO(UHP_IOC_MAGIC, 0xff), buf), -ENOTTY);
-	EXPECT_EQ(xioctl(fd, _IO(UHP_IOC_MAGIC, 0x14), buf), -ENOTTY);
+	/* ... and after the last channel command (CLAIM, 0x14). */
+	EXPECT_EQ(xioctl(fd, _IO(UHP_IOC_MAGIC, 0x15), buf), -ENOTTY);
 	EXPECT_EQ(xioctl(fd, _IO('x', 0x10), buf), -ENOTTY);
 	/* Right number, but the direction/size bits do not match. */
 	EXPECT_EQ(xioctl(fd, _IOWR(UHP_IOC_MAGIC, 0x10, struct uhp_info), buf), -ENOTTY);

@@ -4,7 +4,9 @@
  * two processes exchanging records through a named arena with payload and
  * CRC checked, a consumer asleep on the futex woken by a producer in another
  * process, the consumer role (exclusive, freed on close, taken over from a
- * dead holder), and a corrupted header refused on attach.
+ * dead holder), a corrupted header refused on attach, and exclusive rings:
+ * claims (one per ring and per handle, freed on close, taken over from a
+ * dead claimant, not inherited by fork) and records sent on them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -237,14 +239,137 @@ static void t_corrupt_header(void)
 	uhp_arena_unlink(name);
 }
 
+/* n records of seq 0.. from src on ch; 0 or the failing send's -errno */
+static int send_n(struct uhp_channel *ch, uint32_t src, unsigned n)
+{
+	for (uint64_t s = 0; s < n; s++) {
+		struct uhp_meta m = { .seq = s, .src = src, .dst = uhp_producer_ring(ch) };
+		unsigned char buf[64];
+		int ret;
+
+		memset(buf, (int)(s + src), sizeof(buf));
+		if ((ret = uhp_send(ch, buf, sizeof(buf), &m)))
+			return ret;
+	}
+	return 0;
+}
+
+static void t_exclusive_rings(void)
+{
+	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
+	struct uhp_channel *cons, *a, *b, *c;
+	struct uhp_ring_info ri[64];
+	struct uhp_info info;
+	unsigned nr, bad = 0, got = 0, next[3] = { 0 };
+	int ka, kb, pipefd[2];
+	char x;
+	pid_t pid;
+
+	o.ring_size = 1 << 16;
+	o.consumer = true;
+	o.excl_rings = 65;
+	tap_is(uhp_arena_create(name, &o, &cons), -EINVAL, "excl_rings past the maximum: -EINVAL");
+	o.excl_rings = 2;
+	if (uhp_arena_create(name, &o, &cons))
+		tap_bail("create");
+	nr = uhp_nr_rings(cons);
+	uhp_info(cons, &info, ri, 64);
+	tap_ok(nr >= 3 && ri[nr - 2].node == ri[0].node && ri[nr - 1].node == ri[1 % (nr - 2)].node &&
+	       (ri[nr - 1].flags & UHP_RING_F_EXCL) && !(ri[0].flags & UHP_RING_F_EXCL),
+	       "two exclusive rings after the %u shared one(s), on their nodes in turn", nr - 2);
+	if (uhp_arena_attach(name, 0, &a) || uhp_arena_attach(name, 0, &b) ||
+	    uhp_arena_attach(name, 0, &c))
+		tap_bail("attach");
+	tap_ok(uhp_producer_ring(a) < nr - 2 &&
+	       uhp_set_producer_ring(a, nr - 1) == -EINVAL,
+	       "a producer without a claim is on a shared ring and cannot move to an exclusive one");
+	ka = uhp_claim_ring(a);
+	kb = uhp_claim_ring(b);
+	tap_ok(ka >= (int)nr - 2 && kb >= (int)nr - 2 && ka != kb &&
+	       uhp_producer_ring(a) == (unsigned)ka && uhp_producer_ring(b) == (unsigned)kb,
+	       "two handles claim the two exclusive rings (%d, %d) and send there", ka, kb);
+	tap_ok(uhp_claim_ring(c) == -EBUSY && uhp_claim_ring(a) == -EBUSY,
+	       "a third claim, or a second by one handle: -EBUSY");
+	tap_ok(send_n(a, 0, 300) == 0 && send_n(b, 1, 300) == 0 && send_n(c, 2, 300) == 0,
+	       "claimed and shared producers send");
+	for (;;) {
+		unsigned char buf[64];
+		struct uhp_meta m;
+		ssize_t len = uhp_recv(cons, buf, sizeof(buf), &m);
+
+		if (len < 0)
+			break;
+		got++;
+		if (len != 64 || m.src > 2 || m.seq != next[m.src]++ || m.ring != m.dst ||
+		    buf[63] != (unsigned char)(m.seq + m.src))
+			bad++;
+	}
+	tap_ok(got == 900 && bad == 0, "900 records, each producer's in order from its ring, intact");
+	uhp_close(a);
+	tap_is(uhp_claim_ring(c), ka, "closing a handle frees its ring for the next claim");
+	uhp_close(c);
+
+	/* A claimant that dies without closing: its ring is taken over. */
+	if (pipe(pipefd))
+		tap_bail("pipe");
+	pid = fork();
+	if (pid == 0) {
+		struct uhp_channel *held;
+
+		if (uhp_arena_attach(name, 0, &held) || uhp_claim_ring(held) < 0)
+			_exit(1);
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	if (read(pipefd[0], &x, 1) != 1)
+		tap_bail("child");
+	if (uhp_arena_attach(name, 0, &c))
+		tap_bail("attach");
+	tap_is(uhp_claim_ring(c), -EBUSY, "both claimed, one by a live process: -EBUSY");
+	kill(pid, SIGKILL);
+	reap(pid);
+	tap_is(uhp_claim_ring(c), ka, "claimed by a dead process: taken over");
+	uhp_close(c);
+
+	/* fork(): the child's copy of b is no longer the claimant. */
+	pid = fork();
+	if (pid == 0)
+		_exit(uhp_producer_ring(b) < nr - 2 && send_n(b, 2, 100) == 0 ? 0 : 1);
+	tap_is(reap(pid), 0, "a fork()ed child's copy sends to a shared ring");
+	tap_ok(send_n(b, 1, 50) == 0 && uhp_producer_ring(b) == (unsigned)kb,
+	       "while the parent keeps its claim");
+	got = bad = 0;
+	next[1] = next[2] = 0;
+	for (;;) {
+		unsigned char buf[64];
+		struct uhp_meta m;
+
+		if (uhp_recv(cons, buf, sizeof(buf), &m) < 0)
+			break;
+		got++;
+		if (m.src < 1 || m.src > 2 || m.seq != next[m.src]++ || m.ring != m.dst ||
+		    (m.src == 1) != (m.ring == (unsigned)kb))
+			bad++;
+	}
+	tap_ok(got == 150 && bad == 0, "and both sets arrive, each from its ring");
+	close(pipefd[0]);
+	close(pipefd[1]);
+	uhp_close(b);
+	uhp_close(cons);
+	uhp_arena_unlink(name);
+}
+
 int main(void)
 {
 	snprintf(name, sizeof(name), "arena-test.%d", getpid());
-	tap_plan(26);
+	tap_plan(39);
 	t_names_and_errors();
 	t_two_processes();
 	t_futex_wakeup();
 	t_consumer_role();
 	t_corrupt_header();
+	t_exclusive_rings();
 	return tap_done();
 }

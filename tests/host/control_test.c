@@ -271,7 +271,7 @@ static void t_names_and_opts(void)
 	       fk.create.mode == 0600 && fk.create.node == 0 &&
 	       fk.create.ring_size == UHP_DEFAULT_RING_SIZE &&
 	       strcmp(fk.create.name, "chan.1") == 0 &&
-	       !fk.create.__reserved[0] && !fk.create.__reserved[1],
+	       !fk.create.excl_rings && !fk.create.__reserved0 && !fk.create.__reserved[0],
 	       "opts NULL: 1 MiB per ring, mode 0600, a ring per node, no consumer");
 	o = (struct uhp_create_opts)UHP_CREATE_OPTS_INIT;
 	o.node = 1;

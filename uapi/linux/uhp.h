@@ -27,6 +27,7 @@
  *   0x11  channel fd  UHP_IOC_NOTIFY    struct uhp_notify     0
  *   0x12  channel fd  UHP_IOC_SEND      struct uhp_send       0
  *   0x13  channel fd  UHP_IOC_VERIFY    struct uhp_verify     0
+ *   0x14  channel fd  UHP_IOC_CLAIM     struct uhp_claim      0
  * Unknown commands get -ENOTTY.
  *
  * io_uring: IORING_OP_URING_CMD on a channel fd, sqe->cmd_op one of
@@ -72,6 +73,15 @@
  * memory and publishes copies, so no process can stall or corrupt a kernel
  * producer: a consumer that stops reading makes it see "full".
  *
+ * A third kind, with uhp_create.excl_rings: exclusive rings (UHP_RING_F_EXCL),
+ * placed after the user rings (and before any kernel rings). A process claims
+ * one for a channel fd with UHP_IOC_CLAIM; while that fd is open it is the
+ * ring's only producer, so it advances write_pos with a plain store instead
+ * of compare-and-swap (a single-producer ring, as an io_uring SQ). The claim
+ * ends with the fd. Producers without the claim never write there: libuhp
+ * does not pick exclusive rings, and UHP_IOC_SEND to one is -EBUSY for any
+ * fd but its claimant's. Consumers read them like any other ring.
+ *
  * Positions are free-running 64-bit byte counters; the offset of a position in
  * the data area is (pos & (data_size - 1)). The ring is empty when
  * read_pos == write_pos and holds write_pos - read_pos <= data_size bytes.
@@ -80,8 +90,9 @@
  * -------
  * A record is a struct uhp_rec_hdr followed by len payload bytes, padded to
  * UHP_REC_ALIGN; it starts at a UHP_REC_ALIGN-aligned position. Producers
- * (any number) reserve space by advancing write_pos with compare-and-swap,
- * then publish the record in two steps through hdr.tag:
+ * (any number) reserve space by advancing write_pos with compare-and-swap
+ * (the claimant of an exclusive ring: with a plain store), then publish the
+ * record in two steps through hdr.tag:
  *
  *   1. fill len and the other header fields, store-release
  *      tag = pos ^ salt ^ UHP_TAG_BUSY          (length known, not complete)
@@ -242,8 +253,18 @@ struct uhp_create {
 	__s32 node;		/* with UHP_CREATE_NODE: the node; else must be 0 */
 	__aligned_u64 ring_size;	/* data bytes per sub-ring: power of two */
 	char name[UHP_NAME_MAX];	/* NUL-terminated */
-	__aligned_u64 __reserved[2];	/* must be 0 */
+	/*
+	 * Exclusive rings (UHP_RING_F_EXCL, UHP_IOC_CLAIM), at most
+	 * UHP_EXCL_RINGS_MAX, each of ring_size bytes, spread over the user
+	 * rings' nodes in turn. UHP_FEAT_EXCL_RINGS; a kernel without it
+	 * answers -EINVAL (the field was reserved).
+	 */
+	__u32 excl_rings;
+	__u32 __reserved0;		/* must be 0 */
+	__aligned_u64 __reserved[1];	/* must be 0 */
 };
+
+#define UHP_EXCL_RINGS_MAX	64
 
 /* uhp_attach.flags */
 #define UHP_ATTACH_CONSUMER	(1U << 0)	/* take the consumer role (one per channel) */
@@ -337,6 +358,7 @@ struct uhp_list {
 #define UHP_FEAT_SCOPE_USER_NS	(1ULL << 11)	/* per user namespace */
 #define UHP_FEAT_ATTACH_RDONLY	(1ULL << 12)	/* UHP_ATTACH_RDONLY */
 #define UHP_FEAT_LIST		(1ULL << 13)	/* UHP_IOC_LIST */
+#define UHP_FEAT_EXCL_RINGS	(1ULL << 14)	/* excl_rings, UHP_IOC_CLAIM */
 
 /* uhp_info.copy_path: the kernel's payload copy routine in use. */
 #define UHP_COPY_GENERIC	0	/* memcpy() */
@@ -350,6 +372,8 @@ struct uhp_list {
 
 /* uhp_ring_info.flags */
 #define UHP_RING_F_KERNEL	(1U << 0)	/* only kernel code produces here */
+#define UHP_RING_F_EXCL		(1U << 1)	/* exclusive ring (UHP_IOC_CLAIM) */
+#define UHP_RING_F_CLAIMED	(1U << 2)	/* exclusive ring with a claimant now */
 
 struct uhp_ring_info {
 	__s32 node;
@@ -424,6 +448,23 @@ struct uhp_verify {
 	__u32 __reserved0;	/* must be 0 */
 };
 
+/*
+ * Claim a free exclusive ring for this channel fd: one on the calling CPU's
+ * node if one is free, else any. The fd is then that ring's only producer
+ * until it is closed (the claim belongs to the open file: after fork() both
+ * processes hold it, so only one of them may produce there; libuhp drops
+ * the claim in the child). One claim per fd. -EBUSY: every exclusive ring is
+ * claimed, or this fd holds one already; -EBADF: an observer
+ * (UHP_ATTACH_RDONLY); -EINVAL: flags or reserved fields not zero.
+ */
+struct uhp_claim {
+	__u32 size;
+	__u32 flags;		/* none defined: must be 0 */
+	__u32 ring;		/* out: the ring claimed */
+	__u32 __reserved0;	/* must be 0 */
+	__aligned_u64 __reserved[2];	/* must be 0 */
+};
+
 /* io_uring commands (sqe->cmd_op) on a channel fd. */
 #define UHP_URING_CMD_NOTIFY	1	/* what UHP_IOC_NOTIFY does */
 
@@ -442,5 +483,6 @@ struct uhp_uring_cmd {
 #define UHP_IOC_NOTIFY	_IO(UHP_IOC_MAGIC, 0x11)
 #define UHP_IOC_SEND	_IO(UHP_IOC_MAGIC, 0x12)
 #define UHP_IOC_VERIFY	_IO(UHP_IOC_MAGIC, 0x13)
+#define UHP_IOC_CLAIM	_IO(UHP_IOC_MAGIC, 0x14)
 
 #endif /* _UAPI_LINUX_UHP_H */
