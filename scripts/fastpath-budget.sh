@@ -23,28 +23,33 @@ budget_file=$root/bench/fastpath.budget
 command -v valgrind >/dev/null || { echo "fastpath-budget: valgrind missing (scripts/deps.sh)" >&2; exit 2; }
 make -s -C "$root/bench" O="$build" fastpath >/dev/null
 
+# "TOTAL LIB": the whole run, and what uhp_send and uhp_recv cost
+# inclusively (callgrind_annotate --inclusive), whatever they call.
 ir() {
     local out
     out=$(mktemp)
     valgrind --tool=callgrind --callgrind-out-file="$out" "$1" "$2" $3 >/dev/null 2>&1
-    awk '/^(summary|totals):/ { print $2; exit }' "$out"
+    echo "$(awk '/^(summary|totals):/ { print $2; exit }' "$out")" \
+         "$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
+            awk '/:uhp_(send|recv) \[/ { gsub(",", "", $1); s += $1 } END { print s + 0 }')"
     rm -f "$out"
 }
+# "PER_ITERATION IN_SEND_RECV" per message, set-up and exit cancelled.
 per_message() {
-    local n1=2000 n2=12000 i1 i2
-    i1=$(ir "$1" $n1 "${2:-}")
-    i2=$(ir "$1" $n2 "${2:-}")
-    echo $(( (i2 - i1) / (n2 - n1) ))
+    local n1=2000 n2=12000 t1 l1 t2 l2
+    read -r t1 l1 <<<"$(ir "$1" $n1 "${2:-}")"
+    read -r t2 l2 <<<"$(ir "$1" $n2 "${2:-}")"
+    echo $(( (t2 - t1) / (n2 - n1) )) $(( (l2 - l1) / (n2 - n1) ))
 }
 budget=$(grep -v '^#' "$budget_file" | head -n 1)
 rc=0
 for run in "$bin" "${bin}_so" "$bin excl" "${bin}_so excl"; do
     read -r bin mode <<<"$run"
-    per=$(per_message "$bin" "$mode")
+    read -r per lib <<<"$(per_message "$bin" "$mode")"
     how=libuhp.a
     [[ $bin == *_so ]] && how=libuhp.so
     how+=${mode:+, exclusive ring}
-    echo "fastpath: $per instructions per message (send + recv of 64 B, CRC both ways; $how); budget $budget"
+    echo "fastpath: $per instructions per message (send + recv of 64 B, CRC both ways; $how; $lib inside uhp_send + uhp_recv, $(( per - lib )) the loop's own); budget $budget"
     [[ ${1:-} == --print ]] && continue
     if (( per > budget )); then
         echo "fastpath: OVER BUDGET by $(( per - budget )) instructions ($how): a fast-path change costs more; justify it and raise bench/fastpath.budget, or fix it" >&2

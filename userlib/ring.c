@@ -613,8 +613,8 @@ void uhp__ring_consume(struct uhp_channel *ch, struct uhp_ring *r,
 		       uint64_t newpos)
 {
 	(void)ch;
+	/* The stall clock needs no reset: it runs for stall_pos only. */
 	r->rpos = newpos;
-	r->stall_since = 0;
 	/* Pairs with the producers' load-acquire of read_pos in reserve():
 	 * our reads of the record happen before they reuse its space. */
 	__atomic_store_n(&r->cons->read_pos, newpos, __ATOMIC_RELEASE);
@@ -706,16 +706,22 @@ static inline void stat_inc(uint64_t *c)
  * UHP_RR_QUANTUM records in a row, then moves to the next ring (a turn
  * ends early when the ring runs dry: head_any() moves on).
  */
+static inline void rr_step(struct uhp_channel *ch, unsigned k)
+{
+	/* k is ch->rr */
+	if (--ch->rr_left == 0) {
+		ch->rr = k + 1 < ch->nr_rings ? k + 1 : 0;
+		ch->rr_left = UHP_RR_QUANTUM;
+	}
+}
+
 static inline void rr_taken(struct uhp_channel *ch, unsigned k)
 {
 	if (k != ch->rr) {
 		ch->rr = k;
 		ch->rr_left = UHP_RR_QUANTUM;
 	}
-	if (--ch->rr_left == 0) {
-		ch->rr = k + 1 < ch->nr_rings ? k + 1 : 0;
-		ch->rr_left = UHP_RR_QUANTUM;
-	}
+	rr_step(ch, k);
 }
 
 /* Consume the head record of hd->ring and move the round-robin cursor. */
@@ -850,9 +856,8 @@ recv_fast(struct uhp_channel *ch, void *buf, size_t cap,
 	} else {
 		/* The caller stores read_pos and counts (recv_batch_body()). */
 		r->rpos = pos + UHP_REC_TOTAL(len);
-		r->stall_since = 0;
 	}
-	rr_taken(ch, k);
+	rr_step(ch, k);		/* k is ch->rr */
 	if (meta_out) {
 		/* type | flags << 16 | ring << 32; see the layout asserts */
 		uint64_t tfr = q0 >> 32 | (uint64_t)k << 32;
@@ -868,14 +873,52 @@ recv_fast(struct uhp_channel *ch, void *buf, size_t cap,
 	return len;
 }
 
+/*
+ * The cursor's ring has nothing: move it to the next ring whose head is
+ * committed, if any (a new turn there), so the fast path can take that
+ * record. True if it moved. Only tags are read: everything else is the
+ * fast path's to check, and an empty channel is recv_slow()'s (stall
+ * checks).
+ */
+static __attribute__((noinline)) bool rr_to_ready(struct uhp_channel *ch)
+{
+	unsigned nr = ch->nr_rings;
+
+	for (unsigned i = 1; i < nr; i++) {
+		unsigned k = ch->rr + i < nr ? ch->rr + i : ch->rr + i - nr;
+		struct uhp_ring *r = &ch->rings[k];
+
+		/* Pairs with the producer's store-release of the tag. */
+		if (__atomic_load_n(&rec_at(r, r->rpos)->tag, __ATOMIC_ACQUIRE) ==
+		    (r->rpos ^ r->salt)) {
+			ch->rr = k;
+			ch->rr_left = UHP_RR_QUANTUM;
+			return true;
+		}
+	}
+	return false;
+}
+
+typedef ssize_t (*recv_fn)(struct uhp_channel *ch, void *buf, size_t cap,
+			  struct uhp_meta *meta_out);
+
+/*
+ * uhp_recv(): a bad record is consumed (and counted) as it is reported.
+ * When the cursor's ring is dry but another ring's head is committed, the
+ * cursor moves there and 'again' (this body without that step, so it runs
+ * once) takes the record on the fast path.
+ */
 static inline __attribute__((always_inline)) ssize_t
 recv_body(struct uhp_channel *ch, void *buf, size_t cap,
-	  struct uhp_meta *meta_out, bool consume_bad, seal_copy_fn seal_copy)
+	  struct uhp_meta *meta_out, seal_copy_fn seal_copy, recv_fn again)
 {
 	ssize_t len = recv_fast(ch, buf, cap, meta_out, seal_copy, true);
 
-	if (uhp_unlikely(len == RECV_SLOW))
-		return recv_slow(ch, buf, cap, meta_out, consume_bad);
+	if (uhp_unlikely(len == RECV_SLOW)) {
+		if (again && ch->consumer && rr_to_ready(ch))
+			return again(ch, buf, cap, meta_out);
+		return recv_slow(ch, buf, cap, meta_out, true);
+	}
 	return len;
 }
 
@@ -905,8 +948,10 @@ recv_batch_body(struct uhp_channel *ch, struct uhp_rx_msg *msgs, unsigned n,
 	if (n && !msgs)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		unsigned k = ch->rr;
-
+		bool moved = false;
+		unsigned k;
+again:
+		k = ch->rr;
 		len = recv_fast(ch, msgs[i].buf, msgs[i].cap, &msgs[i].meta,
 				seal_copy, false);
 		if (uhp_likely(len != RECV_SLOW)) {
@@ -919,6 +964,11 @@ recv_batch_body(struct uhp_channel *ch, struct uhp_rx_msg *msgs, unsigned n,
 			run++;
 			msgs[i].len = (uint32_t)len;
 			continue;
+		}
+		/* As in recv_body(): another ring's head, on the fast path. */
+		if (!moved && ch->consumer && rr_to_ready(ch)) {
+			moved = true;
+			goto again;
 		}
 		if (run) {
 			publish_rpos(ch, run_ring);
@@ -940,37 +990,44 @@ recv_batch_body(struct uhp_channel *ch, struct uhp_rx_msg *msgs, unsigned n,
 }
 
 static __attribute__((noinline)) ssize_t
+recv_generic_once(struct uhp_channel *ch, void *buf, size_t cap,
+		  struct uhp_meta *meta_out)
+{
+	return recv_body(ch, buf, cap, meta_out, uhp__seal_copy_generic, NULL);
+}
+
+static __attribute__((noinline)) ssize_t
 recv_generic(struct uhp_channel *ch, void *buf, size_t cap,
-	     struct uhp_meta *meta_out, bool consume_bad)
+	     struct uhp_meta *meta_out)
 {
-	return recv_body(ch, buf, cap, meta_out, consume_bad,
-			 uhp__seal_copy_generic);
+	return recv_body(ch, buf, cap, meta_out, uhp__seal_copy_generic,
+			 recv_generic_once);
 }
 
 #if defined(__x86_64__)
+UHP_T_SSE42 static __attribute__((noinline)) ssize_t
+recv_sse42_once(struct uhp_channel *ch, void *buf, size_t cap,
+		struct uhp_meta *meta_out)
+{
+	return recv_body(ch, buf, cap, meta_out, uhp__seal_copy_sse42, NULL);
+}
+
 UHP_T_SSE42 static ssize_t recv_sse42(struct uhp_channel *ch, void *buf,
-				      size_t cap, struct uhp_meta *meta_out,
-				      bool consume_bad)
+				      size_t cap, struct uhp_meta *meta_out)
 {
-	return recv_body(ch, buf, cap, meta_out, consume_bad,
-			 uhp__seal_copy_sse42);
+	return recv_body(ch, buf, cap, meta_out, uhp__seal_copy_sse42,
+			 recv_sse42_once);
 }
 #endif
-
-static inline ssize_t recv_one(struct uhp_channel *ch, void *buf, size_t cap,
-			       struct uhp_meta *meta_out, bool consume_bad)
-{
-#if defined(__x86_64__)
-	if (seal_sse42())
-		return recv_sse42(ch, buf, cap, meta_out, consume_bad);
-#endif
-	return recv_generic(ch, buf, cap, meta_out, consume_bad);
-}
 
 UHP_API ssize_t uhp_recv(struct uhp_channel *ch, void *buf, size_t cap,
 			 struct uhp_meta *meta_out)
 {
-	return recv_one(ch, buf, cap, meta_out, true);
+#if defined(__x86_64__)
+	if (seal_sse42())
+		return recv_sse42(ch, buf, cap, meta_out);
+#endif
+	return recv_generic(ch, buf, cap, meta_out);
 }
 
 static __attribute__((noinline)) int

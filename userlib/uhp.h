@@ -305,7 +305,7 @@ UHP_API int uhp_send_batch(struct uhp_channel *ch,
 /* ---- consumer fast path (consumer handles only) ---- */
 
 /*
- * Receive the next record, taking the rings in turn (round robin: up to 16
+ * Receive the next record, taking the rings in turn (round robin: up to 32
  * records in a row from one ring, fewer when it runs dry).
  * meta_out may be NULL.
  * Returns the payload length, or -EAGAIN (nothing committed), -EMSGSIZE (cap

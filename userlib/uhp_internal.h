@@ -36,7 +36,7 @@
  * record sent every other receive down the slow path to find the busy ring
  * again (bench_throughput uhp_excl, two rings: no faster than uhp_spin).
  */
-#define UHP_RR_QUANTUM		16
+#define UHP_RR_QUANTUM		32
 
 /* Failed write_pos CASes before a reservation gives up with -EAGAIN. */
 #define UHP_RESERVE_MAX_TRIES	4096
@@ -63,7 +63,9 @@ struct uhp_ring {
 	/* consumer-private state (single consumer thread) */
 	uint64_t rpos;			/* authoritative read position */
 	uint64_t stall_pos;		/* position the stall clock runs for */
-	uint64_t stall_since;		/* CLOCK_MONOTONIC ns; 0 = not armed */
+	/* CLOCK_MONOTONIC ns; 0 = not armed. Armed for stall_pos only: a
+	 * consumer that moved on re-arms it (uhp__ring_stalled()). */
+	uint64_t stall_since;
 	uint64_t stall_next_scan;	/* earliest ns for the next idle scan */
 	uint32_t idle_polls;		/* head checks that found no record */
 } __attribute__((aligned(64)));
