@@ -21,10 +21,17 @@
  * once, at the first call, and stored in a function pointer: no CPUID per
  * call. UHP_CRC=table|sse42|pclmul|vpclmul|avx512|avx512mix|auto forces a path; an unknown
  * value or a path this CPU lacks means auto.
+ *
+ * auto also times the pick against the table once (crc_calibrate()): a CPU
+ * that emulates the instructions (QEMU TCG, where a crc32 or pclmulqdq is a
+ * call into a helper) runs the table 2-4x faster, and gets it. On real
+ * hardware the table is 4-20x slower and never wins; the margin keeps a
+ * noisy trial from switching.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "uhp_internal.h"
 
@@ -134,11 +141,75 @@ static unsigned crc_choose(void)
 				    UHP_CRC_TABLE);
 }
 
+/*
+ * Best of CRC_TRIALS runs of CRC_CALLS calls over CRC_CAL_LEN bytes, in ns:
+ * ~2 us of the first call on real hardware, ~0.3 ms under TCG.
+ */
+#define CRC_CAL_LEN	256
+#define CRC_CALLS	8
+#define CRC_TRIALS	5
+/* The table must beat the pick by this factor (x 4) to replace it. */
+#define CRC_CAL_MARGIN4	6	/* 1.5x */
+
+static uint64_t crc_time(uhp_crc_fn fn, const unsigned char *buf)
+{
+	uint64_t best = UINT64_MAX;
+	volatile uint32_t sink = 0;
+
+	for (int t = 0; t < CRC_TRIALS; t++) {
+		struct timespec a, b;
+		uint64_t ns;
+		uint32_t c = 0;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (int i = 0; i < CRC_CALLS; i++)
+			c += fn(~0U, buf, CRC_CAL_LEN);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		sink += c;
+		ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ULL +
+		     (uint64_t)(b.tv_nsec - a.tv_nsec);
+		if (ns < best)
+			best = ns;
+	}
+	(void)sink;
+	return best;
+}
+
+/* path, or the table if it is CRC_CAL_MARGIN4 / 4 times faster here. */
+static unsigned crc_calibrate(unsigned path)
+{
+	unsigned char buf[CRC_CAL_LEN];
+	uhp_crc_fn fn = uhp__crc32c_path_fn(path, NULL);
+	uhp_crc_fn table = uhp__crc32c_path_fn(UHP_CRC_TABLE, NULL);
+
+	if (path == UHP_CRC_TABLE || !fn || !table)
+		return path;
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 131 + 7);
+	if (crc_time(table, buf) * CRC_CAL_MARGIN4 < crc_time(fn, buf) * 4)
+		return UHP_CRC_TABLE;
+	return path;
+}
+
+/* A forced path is kept as it is; auto (or none) is timed. */
+static unsigned crc_choose_timed(void)
+{
+	const char *force = getenv("UHP_CRC");
+	unsigned path = crc_choose();
+
+	if (force && strcmp(force, "auto") != 0 &&
+	    (strcmp(force, uhp__crc32c_path_name(path)) == 0 ||
+	     (strcmp(force, "sse4.2") == 0 && path == UHP_CRC_SSE42)))
+		return path;
+	return crc_calibrate(path);
+}
+
 static uint32_t crc_resolve(uint32_t crc, const void *buf, size_t len);
 
 /*
  * The implementation in use: crc_resolve until the first call has chosen.
- * Threads racing on the first call choose the same and store the same;
+ * Threads racing on the first call may time differently and store
+ * different paths: each computes the same CRC, and the last store stays;
  * release/acquire makes the chosen path's state (the table path's tables
  * are built under its own pthread_once) visible. The acquire load is a
  * plain mov on x86.
@@ -151,7 +222,7 @@ static uhp_crc_fn crc_ready(void)
 	uhp_crc_fn fn = __atomic_load_n(&crc_impl, __ATOMIC_ACQUIRE);
 
 	if (uhp_unlikely(fn == crc_resolve)) {
-		unsigned path = crc_choose();
+		unsigned path = crc_choose_timed();
 
 		fn = uhp__crc32c_path_fn(path, NULL);
 		__atomic_store_n(&crc_path, path, __ATOMIC_RELAXED);
