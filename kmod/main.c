@@ -285,6 +285,9 @@ static int __init uhp_init(void)
 	ret = uhp_copy_init();
 	if (ret)
 		return ret;
+	ret = uhp_crc_init();
+	if (ret)
+		return ret;
 	if (dev_mode & ~0777) {
 		pr_err("uhp: dev_mode=%#o: only permission bits (0..0777)\n", dev_mode);
 		return -EINVAL;
@@ -295,8 +298,9 @@ static int __init uhp_init(void)
 	ret = misc_register(&uhp_misc);
 	if (ret)
 		return ret;
-	pr_info("uhp: ABI %d, copy path %s, /dev/%s ready\n", UHP_ABI_VERSION,
-		uhp_copy_name(uhp_copy_path()), uhp_misc.name);
+	pr_info("uhp: ABI %d, copy path %s, crc32c %s, /dev/%s ready\n",
+		UHP_ABI_VERSION, uhp_copy_name(uhp_copy_path()),
+		uhp_crc_is_table() ? "table" : "kernel", uhp_misc.name);
 	return 0;
 }
 

@@ -246,10 +246,10 @@ static void uhp_rec_store_fields(struct uhp_rec_hdr *rec,
 
 u32 uhp_rec_crc(const struct uhp_rec_hdr *h, const void *payload, u32 len)
 {
-	u32 crc = crc32c(~0U, (const u8 *)h + UHP_REC_CRC_HDR_OFF,
-			 UHP_REC_CRC_HDR_LEN);
+	u32 crc = uhp_crc32c(~0U, (const u8 *)h + UHP_REC_CRC_HDR_OFF,
+			     UHP_REC_CRC_HDR_LEN);
 
-	return crc32c(crc, payload, len) ^ ~0U;
+	return uhp_crc32c(crc, payload, len) ^ ~0U;
 }
 
 /*

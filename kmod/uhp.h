@@ -12,6 +12,7 @@
  *   ring.c      one sub-ring: NUMA-local pages, the double-mapped data area,
  *               and every kernel access to the shared positions and records
  *   copy.c      the one routine that copies payloads into a ring
+ *   crc.c       the record CRC32C: crc32c(), or a table where that is faster
  *   account.c   ring memory charged to its user and to a global cap
  *   kapi.c      the exported kernel API (uhp_kapi.h)
  *   compat.h    every difference between supported kernels
@@ -165,6 +166,13 @@ void *uhp_ring_payload(struct uhp_ring *r, u64 pos);
 u32 uhp_ring_reserved_len(struct uhp_ring *r, u64 pos);
 void uhp_ring_commit(struct uhp_ring *r, u64 pos, const struct uhp_rec_hdr *h);
 bool uhp_ring_needs_wakeup(struct uhp_ring *r);
+
+/* crc.c */
+int uhp_crc_init(void);
+u32 uhp_crc32c(u32 crc, const void *buf, size_t len);
+u32 uhp_crc32c_table(u32 crc, const void *buf, size_t len);
+bool uhp_crc_is_table(void);
+bool uhp_crc_prefer_table(u64 kernel_ns, u64 table_ns);
 
 /* account.c */
 unsigned long uhp_account_pages(unsigned int nr_rings, u64 size);

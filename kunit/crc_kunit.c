@@ -133,8 +133,41 @@ static void uhp_crc_tag_not_covered(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, uhp_ring_verify(r, pos, &vlen, &vcrc), 0);
 }
 
+/*
+ * The table crc.c may pick instead of crc32c() (an emulated CPU) computes
+ * the same function: every length to 300 at every alignment, and chained.
+ */
+static void uhp_crc_table_matches_crc32c(struct kunit *test)
+{
+	u8 *buf = uhp_kunit_pattern(test, 320, 77);
+	unsigned int len, off, bad = 0;
+
+	for (off = 0; off < 8; off++)
+		for (len = 0; len <= 300; len++)
+			if (uhp_crc32c_table(~0U, buf + off, len) !=
+			    crc32c(~0U, buf + off, len))
+				bad++;
+	KUNIT_EXPECT_EQ(test, bad, 0U);
+	KUNIT_EXPECT_EQ(test, uhp_crc32c_table(uhp_crc32c_table(~0U, buf, 13), buf + 13, 200),
+			crc32c(~0U, buf, 213));
+	/* whichever crc.c chose at load, it is the same function */
+	KUNIT_EXPECT_EQ(test, uhp_crc32c(~0U, buf, 300), crc32c(~0U, buf, 300));
+}
+
+/* Only a clear win (1.5x) replaces crc32c(): a noisy trial never does. */
+static void uhp_crc_table_needs_a_margin(struct kunit *test)
+{
+	KUNIT_EXPECT_TRUE(test, uhp_crc_prefer_table(4000, 1000));	/* TCG-like */
+	KUNIT_EXPECT_TRUE(test, uhp_crc_prefer_table(1000, 600));
+	KUNIT_EXPECT_FALSE(test, uhp_crc_prefer_table(1000, 700));
+	KUNIT_EXPECT_FALSE(test, uhp_crc_prefer_table(1000, 1000));
+	KUNIT_EXPECT_FALSE(test, uhp_crc_prefer_table(100, 2000));	/* hardware */
+}
+
 static struct kunit_case uhp_crc_cases[] = {
 	KUNIT_CASE(uhp_crc_check_value),
+	KUNIT_CASE(uhp_crc_table_matches_crc32c),
+	KUNIT_CASE(uhp_crc_table_needs_a_margin),
 	KUNIT_CASE_PARAM(uhp_crc_seal, crc_len_gen_params),
 	KUNIT_CASE_PARAM(uhp_crc_flip_bit, crc_flip_gen_params),
 	KUNIT_CASE(uhp_crc_tag_not_covered),
