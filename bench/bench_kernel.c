@@ -24,6 +24,14 @@
  * ns, seq } then bytes (u8)(seq + i) written one at a time, and every
  * consumer checks seq and all bytes of every record.
  *
+ * With -P N (default 2; 1: off), throughput again with N producing CPUs at
+ * once (CPUs 0..N-1, the consumer still on CPU 1), each sending its share:
+ * uhp: the ticker's "pburst" (a work item bound to each CPU, each into its
+ * node's kernel ring, src = TICKER_SRC + k); bpf_ringbuf: N threads, each
+ * pinned and running the program, into the one ring (seq = k << 40 + i).
+ * The consumer checks every producer's records in its order. No pipe peer
+ * there (one writer per pipe is what the single-producer table shows).
+ *
  * Throughput: the clock starts at the trigger (the sysfs write, the post
  * that wakes the BPF thread, the command to the pipe child) and stops at
  * the last record. Rounds rotate the order of the peers; the median is
@@ -73,6 +81,9 @@
 #define PARAM		"/sys/module/uhp_ticker/parameters/"
 #define TYPE_BURST	2
 #define TYPE_FLOOD	3
+#define TYPE_PBURST	5
+#define MAX_PROD	4		/* the ticker's TICKER_MAX_PCPUS */
+#define BPF_SEQ_SHIFT	40		/* bpf_ringbuf: producer k's seq base */
 #define TICKER_SRC	0x7c
 #define CHAN		"bench.k2u"
 #define MAX_SIZE	4096		/* the ticker's limit */
@@ -118,8 +129,9 @@ static struct {
 	uint64_t n;		/* records per throughput run; 0: by size */
 	int rounds;
 	int samples;		/* latency samples per peer and size */
+	int producers;		/* -P: producing CPUs of the second table */
 } cfg = { .ring = 1 << 20, .sizes = { 64, 1024 }, .nsizes = 2, .rounds = 9,
-	  .samples = 200 };	/* rounds: see usage() */
+	  .samples = 200, .producers = 2 };	/* rounds: see usage() */
 
 static int pin_ok = 1;
 static uint64_t cons_waits;	/* consumer calls that may sleep: uhp_wait,
@@ -311,6 +323,7 @@ static struct {
 	struct uhp_channel *ch;
 	uint32_t size;
 	uint64_t seq[4];	/* next seq per ticker record type */
+	uint64_t pseq[MAX_PROD];	/* TYPE_PBURST: next seq per producer */
 	uint64_t lat_seen;	/* latency: records the consumer took */
 	pid_t cons_tid;
 	int lat_n;
@@ -331,12 +344,13 @@ static void uhp_setup(uint32_t size)
 	ret = uhp_create(U.dev, CHAN, &o, &U.ch);
 	if (ret)
 		die("uhp_create %s: %s", CHAN, strerror(-ret));
-	snprintf(cmd, sizeof(cmd), "insmod " TICKER_KO " channel=" CHAN " size=%u",
-		 size);
+	snprintf(cmd, sizeof(cmd), "insmod " TICKER_KO " channel=" CHAN
+		 " size=%u pburst_cpus=%d", size, cfg.producers);
 	if (system(cmd))
 		die("%s failed", cmd);
 	U.size = size;
 	memset(U.seq, 0, sizeof(U.seq));
+	memset(U.pseq, 0, sizeof(U.pseq));
 }
 
 static void uhp_teardown(void)
@@ -348,9 +362,21 @@ static void uhp_teardown(void)
 	close(U.dev);
 }
 
+/* The next seq expected from the producer of m, or NULL: no such one. */
+static uint64_t *uhp_expect(uint16_t type, const struct uhp_meta *m)
+{
+	if (m->type != type)
+		return NULL;
+	if (type == TYPE_PBURST)
+		return m->src - TICKER_SRC < (uint32_t)cfg.producers ?
+		       &U.pseq[m->src - TICKER_SRC] : NULL;
+	return m->src == TICKER_SRC ? &U.seq[type] : NULL;
+}
+
 /*
  * Take n records of 'type' (in place, CRC checked by libuhp); for latency
- * (lat != NULL) one at a time, storing now - stamp. Returns bad records.
+ * (lat != NULL) one at a time, storing now - stamp. Each producer's in its
+ * order (TYPE_PBURST: several). Returns bad records.
  */
 static uint64_t uhp_drain(uint16_t type, uint64_t n, uint64_t *lat)
 {
@@ -361,17 +387,17 @@ static uint64_t uhp_drain(uint16_t type, uint64_t n, uint64_t *lat)
 		int r = uhp_peek(U.ch, &rx);
 
 		if (r == 0) {
-			uint64_t t = lat ? now_ns() : 0;
+			uint64_t t = lat ? now_ns() : 0, *want = uhp_expect(type, &rx.meta);
 
-			if (rx.meta.type != type || rx.meta.src != TICKER_SRC ||
-			    !(rx.meta.flags & UHP_REC_F_KERNEL) ||
-			    rx.meta.seq != U.seq[type] ||
-			    check(rx.payload, rx.len, U.size, U.seq[type], &stamp))
+			if (!want || !(rx.meta.flags & UHP_REC_F_KERNEL) ||
+			    rx.meta.seq != *want ||
+			    check(rx.payload, rx.len, U.size, *want, &stamp))
 				bad++;
 			else if (lat)
 				lat[got] = t - stamp;
 			uhp_release(U.ch, &rx);
-			U.seq[type]++;
+			if (want)
+				(*want)++;
 			got++;
 			if (lat)
 				__atomic_store_n(&U.lat_seen, U.lat_seen + 1,
@@ -386,7 +412,8 @@ static uint64_t uhp_drain(uint16_t type, uint64_t n, uint64_t *lat)
 				die("uhp_wait: %s", strerror(-r));
 		} else if (r == -EBADMSG) {
 			bad++;		/* consumed and counted by libuhp */
-			U.seq[type]++;
+			if (type != TYPE_PBURST)	/* else: whose, unknown */
+				U.seq[type]++;
 			got++;
 		} else {
 			die("uhp_peek: %s", strerror(-r));
@@ -395,17 +422,18 @@ static uint64_t uhp_drain(uint16_t type, uint64_t n, uint64_t *lat)
 	return bad;
 }
 
-static double uhp_tput(uint64_t n, uint64_t *waits, uint64_t *bad)
+/* n records from nprod producing CPUs (n / nprod each; nprod 1: "burst"). */
+static double uhp_tput(uint64_t n, int nprod, uint64_t *waits, uint64_t *bad)
 {
 	long w0 = param_read("waits");
 	uint64_t t0, t1;
 	int ret;
 
 	t0 = now_ns();
-	ret = param_write("burst", n);
+	ret = param_write(nprod > 1 ? "pburst" : "burst", n / (uint64_t)nprod);
 	if (ret)
 		die("burst: %s", strerror(-ret));
-	*bad += uhp_drain(TYPE_BURST, n, NULL);
+	*bad += uhp_drain(nprod > 1 ? TYPE_PBURST : TYPE_BURST, n, NULL);
 	t1 = now_ns();
 	*waits += (uint64_t)(param_read("waits") - w0);
 	return (double)(t1 - t0);
@@ -449,21 +477,26 @@ static uint64_t uhp_lat(uint64_t *lat, int n)
 
 enum { CMD_NONE, CMD_TPUT, CMD_LAT, CMD_QUIT };
 
+/* One producer thread: it runs the program on its own CPU. */
+struct bpf_prod {
+	pthread_t th;
+	sem_t go;
+	int k;			/* CPU k; seq = k << BPF_SEQ_SHIFT + i */
+	uint64_t seq;		/* next seq to send */
+	uint64_t fulls;		/* runs that stopped at a full ring */
+};
+
 static struct {
 	struct bpf_object *obj;
 	int prog_fd;
 	struct ring_buffer *rb;
-	pthread_t th;
-	sem_t go;
-	/* the command for the producer thread */
+	struct bpf_prod prod[MAX_PROD];	/* cfg.producers of them */
+	/* the command for the producer threads */
 	int cmd;
-	uint64_t n;
-	/* producer state */
-	uint64_t seq;		/* next seq to send */
-	uint64_t fulls;		/* runs that stopped at a full ring */
+	uint64_t n;		/* records each */
 	/* consumer state */
 	uint32_t size;
-	uint64_t expect;	/* next seq to receive */
+	uint64_t expect[MAX_PROD];	/* next seq to receive per producer */
 	uint64_t got, bad;
 	uint64_t *lat;
 	uint64_t lat_seen;
@@ -477,15 +510,15 @@ static int bpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return vfprintf(stderr, fmt, ap);
 }
 
-/* Send n records from B.seq on, waiting while the ring is full. */
-static void bpf_emit(uint64_t n)
+/* Send n records from bp->seq on, waiting while the ring is full. */
+static void bpf_emit(struct bpf_prod *bp, uint64_t n)
 {
 	uint64_t sent = 0;
 
 	while (sent < n) {
 		struct bpf_args a = {
 			.n = n - sent < (1u << 23) ? n - sent : (1u << 23), /* bpf_loop max */
-			.seq = B.seq, .size = B.size,
+			.seq = bp->seq, .size = B.size,
 		};
 		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a,
 			    .ctx_size_in = sizeof(a));
@@ -497,9 +530,9 @@ static void bpf_emit(uint64_t n)
 			die("BPF program: retval %u, done %llu", o.retval,
 			    (unsigned long long)a.done);
 		sent += a.done;
-		B.seq += a.done;
+		bp->seq += a.done;
 		if (sent < n) {
-			B.fulls++;
+			__atomic_fetch_add(&bp->fulls, 1, __ATOMIC_RELAXED);
 			usleep(50);	/* the ticker: usleep_range(50, 200) */
 		}
 	}
@@ -507,21 +540,22 @@ static void bpf_emit(uint64_t n)
 
 static void *bpf_producer(void *arg)
 {
-	(void)arg;
-	pin(PROD_CPU);
+	struct bpf_prod *bp = arg;
+
+	pin(bp->k ? bp->k : PROD_CPU);
 	for (;;) {
-		while (sem_wait(&B.go) && errno == EINTR)
+		while (sem_wait(&bp->go) && errno == EINTR)
 			;
 		switch (B.cmd) {
 		case CMD_TPUT:
-			bpf_emit(B.n);
+			bpf_emit(bp, B.n);
 			break;
 		case CMD_LAT:
 			for (uint64_t i = 0; i < B.n; i++) {
 				wait_seen(&B.lat_seen, i);
 				lat_gap((int)i);
 				wait_asleep(B.cons_tid);
-				bpf_emit(1);
+				bpf_emit(bp, 1);
 			}
 			break;
 		case CMD_QUIT:
@@ -532,14 +566,19 @@ static void *bpf_producer(void *arg)
 
 static int bpf_on_record(void *ctx, void *data, size_t len)
 {
-	uint64_t t = B.lat ? now_ns() : 0, stamp;
+	uint64_t t = B.lat ? now_ns() : 0, stamp, seq = 0, *want;
 
 	(void)ctx;
-	if (check(data, len, B.size, B.expect, &stamp))
+	if (len >= sizeof(struct tick))
+		memcpy(&seq, (const char *)data + offsetof(struct tick, seq), sizeof(seq));
+	want = seq >> BPF_SEQ_SHIFT < (uint64_t)cfg.producers ?
+	       &B.expect[seq >> BPF_SEQ_SHIFT] : NULL;
+	if (!want || check(data, len, B.size, *want, &stamp))
 		B.bad++;
 	else if (B.lat)
 		B.lat[B.got] = t - stamp;
-	B.expect++;
+	if (want)
+		(*want)++;
 	B.got++;
 	if (B.lat)
 		__atomic_store_n(&B.lat_seen, B.got, __ATOMIC_RELEASE);
@@ -573,18 +612,40 @@ static void bpf_setup(void)
 	B.rb = ring_buffer__new(bpf_map__fd(map), bpf_on_record, NULL, NULL);
 	if (!B.rb)
 		die("ring_buffer__new: %s", strerror(errno));
-	sem_init(&B.go, 0, 0);
-	if (pthread_create(&B.th, NULL, bpf_producer, NULL))
-		die("pthread_create");
+	for (int k = 0; k < cfg.producers; k++) {
+		struct bpf_prod *bp = &B.prod[k];
+
+		bp->k = k;
+		bp->seq = (uint64_t)k << BPF_SEQ_SHIFT;
+		sem_init(&bp->go, 0, 0);
+		if (pthread_create(&bp->th, NULL, bpf_producer, bp))
+			die("pthread_create");
+	}
 }
 
 static void bpf_teardown(void)
 {
 	B.cmd = CMD_QUIT;
-	sem_post(&B.go);
-	pthread_join(B.th, NULL);
+	for (int k = 0; k < cfg.producers; k++)
+		sem_post(&B.prod[k].go);
+	for (int k = 0; k < cfg.producers; k++)
+		pthread_join(B.prod[k].th, NULL);
 	ring_buffer__free(B.rb);
 	bpf_object__close(B.obj);
+}
+
+static uint64_t bpf_fulls(void)
+{
+	uint64_t f = 0;
+
+	for (int k = 0; k < cfg.producers; k++)
+		f += __atomic_load_n(&B.prod[k].fulls, __ATOMIC_RELAXED);
+	return f;
+}
+
+static uint64_t bpf_next_seq(void)
+{
+	return B.prod[0].seq;
 }
 
 /*
@@ -609,27 +670,30 @@ static void bpf_drain(uint64_t n)
 			t0 = now_ns();
 		} else if (now_ns() - t0 > (uint64_t)WAIT_MS * 1000000) {
 			die("bpf_ringbuf: no record for %d ms after %llu of %llu "
-			    "(producer: next seq %llu, %llu times full)", WAIT_MS,
+			    "(producer 0: next seq %llu; %llu times full)", WAIT_MS,
 			    (unsigned long long)B.got, (unsigned long long)n,
-			    (unsigned long long)B.seq, (unsigned long long)B.fulls);
+			    (unsigned long long)bpf_next_seq(),
+			    (unsigned long long)bpf_fulls());
 		}
 	}
 }
 
-static double bpf_tput(uint64_t n, uint64_t *fulls, uint64_t *bad)
+/* n records from nprod producer threads, n / nprod each. */
+static double bpf_tput(uint64_t n, int nprod, uint64_t *fulls, uint64_t *bad)
 {
-	uint64_t t0, t1, f0 = B.fulls;
+	uint64_t t0, t1, f0 = bpf_fulls();
 
 	B.got = B.bad = 0;
 	B.lat = NULL;
 	B.cmd = CMD_TPUT;
-	B.n = n;
+	B.n = n / (uint64_t)nprod;
 	t0 = now_ns();
-	sem_post(&B.go);
-	bpf_drain(n);
+	for (int k = 0; k < nprod; k++)
+		sem_post(&B.prod[k].go);
+	bpf_drain(B.n * (uint64_t)nprod);
 	t1 = now_ns();
 	*bad += B.bad;
-	*fulls += B.fulls - f0;	/* the producer is done: its last store is seen */
+	*fulls += bpf_fulls() - f0;	/* the producers are done */
 	return (double)(t1 - t0);
 }
 
@@ -641,7 +705,7 @@ static uint64_t bpf_lat(uint64_t *lat, int n)
 	B.cons_tid = tid();
 	B.cmd = CMD_LAT;
 	B.n = (uint64_t)n;
-	sem_post(&B.go);
+	sem_post(&B.prod[0].go);
 	bpf_drain((uint64_t)n);
 	B.lat = NULL;
 	return B.bad;
@@ -818,13 +882,14 @@ static uint64_t cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static double run_tput(int p, uint64_t n, uint64_t *waits, uint64_t *bad)
+static double run_tput(int p, uint64_t n, int nprod, uint64_t *waits,
+		       uint64_t *bad)
 {
 	switch (p) {
 	case P_UHP:
-		return uhp_tput(n, waits, bad);
+		return uhp_tput(n, nprod, waits, bad);
 	case P_BPF:
-		return bpf_tput(n, waits, bad);
+		return bpf_tput(n, nprod, waits, bad);
 	default:
 		return pipe_tput(n, bad);
 	}
@@ -842,6 +907,64 @@ static uint64_t run_lat(int p, uint64_t *lat, int n)
 	}
 }
 
+/*
+ * Throughput with cfg.producers producing CPUs at once, uhp and the BPF ring
+ * buffer, rounds alternating; printed after the single-producer table of
+ * the same size (run_size() calls it while the ticker is loaded).
+ */
+static void run_multi(uint32_t size, const char *boot)
+{
+	enum { NMULTI = 2 };	/* P_UHP, P_BPF */
+	static double ns[NMULTI][MAX_ROUNDS], cpu[NMULTI][MAX_ROUNDS];
+	uint64_t np = (uint64_t)cfg.producers;
+	uint64_t n = records_for(size) / np * np, waits[NMULTI] = { 0 };
+	uint64_t bad[NMULTI] = { 0 }, scratch = 0;
+	double rate[NMULTI], lo[NMULTI], hi[NMULTI], ccpu[NMULTI];
+	int p, r;
+
+	for (p = 0; p < NMULTI; p++)
+		run_tput(p, n / 20 / np * np + np, cfg.producers, &scratch, &bad[p]);
+	for (r = 0; r < cfg.rounds; r++)
+		for (int j = 0; j < NMULTI; j++) {
+			uint64_t c0 = cpu_ns();
+
+			p = (j + r) % NMULTI;
+			ns[p][r] = run_tput(p, n, cfg.producers, &waits[p], &bad[p]);
+			cpu[p][r] = (double)(cpu_ns() - c0) / (double)n;
+		}
+	for (p = 0; p < NMULTI; p++) {
+		rate[p] = (double)n * 1e9 / median(ns[p], cfg.rounds);	/* sorts */
+		lo[p] = (double)n * 1e9 / ns[p][cfg.rounds - 1];
+		hi[p] = (double)n * 1e9 / ns[p][0];
+		ccpu[p] = median(cpu[p], cfg.rounds);
+	}
+	printf("\nkernel -> user, %u-byte records, %d producing CPUs at once "
+	       "(CPUs 0..%d, %llu records each), median of %d rounds\n", size,
+	       cfg.producers, cfg.producers - 1, (unsigned long long)(n / np),
+	       cfg.rounds);
+	printf("  %-12s %10s %7s %6s %6s %9s %10s %4s\n", "peer", "records/s",
+	       "MB/s", "x uhp", "range", "cons.cpu", "prod.waits", "bad");
+	for (p = 0; p < NMULTI; p++) {
+		printf("  %-12s %10.0f %7.1f %6.2f %5.0f%% %6.0f ns %10llu %4llu\n",
+		       peer_name[p], rate[p], rate[p] * size / 1e6,
+		       rate[p] / rate[P_UHP], (hi[p] - lo[p]) * 100 / rate[p], ccpu[p],
+		       (unsigned long long)waits[p], (unsigned long long)bad[p]);
+		printf(TAG "{\"bench\":\"kernel_to_user\",\"peer\":\"%s\",\"size\":%u,"
+		       "\"producers\":%d,\"records\":%llu,\"rounds\":%d,"
+		       "\"ring_bytes\":%llu,\"records_per_s\":%.0f,"
+		       "\"records_per_s_min\":%.0f,\"records_per_s_max\":%.0f,"
+		       "\"mb_per_s\":%.2f,\"ratio_vs_uhp\":%.3f,"
+		       "\"ratio_of\":\"records_per_s\","
+		       "\"consumer_cpu_ns_per_record\":%.0f,\"producer_waits\":%llu,"
+		       "\"bad\":%llu,\"boot_id\":\"%s\"}\n",
+		       peer_name[p], size, cfg.producers, (unsigned long long)n,
+		       cfg.rounds, (unsigned long long)cfg.ring, rate[p], lo[p], hi[p],
+		       rate[p] * size / 1e6, rate[p] / rate[P_UHP], ccpu[p],
+		       (unsigned long long)waits[p], (unsigned long long)bad[p], boot);
+		bad_total += bad[p];
+	}
+}
+
 static void run_size(uint32_t size, const char *boot)
 {
 	static double ns[NPEERS][MAX_ROUNDS], cpu[NPEERS][MAX_ROUNDS];
@@ -852,13 +975,14 @@ static void run_size(uint32_t size, const char *boot)
 	int p, r, chunks = 4;
 
 	B.size = size;
-	B.expect = B.seq;	/* the ring is empty: start where we are */
+	for (int k = 0; k < cfg.producers; k++)	/* empty: start where we are */
+		B.expect[k] = B.prod[k].seq;
 	pipe_setup(size);	/* first: the child needs no uhp fd */
 	uhp_setup(size);
 
 	/* Warm up every path (page faults, caches, first wakeups). */
 	for (p = 0; p < NPEERS; p++)
-		run_tput(p, n / 20 + 1, &scratch, &bad[p]);
+		run_tput(p, n / 20 + 1, 1, &scratch, &bad[p]);
 	memset(waits, 0, sizeof(waits));
 
 	for (r = 0; r < cfg.rounds; r++)
@@ -866,7 +990,7 @@ static void run_size(uint32_t size, const char *boot)
 			p = (j + r) % NPEERS;
 			uint64_t c0 = cpu_ns(), w0 = cons_waits;
 
-			ns[p][r] = run_tput(p, n, &waits[p], &bad[p]);
+			ns[p][r] = run_tput(p, n, 1, &waits[p], &bad[p]);
 			cpu[p][r] = (double)(cpu_ns() - c0) / (double)n;
 			cw[p] += cons_waits - w0;
 		}
@@ -885,6 +1009,8 @@ static void run_size(uint32_t size, const char *boot)
 	}
 
 	pipe_teardown();
+	if (cfg.producers > 1)
+		run_multi(size, boot);
 	uhp_teardown();
 
 	printf("\nkernel -> user, %u-byte records, %llu per run, rings of %llu KiB, "
@@ -927,7 +1053,7 @@ static void run_size(uint32_t size, const char *boot)
 
 	for (p = 0; p < NPEERS; p++)
 		printf(TAG "{\"bench\":\"kernel_to_user\",\"peer\":\"%s\",\"size\":%u,"
-		       "\"records\":%llu,\"rounds\":%d,\"ring_bytes\":%llu,"
+		       "\"producers\":1,\"records\":%llu,\"rounds\":%d,\"ring_bytes\":%llu,"
 		       "\"records_per_s\":%.0f,\"records_per_s_min\":%.0f,"
 		       "\"records_per_s_max\":%.0f,\"mb_per_s\":%.2f,"
 		       "\"ratio_vs_uhp\":%.3f,\"ratio_of\":\"records_per_s\","
@@ -961,14 +1087,16 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: bench_kernel [-s SIZE,...] [-n RECORDS] [-r ROUNDS] "
-		"[-l SAMPLES] [-R RING_BYTES]\n"
+		"[-l SAMPLES] [-R RING_BYTES] [-P PRODUCERS]\n"
 		"  -s  payload sizes, 16..%d (default 64,1024)\n"
 		"  -n  records per throughput run (default 100000 up to 256 B, "
 		"else 25000)\n"
 		"  -r  rounds, median reported (default 9, max %d)\n"
 		"  -l  wake-up latency samples per peer and size (default 200)\n"
-		"  -R  bytes per ring, a power of two >= 64K (default 1M)\n",
-		MAX_SIZE, MAX_ROUNDS);
+		"  -R  bytes per ring, a power of two >= 64K (default 1M)\n"
+		"  -P  producing CPUs of the second throughput table (default 2,"
+		" max %d; 1: none)\n",
+		MAX_SIZE, MAX_ROUNDS, MAX_PROD);
 	exit(2);
 }
 
@@ -992,7 +1120,7 @@ int main(int argc, char **argv)
 	struct stat st;
 	int c;
 
-	while ((c = getopt(argc, argv, "s:n:r:l:R:h")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:r:l:R:P:h")) != -1) {
 		switch (c) {
 		case 's':
 			cfg.nsizes = 0;
@@ -1015,6 +1143,9 @@ int main(int argc, char **argv)
 		case 'l':
 			cfg.samples = (int)bench_arg_count("-l", optarg, 4, INT_MAX);
 			break;
+		case 'P':
+			cfg.producers = (int)bench_arg_count("-P", optarg, 1, MAX_PROD);
+			break;
 		case 'R':
 			cfg.ring = bench_arg_size("-R", optarg, 65536, 1ULL << 30);
 			if (cfg.ring & (cfg.ring - 1))
@@ -1033,6 +1164,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_kernel: one CPU: producers and consumer share it\n");
 	}
 	pin(CONS_CPU);
+	if (cfg.producers > sysconf(_SC_NPROCESSORS_ONLN))
+		cfg.producers = (int)sysconf(_SC_NPROCESSORS_ONLN);
 
 	read_line("/proc/sys/kernel/random/boot_id", boot, sizeof(boot));
 	uname(&u);

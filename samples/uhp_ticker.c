@@ -14,9 +14,14 @@
  *   - fan-out: with "fanout" naming up to 16 channels (comma separated),
  *     writing N to "fanout_burst" sends N records to all of them at once
  *     (waiting while every one of them is full; a channel that is full
- *     while others take the record misses it, counted in "dropped").
+ *     while others take the record misses it, counted in "dropped");
+ *   - parallel bursts: writing N to "pburst" makes each of the first
+ *     "pburst_cpus" online CPUs send N records at the same time, from a
+ *     work item bound to it (into the kernel ring of its node), each with
+ *     src = "src" + its index and its own seq, waiting while full.
  *
- * Records: type 1 tick, 2 burst, 3 flood, 4 fan-out; src = "src" parameter;
+ * Records: type 1 tick, 2 burst, 3 flood, 4 fan-out, 5 parallel burst;
+ * src = "src" parameter (+ the CPU's index for type 5);
  * seq counts per type from 0; payload = struct uhp_tick followed by bytes
  * (uint8)(seq + i) up to "size" bytes. The channel(s) must exist, created by
  * a process with UHP_CREATE_KERNEL_RINGS, before the module loads.
@@ -43,6 +48,8 @@
 #define TICKER_TYPE_BURST	2
 #define TICKER_TYPE_FLOOD	3
 #define TICKER_TYPE_FANOUT	4
+#define TICKER_TYPE_PBURST	5
+#define TICKER_MAX_PCPUS	4
 #define TICKER_MAX_SIZE		4096
 #define TICKER_MAX_FANOUT	16
 
@@ -72,6 +79,10 @@ static char *fanout;
 module_param(fanout, charp, 0444);
 MODULE_PARM_DESC(fanout, "Comma separated channels for fanout_burst");
 
+static unsigned int pburst_cpus = 2;
+module_param(pburst_cpus, uint, 0444);
+MODULE_PARM_DESC(pburst_cpus, "CPUs that each send a pburst (1..4, at most the online CPUs)");
+
 static atomic64_t sent = ATOMIC64_INIT(0);
 static atomic64_t dropped = ATOMIC64_INIT(0);
 static atomic64_t waits = ATOMIC64_INIT(0);
@@ -96,6 +107,19 @@ static unsigned int req_burst, req_flood, req_fanout;
 static bool ready, stopping;
 static void ticker_work_fn(struct work_struct *work);
 static DECLARE_WORK(ticker_work, ticker_work_fn);
+
+/* One parallel-burst producer: a work item bound to one CPU. */
+struct ticker_pworker {
+	struct work_struct work;
+	unsigned int k;		/* index: src + k, and its own seq */
+	int cpu;
+	unsigned int n;		/* req_lock: records requested */
+	u64 seq;		/* the work item only */
+	u8 *buf;
+};
+
+static struct ticker_pworker pworkers[TICKER_MAX_PCPUS];
+static unsigned int nr_pworkers;
 
 static void fill(u8 *buf, u64 s)
 {
@@ -191,6 +215,41 @@ static void ticker_work_fn(struct work_struct *work)
 	kfree(buf);
 }
 
+/* A parallel burst on this worker's CPU: n records, waiting while full. */
+static void ticker_pwork_fn(struct work_struct *work)
+{
+	struct ticker_pworker *pw = container_of(work, struct ticker_pworker, work);
+	unsigned int n, i;
+
+	while (!READ_ONCE(stopping) && take(&pw->n, &n)) {
+		/* counted once per request: no line shared with the other CPUs per record */
+		unsigned int done = 0;
+
+		for (i = 0; i < n && !READ_ONCE(stopping); i++) {
+			struct uhp_kmeta m = { .type = TICKER_TYPE_PBURST,
+					       .src = src + pw->k, .seq = pw->seq };
+			int ret;
+
+			fill(pw->buf, m.seq);
+			while ((ret = uhp_ksend(ch, pw->buf, size, &m)) == -ENOSPC &&
+			       !READ_ONCE(stopping)) {
+				atomic64_inc(&waits);
+				usleep_range(50, 200);	/* the consumer is behind */
+			}
+			if (ret) {
+				atomic64_inc(&dropped);
+				continue;
+			}
+			pw->seq++;
+			done++;
+			/* Let a consumer on this CPU run: it drains the ring. */
+			if (!(i % 32))
+				cond_resched();
+		}
+		atomic64_add(done, &sent);
+	}
+}
+
 /* Always the same CPU: its records go to one ring, in order. */
 static void ticker_kick(void)
 {
@@ -234,6 +293,28 @@ static int set_fanout(const char *val, const struct kernel_param *kp)
 	return ticker_trigger(val, &req_fanout);
 }
 
+/* Writing N to pburst: every parallel worker sends N (after init only). */
+static int set_pburst(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n, k;
+	int ret = kstrtouint(val, 0, &n);
+
+	if (ret)
+		return ret;
+	spin_lock(&req_lock);
+	if (stopping || !ready) {
+		ret = -EAGAIN;
+	} else {
+		for (k = 0; k < nr_pworkers; k++) {
+			pworkers[k].n += n;
+			queue_work_on(pworkers[k].cpu, uhp_percpu_wq(),
+				      &pworkers[k].work);
+		}
+	}
+	spin_unlock(&req_lock);
+	return ret;
+}
+
 static int get_counter(char *buf, const struct kernel_param *kp)
 {
 	return sysfs_emit(buf, "%lld\n", atomic64_read(kp->arg));
@@ -242,6 +323,7 @@ static int get_counter(char *buf, const struct kernel_param *kp)
 static const struct kernel_param_ops burst_ops = { .set = set_burst };
 static const struct kernel_param_ops flood_ops = { .set = set_flood };
 static const struct kernel_param_ops fanout_ops = { .set = set_fanout };
+static const struct kernel_param_ops pburst_ops = { .set = set_pburst };
 static const struct kernel_param_ops counter_ops = { .get = get_counter };
 
 module_param_cb(burst, &burst_ops, NULL, 0200);
@@ -250,6 +332,8 @@ module_param_cb(flood, &flood_ops, NULL, 0200);
 MODULE_PARM_DESC(flood, "Write N: send N records, dropping while full");
 module_param_cb(fanout_burst, &fanout_ops, NULL, 0200);
 MODULE_PARM_DESC(fanout_burst, "Write N: send N records to every fanout channel");
+module_param_cb(pburst, &pburst_ops, NULL, 0200);
+MODULE_PARM_DESC(pburst, "Write N: each of pburst_cpus CPUs sends N records");
 module_param_cb(sent, &counter_ops, &sent, 0444);
 MODULE_PARM_DESC(sent, "Records sent");
 module_param_cb(dropped, &counter_ops, &dropped, 0444);
@@ -279,6 +363,37 @@ static struct uhp_kgroup *ticker_group(char *list)
 	return g;
 }
 
+/* One worker per CPU, the first pburst_cpus online ones; 0 or -ENOMEM. */
+static int ticker_pworkers_init(void)
+{
+	int cpu;
+
+	for_each_online_cpu(cpu) {
+		struct ticker_pworker *pw = &pworkers[nr_pworkers];
+
+		if (nr_pworkers == min_t(unsigned int, pburst_cpus, TICKER_MAX_PCPUS))
+			break;
+		pw->buf = kmalloc(TICKER_MAX_SIZE, GFP_KERNEL);
+		if (!pw->buf)
+			return -ENOMEM;
+		INIT_WORK(&pw->work, ticker_pwork_fn);
+		pw->k = nr_pworkers++;
+		pw->cpu = cpu;
+	}
+	return 0;
+}
+
+static void ticker_pworkers_exit(void)
+{
+	unsigned int k;
+
+	for (k = 0; k < nr_pworkers; k++) {
+		cancel_work_sync(&pworkers[k].work);
+		kfree(pworkers[k].buf);
+	}
+	nr_pworkers = 0;
+}
+
 static int __init ticker_init(void)
 {
 	int ret;
@@ -291,6 +406,9 @@ static int __init ticker_init(void)
 	tick_buf = kmalloc(TICKER_MAX_SIZE, GFP_KERNEL);
 	if (!tick_buf)
 		return -ENOMEM;
+	ret = ticker_pworkers_init();
+	if (ret)
+		goto err_free;
 	ch = uhp_kchannel_get(channel);
 	if (IS_ERR(ch)) {
 		ret = PTR_ERR(ch);
@@ -328,6 +446,7 @@ static int __init ticker_init(void)
 err_put:
 	uhp_kchannel_put(ch);
 err_free:
+	ticker_pworkers_exit();
 	kfree(tick_buf);
 	return ret;
 }
@@ -340,6 +459,7 @@ static void __exit ticker_exit(void)
 	if (rate_hz)
 		hrtimer_cancel(&timer);
 	cancel_work_sync(&ticker_work);
+	ticker_pworkers_exit();
 	if (group)
 		uhp_kgroup_destroy(group);
 	uhp_kchannel_put(ch);

@@ -23,6 +23,7 @@
 #include <uhp.h>
 
 #include "harness.h"
+#include "ioctl_calls.h"
 
 #define NR_EXCL		3
 
@@ -35,21 +36,6 @@ static int dev_open(void)
 		exit(1);
 	}
 	return fd;
-}
-
-static long xioctl(int fd, unsigned long cmd, void *arg)
-{
-	long ret = ioctl(fd, cmd, arg);
-
-	return ret < 0 ? -errno : ret;
-}
-
-static long unlink_name(int dev, const char *name)
-{
-	struct uhp_unlink u = { .size = sizeof(u) };
-
-	strncpy(u.name, name, sizeof(u.name) - 1);
-	return xioctl(dev, UHP_IOC_UNLINK, &u);
 }
 
 /* A named channel with excl exclusive rings; the caller unlinks it. */

@@ -20,6 +20,7 @@
 #include <linux/uhp.h>
 
 #include "harness.h"
+#include "ioctl_calls.h"
 
 #define RING_SIZE	(1 << 16)
 
@@ -29,13 +30,6 @@ struct ring {
 	struct uhp_cons_line *cons;
 	unsigned char *data;
 };
-
-static long xioctl(int fd, unsigned long cmd, void *arg)
-{
-	long ret = ioctl(fd, cmd, arg);
-
-	return ret < 0 ? -errno : ret;
-}
 
 static struct ring open_ring(void)
 {

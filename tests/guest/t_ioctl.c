@@ -17,6 +17,7 @@
 #include <linux/uhp.h>
 
 #include "harness.h"
+#include "ioctl_calls.h"
 
 static int dev_open(void)
 {
@@ -29,14 +30,6 @@ static int dev_open(void)
 	return fd;
 }
 
-/* ioctl returning -errno instead of -1/errno. */
-static long xioctl(int fd, unsigned long cmd, void *arg)
-{
-	long ret = ioctl(fd, cmd, arg);
-
-	return ret < 0 ? -errno : ret;
-}
-
 static struct uhp_create create_args(const char *name)
 {
 	struct uhp_create c = {
@@ -47,14 +40,6 @@ static struct uhp_create create_args(const char *name)
 
 	strncpy(c.name, name, sizeof(c.name) - 1);
 	return c;
-}
-
-static long unlink_name(int dev, const char *name)
-{
-	struct uhp_unlink u = { .size = sizeof(u) };
-
-	strncpy(u.name, name, sizeof(u.name) - 1);
-	return xioctl(dev, UHP_IOC_UNLINK, &u);
 }
 
 /*

@@ -19,15 +19,9 @@
 #include <linux/uhp.h>
 
 #include "harness.h"
+#include "ioctl_calls.h"
 
 #define PARAMS "/sys/module/uhp/parameters/"
-
-static long xioctl(int fd, unsigned long cmd, void *arg)
-{
-	long ret = ioctl(fd, cmd, arg);
-
-	return ret < 0 ? -errno : ret;
-}
 
 static int dev_open(void)
 {
@@ -48,14 +42,6 @@ static long attach(int dev, const char *name)
 
 	snprintf(a.name, sizeof(a.name), "%s", name);
 	return xioctl(dev, UHP_IOC_ATTACH, &a);
-}
-
-static long unlink_name(int dev, const char *name)
-{
-	struct uhp_unlink u = { .size = sizeof(u) };
-
-	snprintf(u.name, sizeof(u.name), "%s", name);
-	return xioctl(dev, UHP_IOC_UNLINK, &u);
 }
 
 /* Run fn as uid/gid in a child; returns what fn returned (0..255). */

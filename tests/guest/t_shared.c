@@ -66,6 +66,7 @@
 #include "uhp.h"
 
 #include "harness.h"
+#include "ioctl_calls.h"
 #include "ticker.h"
 
 /* ABI that the uapi header may not have yet. */
@@ -82,14 +83,6 @@
 #define CHILD_SKIP	4	/* a child's exit status: the feature is missing */
 
 /* ---- helpers ---- */
-
-/* ioctl returning -errno instead of -1/errno. */
-static long xioctl(int fd, unsigned long cmd, void *arg)
-{
-	long ret = ioctl(fd, cmd, arg);
-
-	return ret < 0 ? -errno : ret;
-}
 
 static int dev_open(void)
 {
