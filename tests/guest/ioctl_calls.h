@@ -7,10 +7,24 @@
 #define UHP_TEST_IOCTL_CALLS_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 
 #include <linux/uhp.h>
+
+/* /dev/uhp, or the test program exits saying why. */
+static inline int dev_open_or_exit(void)
+{
+	int fd = open(UHP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		perror("open " UHP_DEVICE_PATH);
+		exit(1);
+	}
+	return fd;
+}
 
 /* ioctl() returning -errno instead of -1 and errno. */
 static inline long xioctl(int fd, unsigned long cmd, void *arg)

@@ -27,17 +27,6 @@
 
 #define NR_EXCL		3
 
-static int dev_open(void)
-{
-	int fd = open(UHP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		perror("open " UHP_DEVICE_PATH);
-		exit(1);
-	}
-	return fd;
-}
-
 /* A named channel with excl exclusive rings; the caller unlinks it. */
 static int create_excl(int dev, const char *name, unsigned excl, unsigned flags)
 {
@@ -87,7 +76,7 @@ TEST(excl_rings_sit_after_the_user_rings)
 {
 	struct uhp_ring_info ri[64];
 	struct uhp_info info;
-	int dev = dev_open(), fd;
+	int dev = dev_open_or_exit(), fd;
 	unsigned n, nu = 0;
 
 	fd = create_excl(dev, "excl.layout", NR_EXCL, UHP_CREATE_KERNEL_RINGS);
@@ -115,7 +104,7 @@ TEST(excl_rings_sit_after_the_user_rings)
 
 TEST(one_claimant_per_ring_one_claim_per_fd)
 {
-	int dev = dev_open(), fds[NR_EXCL + 1];
+	int dev = dev_open_or_exit(), fds[NR_EXCL + 1];
 	struct uhp_ring_info ri[64];
 	unsigned ring[NR_EXCL + 1], n, again;
 
@@ -152,7 +141,7 @@ TEST(one_claimant_per_ring_one_claim_per_fd)
 
 TEST(claim_checks_its_arguments_and_the_fd)
 {
-	int dev = dev_open(), fd, ro, none;
+	int dev = dev_open_or_exit(), fd, ro, none;
 	struct uhp_claim c = { .size = sizeof(c) };
 
 	fd = create_excl(dev, "excl.args", 1, 0);
@@ -192,7 +181,7 @@ static long send_on(int fd, unsigned ring)
 
 TEST(send_ioctl_to_an_exclusive_ring_only_by_its_claimant)
 {
-	int dev = dev_open(), a, b;
+	int dev = dev_open_or_exit(), a, b;
 	struct uhp_ring_info ri[64];
 	unsigned ring, n, free_ring = 0;
 

@@ -19,17 +19,6 @@
 #include "harness.h"
 #include "ioctl_calls.h"
 
-static int dev_open(void)
-{
-	int fd = open(UHP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		perror("open " UHP_DEVICE_PATH);
-		exit(1);
-	}
-	return fd;
-}
-
 static struct uhp_create create_args(const char *name)
 {
 	struct uhp_create c = {
@@ -65,7 +54,7 @@ static int create_named(int dev, const char *name)
 
 TEST(create_returns_cloexec_channel_fd)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	int fd = create(dev, "io.create");
 	struct uhp_info info = { .size = sizeof(info) };
 
@@ -85,7 +74,7 @@ TEST(create_returns_cloexec_channel_fd)
 
 TEST(create_one_ring_per_node_by_default)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	int fd = create(dev, "io.pernode");
 	struct uhp_ring_info ri[8];
 	struct uhp_info info = {
@@ -106,7 +95,7 @@ TEST(create_one_ring_per_node_by_default)
 
 TEST(create_single_node)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	struct uhp_create c = create_args("io.node1");
 	struct uhp_ring_info ri[2] = { { .node = -5 }, { .node = -5 } };
 	struct uhp_info info = {
@@ -128,7 +117,7 @@ TEST(create_single_node)
 
 TEST(create_size_handling)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	struct {
 		struct uhp_create c;
 		uint64_t tail;
@@ -153,7 +142,7 @@ TEST(create_size_handling)
 
 TEST(create_rejects_bad_fields)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	struct uhp_create c;
 
 #define EXPECT_CREATE(field_stmt, err) do {				\
@@ -194,7 +183,7 @@ TEST(create_rejects_bad_fields)
 
 TEST(create_duplicate_name)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 
 	ASSERT_TRUE(create_named(dev, "io.dup") >= 0);
 	EXPECT_EQ(create_named(dev, "io.dup"), -EEXIST);
@@ -203,7 +192,7 @@ TEST(create_duplicate_name)
 
 TEST(attach_and_unlink)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	struct uhp_attach a = { .size = sizeof(a) };
 	struct uhp_unlink u = { .size = sizeof(u) };
 	struct uhp_info info = { .size = sizeof(info) };
@@ -247,7 +236,7 @@ TEST(attach_and_unlink)
 
 TEST(consumer_role_is_exclusive)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	struct uhp_create c = create_args("io.cons");
 	struct uhp_attach a = { .size = sizeof(a), .flags = UHP_ATTACH_CONSUMER };
 	struct uhp_info info = { .size = sizeof(info) };
@@ -268,7 +257,7 @@ TEST(consumer_role_is_exclusive)
 
 TEST(info_bad_arguments)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	int fd = create(dev, "io.info");
 	struct uhp_info info = { .size = sizeof(info) };
 
@@ -294,7 +283,7 @@ TEST(info_bad_arguments)
 
 TEST(unknown_commands)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	int fd = create(dev, "io.unknown");
 	char buf[256] = { 0 };
 
@@ -311,7 +300,7 @@ TEST(unknown_commands)
 
 TEST(notify_arguments)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	int fd = create(dev, "io.notify");
 	struct uhp_notify n = { .size = sizeof(n) };
 
@@ -326,7 +315,7 @@ TEST(notify_arguments)
 
 TEST(send_and_verify_arguments)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	int fd = create(dev, "io.send");
 	char payload[100];
 	struct uhp_send s = {
@@ -405,7 +394,7 @@ TEST(send_and_verify_arguments)
 
 TEST(send_until_full)
 {
-	int dev = dev_open();
+	int dev = dev_open_or_exit();
 	int fd = create(dev, "io.full");
 	char payload[1000] = { 0 };
 	struct uhp_send s = {
