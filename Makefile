@@ -34,7 +34,7 @@ export UHP_VM_FLAGS
 # (scripts/lane.sh --list: default 6.12 6.12-rt unstable debug).
 KERNELS ?=
 
-all: module lib
+all: module lib tools
 
 # ---- build -----------------------------------------------------------------
 
@@ -45,6 +45,10 @@ module:
 
 lib:
 	$(MAKE) -C userlib
+
+# build/tools/uhpctl (tools/uhpctl.c)
+tools: lib
+	$(MAKE) -C tools
 
 # Static guest test programs (build/tests/guest/t_*); they link libuhp.
 tests: lib
@@ -144,4 +148,4 @@ clean:
 	$(MAKE) -C tests/guest clean
 	rm -rf $(BUILD)
 
-.PHONY: all module lib tests demo deps bench-deps kernel check check-steps matrix kunit run vm-shell clean
+.PHONY: all module lib tools tests demo deps bench-deps kernel check check-steps matrix kunit run vm-shell clean

@@ -473,6 +473,34 @@ UHP_API unsigned uhp_nr_rings(const struct uhp_channel *ch)
 	return ch->nr_rings;
 }
 
+UHP_API int uhp_ring_fill(const struct uhp_channel *ch, unsigned ring,
+			  uint64_t *used, uint64_t *size)
+{
+	const struct uhp_ring *r;
+	uint64_t wp, rp;
+
+	if (!ch || ring >= ch->nr_rings || !used)
+		return -EINVAL;
+	r = &ch->rings[ring];
+	/*
+	 * A snapshot (relaxed loads): write_pos read while read_pos did not
+	 * move is a pair that held at one instant, so an honest ring never
+	 * looks over-full; a consumer moving all the while gets the last try.
+	 */
+	for (int tries = 0; tries < 4; tries++) {
+		rp = __atomic_load_n(&r->cons->read_pos, __ATOMIC_RELAXED);
+		wp = __atomic_load_n(&r->prod->write_pos, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&r->cons->read_pos, __ATOMIC_RELAXED) == rp)
+			break;
+	}
+	if (size)
+		*size = ch->data_size;
+	if ((int64_t)(wp - rp) < 0 || wp - rp > ch->data_size)
+		return -EUCLEAN;
+	*used = wp - rp;
+	return 0;
+}
+
 UHP_API int uhp_notify(struct uhp_channel *ch)
 {
 	struct uhp_notify n = { .size = sizeof(n) };

@@ -199,6 +199,15 @@ UHP_API int uhp_channel_fd(const struct uhp_channel *ch);
 UHP_API unsigned uhp_nr_rings(const struct uhp_channel *ch);
 
 /*
+ * Bytes ring k holds now (write_pos - read_pos, as the shared pages say:
+ * a snapshot, for display), and its size. Any handle, an observer's too.
+ * Returns 0, -EINVAL (no ring k), or -EUCLEAN (positions no honest peer
+ * writes: read_pos ahead of write_pos or more than a ring apart).
+ */
+UHP_API int uhp_ring_fill(const struct uhp_channel *ch, unsigned ring,
+			  uint64_t *used, uint64_t *size);
+
+/*
  * Wake the consumer (UHP_IOC_NOTIFY). Producers call this by themselves when
  * need_wakeup is set; explicit calls are rarely needed.
  * Returns 0, or an ioctl() -errno. A no-op on an in-memory channel.

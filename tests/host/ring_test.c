@@ -572,6 +572,30 @@ static void t_every_small_size(void)
 	uhp_close(ch);
 }
 
+/* uhp_ring_fill(): what the shared positions say a ring holds. */
+static void t_ring_fill(void)
+{
+	struct uhp_channel *ch = mk(1, 1 << 14);
+	uint64_t used = 1, size = 0, rp;
+	int ret = uhp_ring_fill(ch, 0, &used, &size);
+
+	tap_ok(ret == 0 && used == 0 && size == 1 << 14,
+	       "ring_fill: empty, size %llu", (unsigned long long)size);
+	for (int i = 0; i < 3; i++)
+		uhp_send(ch, in, 100, NULL);
+	uhp_recv(ch, out, sizeof(out), NULL);
+	ret = uhp_ring_fill(ch, 0, &used, NULL);
+	tap_ok(ret == 0 && used == 2 * UHP_REC_TOTAL(100),
+	       "ring_fill: 3 sent, 1 received: %llu bytes", (unsigned long long)used);
+	rp = t_ring(ch, 0)->cons->read_pos;
+	t_ring(ch, 0)->cons->read_pos = t_wpos(ch, 0) + 64;	/* a peer's scribble */
+	tap_ok(uhp_ring_fill(ch, 0, &used, NULL) == -EUCLEAN &&
+	       uhp_ring_fill(ch, 1, &used, NULL) == -EINVAL,
+	       "ring_fill: read_pos ahead of write_pos is -EUCLEAN, no ring 1 -EINVAL");
+	t_ring(ch, 0)->cons->read_pos = rp;
+	uhp_close(ch);
+}
+
 /* The fast paths' variant in use is the one UHP_CRC and the CPU call for. */
 static void t_seal_path(void)
 {
@@ -590,7 +614,7 @@ static void t_seal_path(void)
 
 int main(void)
 {
-	tap_plan(82);
+	tap_plan(85);
 	t_round_trip();
 	t_sizes_and_full();
 	t_wrap();
@@ -602,6 +626,7 @@ int main(void)
 	t_batch_mixed();
 	t_peek_sizes();
 	t_every_small_size();
+	t_ring_fill();
 	t_seal_path();
 	return tap_done();
 }
