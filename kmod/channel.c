@@ -23,6 +23,7 @@
 
 #include "compat.h"
 #include "uhp.h"
+#include "trace.h"
 
 /* Offsets are UHP_MMAP_OFF(ring, part): split vm_pgoff the same way. */
 #define UHP_PGOFF_PART_SHIFT	(32 - PAGE_SHIFT)
@@ -37,6 +38,7 @@ void uhp_channel_wake(struct uhp_channel *ch)
 	 * calling NOTIFY, the consumer's smp_mb() after setting need_wakeup
 	 * pairs with the producer's smp_mb() after committing).
 	 */
+	trace_uhp_wake(ch);
 	wake_up_interruptible_poll(&ch->wq, EPOLLIN | EPOLLRDNORM);
 }
 
@@ -249,6 +251,7 @@ static int uhp_ioctl_notify(struct uhp_ucmd *ucmd)
 		return -EINVAL;
 	if (!(ucmd->file->f_mode & FMODE_WRITE))
 		return -EBADF;		/* an observer (UHP_ATTACH_RDONLY) */
+	trace_uhp_notify(ch);
 	uhp_channel_wake(ch);
 	return 0;
 }
@@ -282,6 +285,10 @@ static int uhp_ioctl_send(struct uhp_ucmd *ucmd)
 	ret = uhp_ring_send(&ch->rings[s->ring], s, &iter, &s->pos);
 	if (ret == 0 || ret == -EFAULT)	/* -EFAULT still filled the ring */
 		uhp_channel_wake(ch);
+	if (ret == -EUCLEAN)
+		trace_uhp_corrupt(ch, s->ring,
+				  READ_ONCE(ch->rings[s->ring].cons->read_pos),
+				  READ_ONCE(ch->rings[s->ring].prod->write_pos));
 	return ret;
 }
 
@@ -397,6 +404,7 @@ static int uhp_channel_uring_cmd(struct io_uring_cmd *ioucmd,
 			return -EINVAL;
 		if (!(ioucmd->file->f_mode & FMODE_WRITE))
 			return -EBADF;	/* an observer (UHP_ATTACH_RDONLY) */
+		trace_uhp_notify(ch);
 		uhp_channel_wake(ch);
 		return 0;
 	default:

@@ -13,6 +13,7 @@
 #include "compat.h"
 #include "uhp.h"
 #include "uhp_kapi.h"
+#include "trace.h"
 
 /* Fan-out targets per group: reservations live on the stack while sending. */
 #define UHP_KGROUP_MAX	16
@@ -80,14 +81,28 @@ static void uhp_khdr(struct uhp_rec_hdr *h, u32 len,
 	}
 }
 
+/* A kernel producer's record refused by ring k: say so, and why. */
+static void uhp_kdrop_trace(struct uhp_channel *ch, unsigned int k, u32 len,
+			    int err)
+{
+	struct uhp_ring *r = &ch->rings[k];
+
+	trace_uhp_kernel_drop(ch, k, len, err);
+	if (err == -EUCLEAN)
+		trace_uhp_corrupt(ch, k, READ_ONCE(r->cons->read_pos),
+				  READ_ONCE(r->kwpos));
+}
+
 int uhp_kreserve(struct uhp_channel *ch, u32 len, struct uhp_ktxn *txn)
 {
 	unsigned int k = uhp_kring_index(ch);
 	int ret;
 
 	ret = uhp_kring_reserve(&ch->rings[k], len, &txn->pos);
-	if (ret)
+	if (ret) {
+		uhp_kdrop_trace(ch, k, len, ret);
 		return ret;
+	}
 	txn->ring = k;
 	txn->len = len;
 	txn->payload = uhp_ring_payload(&ch->rings[k], txn->pos);
@@ -158,8 +173,12 @@ int uhp_ksend_batch(struct uhp_channel *ch, const struct uhp_kmsg *msgs,
 	u64 pos;
 
 	for (i = 0; i < n; i++) {
-		if (uhp_kring_reserve(r, msgs[i].len, &pos))
+		int ret = uhp_kring_reserve(r, msgs[i].len, &pos);
+
+		if (ret) {
+			uhp_kdrop_trace(ch, k, msgs[i].len, ret);
 			break;
+		}
 		uhp_copy(uhp_ring_payload(r, pos), msgs[i].buf, msgs[i].len);
 		uhp_khdr(&h, msgs[i].len, &msgs[i].meta);
 		h.crc = uhp_rec_crc(&h, uhp_ring_payload(r, pos), msgs[i].len);

@@ -21,6 +21,7 @@
 
 #include "compat.h"
 #include "uhp.h"
+#include "trace.h"
 
 unsigned int uhp_max_channels_per_user = 64;
 module_param_named(max_channels_per_user, uhp_max_channels_per_user, uint, 0644);
@@ -151,6 +152,8 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 	ret = uhp_channel_install_file(file);
 	if (ret < 0)
 		uhp_registry_forget(ch);
+	else
+		trace_uhp_create(ch);
 out_put:
 	uhp_channel_put(ch);	/* the allocation's reference */
 	return ret;
@@ -182,6 +185,8 @@ static int uhp_ioctl_attach(struct uhp_ucmd *ucmd)
 	if (!ret) {
 		file = uhp_channel_open(ch, a->flags & UHP_ATTACH_CONSUMER, rdonly);
 		ret = IS_ERR(file) ? PTR_ERR(file) : uhp_channel_install_file(file);
+		if (ret >= 0)
+			trace_uhp_attach(ch, a->flags);
 	}
 	uhp_channel_put(ch);	/* the lookup's reference */
 	return ret;

@@ -26,6 +26,7 @@
 
 #include "compat.h"
 #include "uhp.h"
+#include "trace.h"
 
 #define UHP_NAME_HASH_BITS	8
 
@@ -147,6 +148,7 @@ int uhp_registry_unlink(const char *name)
 	}
 	hash_del(&ch->name_node);
 	ch->named = false;
+	trace_uhp_unlink(ch);
 out_unlock:
 	mutex_unlock(&uhp_registry_lock);
 	if (!ret)

@@ -15,6 +15,7 @@
  *   crc.c       the record CRC32C: crc32c(), or a table where that is faster
  *   account.c   ring memory charged to its user and to a global cap
  *   kapi.c      the exported kernel API (uhp_kapi.h)
+ *   trace.c     the tracepoints (trace.h: events/uhp/)
  *   compat.h    every difference between supported kernels
  *
  * Object lifetime: a channel is reference counted (kref). The registry holds
