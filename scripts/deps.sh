@@ -11,6 +11,7 @@ set -euo pipefail
 
 pkgs=(
     make gcc libc6-dev          # userlib, the static guest tests
+    g++                         # header_test: the public headers in C++
     linux-headers-amd64         # KDIR for the module; names <kver> (scripts/kver.sh)
     dkms                        # `make check` builds uhp.ko through dkms
     dwarves                     # pahole: 6.12+ headers build BTF for modules

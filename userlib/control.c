@@ -468,6 +468,11 @@ UHP_API int uhp_channel_fd(const struct uhp_channel *ch)
 	return ch->fd >= 0 ? ch->fd : -EOPNOTSUPP;
 }
 
+UHP_API unsigned uhp_version(void)
+{
+	return UHP_VERSION_NUM;
+}
+
 UHP_API unsigned uhp_nr_rings(const struct uhp_channel *ch)
 {
 	return ch->nr_rings;

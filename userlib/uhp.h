@@ -48,6 +48,19 @@ extern "C" {
 #define UHP_API __attribute__((visibility("default")))
 #endif
 
+/*
+ * The library's version; uhp_version() says which one is linked, e.g. to
+ * refuse a libuhp.so older than the header a program was built with.
+ */
+#define UHP_VERSION_MAJOR	0
+#define UHP_VERSION_MINOR	1
+#define UHP_VERSION_PATCH	0
+#define UHP_VERSION_NUM \
+	((UHP_VERSION_MAJOR << 16) | (UHP_VERSION_MINOR << 8) | UHP_VERSION_PATCH)
+
+/* UHP_VERSION_NUM of the library that runs (not of the header). */
+UHP_API unsigned uhp_version(void);
+
 #define UHP_DEFAULT_RING_SIZE		(1ULL << 20)
 #define UHP_DEFAULT_MODE		0600
 #define UHP_DEFAULT_STALL_TIMEOUT_NS	200000000ULL
@@ -72,7 +85,7 @@ struct uhp_create_opts {
 
 #define UHP_CREATE_OPTS_INIT \
 	{ .ring_size = UHP_DEFAULT_RING_SIZE, .mode = UHP_DEFAULT_MODE, \
-	  .node = -1, .consumer = false }
+	  .node = -1, .consumer = false, .kernel_rings = false, .excl_rings = 0 }
 
 /* Record metadata. On send only type/src/dst/seq are used. */
 struct uhp_meta {
@@ -378,6 +391,15 @@ UHP_API void uhp_end_sleep(struct uhp_channel *ch);
  */
 UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
 			      struct uhp_meta *meta_out, int timeout_ms);
+
+/*
+ * uhp_send(), waiting up to timeout_ms (< 0: forever) while the ring is
+ * full (-EAGAIN): a short spin, then sleeps from 1 us doubling to 1 ms
+ * (consumers do not signal producers, so the producer polls). Returns as
+ * uhp_send(), or -ETIMEDOUT with nothing sent.
+ */
+UHP_API int uhp_send_wait(struct uhp_channel *ch, const void *buf, uint32_t len,
+			  const struct uhp_meta *meta, int timeout_ms);
 
 /* ---- arenas: channels without the kernel module ---- */
 

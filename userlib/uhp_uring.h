@@ -28,10 +28,12 @@
 #ifndef UHP_URING_H
 #define UHP_URING_H
 
+/* liburing.h first: it sets the feature macros that expose sigset_t
+ * (<poll.h> first would fix them, and -std=c99 would lose it). */
+#include <liburing.h>
+
 #include <poll.h>
 #include <string.h>
-
-#include <liburing.h>
 
 #include "uhp.h"
 

@@ -34,6 +34,10 @@
 #define UHP_SLEEP_CAP_NS	1000000000ULL
 #define UHP_MEM_SLEEP_MIN_NS	10000ULL	/* in-memory channel backoff */
 #define UHP_MEM_SLEEP_MAX_NS	1000000ULL
+/* uhp_send_wait(): tries before it sleeps, and its sleeps (doubling). */
+#define UHP_SEND_SPIN		64
+#define UHP_SEND_SLEEP_MIN_NS	1000ULL
+#define UHP_SEND_SLEEP_MAX_NS	1000000ULL
 
 /* ---- 1. helpers ---- */
 
@@ -189,6 +193,38 @@ UHP_API void uhp_end_sleep(struct uhp_channel *ch)
 {
 	if (ch->consumer)
 		need_wakeup_set(ch, 0);
+}
+
+UHP_API int uhp_send_wait(struct uhp_channel *ch, const void *buf, uint32_t len,
+			  const struct uhp_meta *meta, int timeout_ms)
+{
+	uint64_t deadline = 0, nap = UHP_SEND_SLEEP_MIN_NS;
+
+	for (unsigned i = 0;; i++) {
+		int ret = uhp_send(ch, buf, len, meta);
+		uint64_t now;
+		struct timespec ts;
+
+		if (ret != -EAGAIN || timeout_ms == 0)
+			return ret;
+		if (i < UHP_SEND_SPIN) {
+			cpu_relax();
+			continue;
+		}
+		now = uhp__now_ns();
+		if (!deadline)
+			deadline = timeout_ms < 0 ? UINT64_MAX :
+				   now + (uint64_t)timeout_ms * 1000000ULL;
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (nap > deadline - now)
+			nap = deadline - now;
+		ts.tv_sec = (time_t)(nap / 1000000000ULL);
+		ts.tv_nsec = (long)(nap % 1000000000ULL);
+		nanosleep(&ts, NULL);
+		if (nap < UHP_SEND_SLEEP_MAX_NS)
+			nap *= 2;
+	}
 }
 
 UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,

@@ -47,6 +47,19 @@ static void *waiter_main(void *arg)
 	return NULL;
 }
 
+/* After 40 ms, take the *(int *)arg records that fill the ring (and no
+ * more: the one uhp_send_wait() then sends is the test's to check). */
+static void *late_drainer(void *arg)
+{
+	uint8_t b[256];
+
+	t_sleep_ms(40);
+	for (int i = 0; i < *(int *)arg;)
+		if (uhp_recv(ch, b, sizeof(b), NULL) >= 0)
+			i++;
+	return NULL;
+}
+
 static void *late_sender(void *arg)
 {
 	(void)arg;
@@ -61,7 +74,7 @@ int main(void)
 	double ms;
 	int ret;
 
-	tap_plan(15);
+	tap_plan(19);
 	if (uhp__mem_channel_new(2, 4096, &ch))
 		tap_bail("in-memory channel");
 
@@ -135,6 +148,35 @@ int main(void)
 		}
 		tap_is(lost, 0, "300 sleep/wake rounds, every record seen (%llu notifies)",
 		       (unsigned long long)notifies());
+	}
+
+	/* uhp_send_wait(): a full ring, then room. */
+	{
+		struct uhp_meta m = { .seq = 77 };
+		pthread_t th;
+		int full = 0;
+
+		uhp__set_thread_ring(0);
+		while (uhp_send(ch, "fill", 4, NULL) == 0)
+			full++;
+		t0 = t_now_ns();
+		ret = uhp_send_wait(ch, "more", 4, &m, 30);
+		ms = (double)(t_now_ns() - t0) / 1e6;
+		tap_ok(ret == -ETIMEDOUT && ms >= 29 && ms < 1000,
+		       "send_wait on a full ring (%d records): -ETIMEDOUT after %.1f ms", full, ms);
+		tap_is(uhp_send_wait(ch, "more", 4, &m, 0), -EAGAIN,
+		       "send_wait(0) on a full ring: -EAGAIN at once");
+		pthread_create(&th, NULL, late_drainer, &full);
+		t0 = t_now_ns();
+		ret = uhp_send_wait(ch, "more", 4, &m, 5000);
+		ms = (double)(t_now_ns() - t0) / 1e6;
+		pthread_join(th, NULL);
+		uhp__set_thread_ring(-1);
+		tap_ok(ret == 0 && ms >= 35 && ms < 4000 &&
+		       uhp_recv(ch, buf, sizeof(buf), &m) == 4 && m.seq == 77 &&
+		       memcmp(buf, "more", 4) == 0,
+		       "send_wait gets in once a consumer made room (%.1f ms)", ms);
+		tap_is(uhp_version(), UHP_VERSION_NUM, "uhp_version() is the header's version");
 	}
 
 	ch->consumer = false;	/* as if attached without UHP_ATTACH_CONSUMER */
