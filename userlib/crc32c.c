@@ -175,6 +175,12 @@ static uint64_t crc_time(uhp_crc_fn fn, const unsigned char *buf)
 	return best;
 }
 
+/* Only a clear win (CRC_CAL_MARGIN4 / 4) replaces the CPUID pick. */
+bool uhp__crc_prefer_table(uint64_t pick_ns, uint64_t table_ns)
+{
+	return table_ns * CRC_CAL_MARGIN4 < pick_ns * 4;
+}
+
 /* path, or the table if it is CRC_CAL_MARGIN4 / 4 times faster here. */
 static unsigned crc_calibrate(unsigned path)
 {
@@ -186,7 +192,7 @@ static unsigned crc_calibrate(unsigned path)
 		return path;
 	for (unsigned i = 0; i < sizeof(buf); i++)
 		buf[i] = (unsigned char)(i * 131 + 7);
-	if (crc_time(table, buf) * CRC_CAL_MARGIN4 < crc_time(fn, buf) * 4)
+	if (uhp__crc_prefer_table(crc_time(fn, buf), crc_time(table, buf)))
 		return UHP_CRC_TABLE;
 	return path;
 }

@@ -224,6 +224,8 @@ UHP_HIDDEN const char *uhp__crc32c_path_name(unsigned path);
 UHP_HIDDEN uhp_crc_fn uhp__crc32c_path_fn(unsigned path, const char **why_not);
 /* Name of the path uhp_crc32c() uses (chooses it if not done yet). */
 UHP_HIDDEN const char *uhp__crc32c_impl(void);
+/* auto's timing rule: does the table replace a pick this much faster? */
+UHP_HIDDEN bool uhp__crc_prefer_table(uint64_t pick_ns, uint64_t table_ns);
 
 /* crc32c_table.c */
 UHP_HIDDEN uint32_t uhp__crc32c_table(uint32_t crc, const void *buf, size_t len);
