@@ -4,9 +4,10 @@
  * crc32 or pclmulqdq instruction is a call into a helper): it times its
  * CPUID pick against the table once and takes the table where that is
  * 1.5x faster (userlib/crc32c.c). Here the test times the two itself and
- * expects the library's choice wherever the answer is clear (2x either
- * way), so it holds on an emulated CPU and on a real one alike; too close
- * to call is a skip that says so.
+ * expects the library's choice wherever the answer is clear (3x either
+ * way: the debug lane's KASAN guest measured 2.1x once, and the library's
+ * own shorter timing chose the other way), so it holds on an emulated CPU
+ * and on a real one alike; too close to call is a skip that says so.
  */
 #include <stdio.h>
 #include <string.h>
@@ -62,14 +63,15 @@ TEST(auto_crc_takes_the_faster_of_its_pick_and_the_table)
 	h_ns = best_ns(hw, buf, sizeof(buf));
 	TH_LOG("16 x 256 B: %s %llu ns, table %llu ns; auto chose %s", hw_name,
 	       (unsigned long long)h_ns, (unsigned long long)t_ns, impl);
-	if (t_ns * 2 < h_ns) {
+	if (t_ns * 3 < h_ns) {
 		EXPECT_STREQ(impl, "table");
 		EXPECT_EQ(seal, UHP_SEAL_GENERIC);
-	} else if (h_ns * 2 < t_ns) {
+	} else if (h_ns * 3 < t_ns) {
 		EXPECT_TRUE(strcmp(impl, "table") != 0);
 		EXPECT_EQ(seal, UHP_SEAL_SSE42);
 	} else {
-		SKIP("%s and the table within 2x here: too close to call", hw_name);
+		SKIP("%s and the table within 3x here (%llu vs %llu ns): too close to call",
+		     hw_name, (unsigned long long)h_ns, (unsigned long long)t_ns);
 	}
 }
 
