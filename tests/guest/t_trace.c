@@ -4,7 +4,7 @@
  * trace-cmd would see them: create, attach, notify, wake, unlink of a
  * channel; a SEND refused over a corrupt read_pos; a kernel producer's
  * records dropped on a full ring. Skips (saying why) on a kernel without
- * tracefs (the debug lane's tinyconfig kernel has no ftrace).
+ * tracefs; every lane of the matrix has one.
  */
 #include <errno.h>
 #include <fcntl.h>
