@@ -42,6 +42,7 @@ module:
 	@test -f Kbuild || { echo "make module: no Kbuild yet (the module is not written)" >&2; exit 1; }
 	@test -d "$(KDIR)" || { echo "make module: kernel headers not found at KDIR=$(KDIR) (scripts/deps.sh, or pass KDIR=...)" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/samples KBUILD_EXTRA_SYMBOLS=$(CURDIR)/Module.symvers modules
 
 lib:
 	$(MAKE) -C userlib
@@ -84,6 +85,68 @@ bench-deps:
 # (/var/cache/uhp); scripts/lane.sh NAME does the same for any lane.
 kernel: deps
 	@scripts/lane.sh default
+
+# ---- install ---------------------------------------------------------------
+
+# make install [DESTDIR=] [PREFIX=/usr/local] [LIBDIR=] ...: the library,
+# headers and uhp.pc (written for this PREFIX/LIBDIR), uhpctl, the man
+# pages, the udev rule, and the modprobe.d/modules-load.d examples. The
+# module goes in through dkms: make dkms-install. make uninstall removes
+# exactly what install put there.
+VERSION := $(shell cat VERSION)
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/uhp
+# udev reads /usr/lib/udev and /etc/udev only.
+UDEVRULESDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
+INSTALL_VARS = PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)
+MAN_PAGES = $(wildcard man/man3/*.3 man/man7/*.7 man/man8/*.8)
+EXAMPLES = packaging/modprobe.d/uhp.conf packaging/modules-load.d/uhp.conf
+
+install: lib tools
+	$(MAKE) -C userlib install $(INSTALL_VARS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 755 $(BUILD)/tools/uhpctl $(DESTDIR)$(BINDIR)/
+	install -m 644 packaging/udev/60-uhp.rules $(DESTDIR)$(UDEVRULESDIR)/
+	install -m 644 packaging/modprobe.d/uhp.conf $(DESTDIR)$(DOCDIR)/examples/modprobe.d-uhp.conf
+	install -m 644 packaging/modules-load.d/uhp.conf $(DESTDIR)$(DOCDIR)/examples/modules-load.d-uhp.conf
+	@for p in $(MAN_PAGES); do \
+		d=$(DESTDIR)$(MANDIR)/$$(basename $$(dirname $$p)); \
+		install -d $$d && install -m 644 $$p $$d/ || exit 1; \
+	done
+	@echo "installed uhp $(VERSION) under $(DESTDIR)$(PREFIX); the module: make dkms-install"
+
+uninstall:
+	$(MAKE) -C userlib uninstall $(INSTALL_VARS)
+	rm -f $(DESTDIR)$(BINDIR)/uhpctl $(DESTDIR)$(UDEVRULESDIR)/60-uhp.rules
+	rm -f $(DESTDIR)$(DOCDIR)/examples/modprobe.d-uhp.conf \
+	      $(DESTDIR)$(DOCDIR)/examples/modules-load.d-uhp.conf
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/$(notdir $(patsubst %/,%,$(dir $(p))))/$(notdir $(p)))
+
+# The module's sources and nothing else (no build output, no tests), as
+# dkms and the uhp-dkms package want them: $(DESTDIR)/usr/src/uhp-VERSION.
+DKMS_DIR = $(DESTDIR)/usr/src/uhp-$(VERSION)
+DKMS_SRCS = Kbuild VERSION $(wildcard kmod/*.[ch]) uapi/linux/uhp.h
+
+dkms-src:
+	rm -rf $(DKMS_DIR)
+	install -d $(DKMS_DIR)/kmod $(DKMS_DIR)/uapi/linux
+	for f in $(DKMS_SRCS); do install -m 644 $$f $(DKMS_DIR)/$$f || exit 1; done
+	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf > $(DKMS_DIR)/dkms.conf
+
+# Registers the copy with dkms, which builds and installs uhp.ko for the
+# running kernel now and for every kernel installed later (AUTOINSTALL).
+dkms-install: dkms-src
+	dkms status -m uhp -v $(VERSION) | grep -q . || dkms add -m uhp -v $(VERSION)
+	dkms install -m uhp -v $(VERSION)
+
+dkms-uninstall:
+	-dkms remove -m uhp -v $(VERSION) --all
+	rm -rf $(DKMS_DIR)
 
 # ---- test ------------------------------------------------------------------
 
@@ -142,10 +205,12 @@ vm-shell: deps module
 # Keeps nothing but the sources. Downloaded kernels, the sid chroot and the
 # debug kernel live in /var/cache/uhp (scripts/lane.sh) and stay.
 clean:
-	@if [ -f Kbuild ] && [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
+	@if [ -f Kbuild ] && [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; \
+		$(MAKE) -C $(KDIR) M=$(CURDIR)/samples clean; fi
 	@if [ -f userlib/Makefile ]; then $(MAKE) -C userlib clean; fi
 	@if [ -f tests/host/Makefile ]; then $(MAKE) -C tests/host clean; fi
 	$(MAKE) -C tests/guest clean
 	rm -rf $(BUILD)
 
-.PHONY: all module lib tools tests demo deps bench-deps kernel check check-steps matrix kunit run vm-shell clean
+.PHONY: all module lib tools tests demo deps bench-deps kernel check check-steps matrix kunit run vm-shell clean \
+	install uninstall dkms-src dkms-install dkms-uninstall

@@ -84,6 +84,19 @@ static unsigned short dev_mode = 0666;
 module_param(dev_mode, ushort, 0444);
 MODULE_PARM_DESC(dev_mode, "Mode of /dev/uhp (default 0666: every user may create channels; 0660 with a udev GROUP= rule limits it to a group)");
 
+/*
+ * A fixed misc minor, so that /dev/uhp can exist before the module is
+ * loaded and load it on first open (the devname alias at the end). 243 to
+ * 254 are assigned to nothing in <linux/miscdevice.h> of any kernel of the
+ * matrix (6.1 to 7.2), and dynamic minors come from below 128 or above 255.
+ * minor=255 (MISC_DYNAMIC_MINOR) takes a dynamic one where another
+ * out-of-tree driver holds this one; the autoload then does not apply.
+ */
+#define UHP_MINOR	249
+static unsigned short minor = UHP_MINOR;
+module_param(minor, ushort, 0444);
+MODULE_PARM_DESC(minor, "Misc minor of /dev/uhp (default 249, which modules.devname names; 255: dynamic)");
+
 static int uhp_check_reserved(const __u64 *reserved, size_t bytes)
 {
 	return memchr_inv(reserved, 0, bytes) ? -EINVAL : 0;
@@ -297,15 +310,24 @@ static int __init uhp_init(void)
 		pr_err("uhp: dev_mode=%#o: only permission bits (0..0777)\n", dev_mode);
 		return -EINVAL;
 	}
+	if (minor > MISC_DYNAMIC_MINOR) {
+		pr_err("uhp: minor=%u: 0..254, or 255 for a dynamic one\n", minor);
+		return -EINVAL;
+	}
 	uhp_misc.mode = dev_mode;
+	uhp_misc.minor = minor;
 	if (!uhp_max_pinned_mb)
 		uhp_max_pinned_mb = (totalram_pages() >> (20 - PAGE_SHIFT)) / 2;
 	ret = misc_register(&uhp_misc);
+	if (ret == -EBUSY)
+		pr_err("uhp: misc minor %u is taken by another driver: load with minor=255 for a dynamic one\n",
+		       minor);
 	if (ret)
 		return ret;
-	pr_info("uhp: ABI %d, copy path %s, crc32c %s, /dev/%s ready\n",
+	pr_info("uhp: ABI %d, copy path %s, crc32c %s, /dev/%s (10:%d) ready\n",
 		UHP_ABI_VERSION, uhp_copy_name(uhp_copy_path()),
-		uhp_crc_is_table() ? "table" : "kernel", uhp_misc.name);
+		uhp_crc_is_table() ? "table" : "kernel", uhp_misc.name,
+		uhp_misc.minor);
 	return 0;
 }
 
@@ -320,4 +342,11 @@ module_exit(uhp_exit);
 
 MODULE_DESCRIPTION("uhp: message channels on mmap'd NUMA-local rings");
 MODULE_LICENSE("GPL");
-MODULE_VERSION("0.1");
+MODULE_VERSION(UHP_VERSION);
+/*
+ * Opening /dev/uhp loads the module: depmod lists these in modules.devname,
+ * kmod creates the node at boot (c 10 UHP_MINOR) and the first open asks
+ * modprobe for char-major-10-UHP_MINOR.
+ */
+MODULE_ALIAS_MISCDEV(UHP_MINOR);
+MODULE_ALIAS("devname:uhp");

@@ -4,12 +4,14 @@
 #
 #   scripts/dkms-build.sh [LANE]     LANE defaults to "default"
 #
-# Copies the working tree (tracked and new files, not build output) to
-# /usr/src/uhp-<version>, replaces any earlier registration of uhp/<version>,
-# then `dkms add` + `dkms build -k <kver> --kernelsourcedir <kdir>`. For a
-# lane with a BUILD_ROOT (the sid chroot of "unstable") all of that happens
-# inside the chroot, with its own dkms and compiler. Nothing is installed
-# into any kernel (the host's cannot load modules anyway).
+# Copies the module's sources to /usr/src/uhp-<version> exactly as `make
+# dkms-install` and the uhp-dkms package do (`make dkms-src`), replaces any
+# earlier registration of uhp/<version>, then `dkms add` + `dkms build -k
+# <kver> --kernelsourcedir <kdir>`; then builds the sample agent against the
+# Module.symvers dkms produced, as any module using uhp's kernel API is built.
+# For a lane with a BUILD_ROOT (the sid chroot of "unstable") all of that
+# happens inside the chroot, with its own dkms and compiler. Nothing is
+# installed into any kernel (the host's cannot load modules anyway).
 #
 # Prints on stdout the directory holding plain (decompressed) uhp.ko and
 # uhp_ticker.ko, build/modules/<lane>/, for `scripts/uhp-vm --ko`.
@@ -21,8 +23,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${UHP_BUILD:-$repo/build}
 lane=${1:-default}
 name=uhp
-version=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$repo/dkms.conf")
-[[ -n $version ]] || die "no PACKAGE_VERSION in dkms.conf"
+version=$(cat "$repo/VERSION")
+[[ -n $version ]] || die "empty $repo/VERSION"
 
 [[ $(id -u) -eq 0 ]] || die "dkms needs root (/usr/src, /var/lib/dkms): run as root"
 [[ -f $repo/Kbuild ]] || die "no Kbuild at the top of the tree: the module is not there yet"
@@ -44,18 +46,8 @@ dkms_tree=$(
 # Start from nothing each time: a stale registration or stale sources
 # would make dkms build something other than this tree.
 in_root dkms remove "$name/$version" --all >/dev/null 2>&1 || true
-rm -rf "$src"
-mkdir -p "$src"
-if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    # Tracked and untracked-but-not-ignored files: the tree as edited,
-    # without objects, .ko files or build/.
-    (cd "$repo" && git ls-files -z -co --exclude-standard |
-        while IFS= read -r -d '' f; do [[ -f $f ]] && printf '%s\0' "$f"; done |
-        tar --null -T - -cf -) | tar -C "$src" -xf -
-else
-    (cd "$repo" && tar --exclude=./build --exclude=./.git --exclude='*.o' \
-        --exclude='*.ko' --exclude='.*.cmd' -cf - .) | tar -C "$src" -xf -
-fi
+make -s -C "$repo" dkms-src DESTDIR="$BUILD_ROOT" >&2
+[[ -f $src/dkms.conf ]] || die "make dkms-src left no $src/dkms.conf"
 
 echo "dkms-build.sh: $lane: dkms add + build $name/$version for $KVER${BUILD_ROOT:+ in $BUILD_ROOT}" >&2
 in_root dkms add -m "$name" -v "$version" >&2
@@ -74,15 +66,34 @@ if grep -iE '(warning|error):' "$log" >&2; then
 fi
 
 moddir=$BUILD_ROOT$dkms_tree/$name/$version/$KVER/$(uname -m)/module
+
+# The sample, as any module using uhp's kernel API is built: against the
+# Module.symvers of uhp's sources (dkms cleans its own build area, so they
+# are built once more here; this uhp.ko is not used).
+sample=/var/tmp/uhp-sample-$lane
+rm -rf "$BUILD_ROOT$sample"
+cp -a "$src" "$BUILD_ROOT$sample"
+(cd "$repo" && cp --parents -t "$BUILD_ROOT$sample" samples/Kbuild samples/*.c)
+if ! in_root sh -c 'make -C "$1" M="$2" modules &&
+        make -C "$1" M="$2/samples" KBUILD_EXTRA_SYMBOLS="$2/Module.symvers" modules' \
+        sh "$KDIR" "$sample" >"$BUILD_ROOT$sample/make.log" 2>&1; then
+    tail -n 40 "$BUILD_ROOT$sample/make.log" >&2
+    die "the sample did not build against $KVER and uhp's Module.symvers"
+fi
+if grep -iE '(warning|error):' "$BUILD_ROOT$sample/make.log" >&2; then
+    die "the sample's $KVER build has warnings (above)"
+fi
 out=$build/modules/$lane
 rm -rf "$out"
 mkdir -p "$out"
 for m in "$name" uhp_ticker; do
     ko=""
-    for f in "$moddir/$m.ko" "$moddir/$m.ko.xz" "$moddir/$m.ko.zst" "$moddir/$m.ko.gz"; do
+    dir=$moddir
+    [[ $m == uhp_ticker ]] && dir=$BUILD_ROOT$sample/samples
+    for f in "$dir/$m.ko" "$dir/$m.ko.xz" "$dir/$m.ko.zst" "$dir/$m.ko.gz"; do
         [[ -f $f ]] && { ko=$f; break; }
     done
-    [[ -n $ko ]] || die "dkms reported success but $moddir has no $m.ko*"
+    [[ -n $ko ]] || die "$dir has no $m.ko* after the build"
     # dkms compresses like the kernel's own modules; uhp-vm wants plain.
     case $ko in
         *.ko) cp "$ko" "$out/$m.ko" ;;

@@ -30,7 +30,7 @@ out=$build/kunit-guest/$lane
 rm -rf "$out"
 mkdir -p "$out"
 # Sources only, as scripts/kunit.sh links them: no objects of another build.
-(cd "$repo" && git ls-files -co --exclude-standard Kbuild 'kmod/*.[ch]' 'uapi/*.h' \
+(cd "$repo" && git ls-files -co --exclude-standard Kbuild VERSION 'kmod/*.[ch]' 'uapi/*.h' \
     'kunit/*.[ch]' 'samples/*.[ch]' | xargs cp --parents -t "$out")
 make -C "$KDIR" M="$out" UHP_KUNIT=1 modules >"$out/build.log" 2>&1 ||
     { tail -n 20 "$out/build.log" >&2; die "building uhp.ko with its KUnit suites against $KDIR failed"; }

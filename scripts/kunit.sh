@@ -71,6 +71,7 @@ mkdir -p "$dst/kmod" "$dst/uapi/linux" "$dst/kunit"
 link "$root/kunit/Makefile.intree" "$dst/Makefile"
 link "$root/kunit/Kconfig.intree" "$dst/Kconfig"
 link "$root/Kbuild" "$dst/uhp.kbuild"
+link "$root/VERSION" "$dst/VERSION"
 for d in kmod uapi/linux kunit; do
     # Drop links whose file went away (or anything that is not one of ours).
     for f in "$dst/$d"/*; do

@@ -40,6 +40,8 @@
 
 #include <linux/uhp.h>
 
+#include "uhp_version.h"	/* generated from the top-level VERSION */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -52,9 +54,6 @@ extern "C" {
  * The library's version; uhp_version() says which one is linked, e.g. to
  * refuse a libuhp.so older than the header a program was built with.
  */
-#define UHP_VERSION_MAJOR	0
-#define UHP_VERSION_MINOR	1
-#define UHP_VERSION_PATCH	0
 #define UHP_VERSION_NUM \
 	((UHP_VERSION_MAJOR << 16) | (UHP_VERSION_MINOR << 8) | UHP_VERSION_PATCH)
 
