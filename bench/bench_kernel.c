@@ -405,7 +405,7 @@ static uint64_t uhp_drain(uint16_t type, uint64_t n, uint64_t *lat)
 		} else if (r == -EAGAIN) {
 			cons_waits++;
 			r = uhp_wait(U.ch, WAIT_MS);
-			if (r == 0)
+			if (r == -ETIMEDOUT)
 				die("uhp: no record for %d ms after %llu of %llu", WAIT_MS,
 				    (unsigned long long)got, (unsigned long long)n);
 			if (r < 0)

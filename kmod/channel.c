@@ -42,6 +42,49 @@ void uhp_channel_wake(struct uhp_channel *ch)
 	wake_up_interruptible_poll(&ch->wq, EPOLLIN | EPOLLRDNORM);
 }
 
+/*
+ * Hung up: nobody can produce into the channel any more. Its name is gone
+ * (nobody attaches again), no file that can produce is left (a file lives
+ * on in mappings, in children and in fds passed over sockets: it counts
+ * until its last reference goes; a UHP_*_CONSUME_ONLY consumer's file and
+ * observers' cannot produce), and no kernel producer holds it. Lockless:
+ * once the name is gone both can only go down (attaching and kernel
+ * producers need the name), so a true answer stays true.
+ */
+bool uhp_channel_hung_up(struct uhp_channel *ch)
+{
+	return !READ_ONCE(ch->named) && atomic_read(&ch->nr_writers) <= 0;
+}
+
+/*
+ * Tell a consumer in poll() when the channel has just hung up. Callers made
+ * it so before calling: the waitqueue lock orders this against poll()'s
+ * check, as in uhp_channel_wake().
+ */
+void uhp_channel_hup_wake(struct uhp_channel *ch)
+{
+	if (uhp_channel_hung_up(ch))
+		wake_up_interruptible_poll(&ch->wq, EPOLLHUP);
+}
+
+/*
+ * Can this file produce: open for writing (not an observer), and not the
+ * consumer's file of a UHP_*_CONSUME_ONLY consumer. The role, and with it
+ * consume_only, stays with its file until the file is released.
+ */
+bool uhp_file_produces(struct uhp_channel *ch, const struct file *file)
+{
+	return (file->f_mode & FMODE_WRITE) &&
+	       !(READ_ONCE(ch->consumer) == file && READ_ONCE(ch->consume_only));
+}
+
+/* A writable file went, or a kernel producer let go. */
+void uhp_channel_writer_gone(struct uhp_channel *ch)
+{
+	atomic_dec(&ch->nr_writers);
+	uhp_channel_hup_wake(ch);
+}
+
 static void uhp_channel_kwake_fn(struct irq_work *work)
 {
 	uhp_channel_wake(container_of(work, struct uhp_channel, kwake));
@@ -223,6 +266,8 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 		      UHP_INFO_F_CONSUMER : 0;
 	if (!(ucmd->file->f_mode & FMODE_WRITE))
 		info->flags |= UHP_INFO_F_RDONLY;
+	else if (!uhp_file_produces(ch, ucmd->file))
+		info->flags |= UHP_INFO_F_CONSUME_ONLY;
 	info->abi_version = UHP_ABI_VERSION;
 	info->nr_rings = ch->nr_rings;
 	info->features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
@@ -231,7 +276,7 @@ static int uhp_ioctl_info(struct uhp_ucmd *ucmd)
 			 UHP_FEAT_URING_CMD | UHP_FEAT_MEMLOCK |
 			 UHP_FEAT_AUTO_UNLINK | UHP_FEAT_CONS_OWNER |
 			 UHP_FEAT_ATTACH_RDONLY | UHP_FEAT_LIST |
-			 UHP_FEAT_EXCL_RINGS | UHP_FEAT_SCOPE;
+			 UHP_FEAT_EXCL_RINGS | UHP_FEAT_HANGUP | UHP_FEAT_SCOPE;
 	info->data_size = ch->data_size;
 	info->page_size = UHP_PAGE_SIZE;
 	info->copy_path = uhp_copy_path();
@@ -266,8 +311,8 @@ static int uhp_ioctl_send(struct uhp_ucmd *ucmd)
 
 	if (s->flags || s->__reserved0 || s->__reserved1 || s->pos)
 		return -EINVAL;
-	if (!(ucmd->file->f_mode & FMODE_WRITE))
-		return -EBADF;		/* an observer (UHP_ATTACH_RDONLY) */
+	if (!uhp_file_produces(ch, ucmd->file))
+		return -EBADF;		/* an observer, or a consume-only consumer */
 	if (s->ring >= ch->nr_rings)
 		return -EINVAL;
 	if (ch->rings[s->ring].kernel)
@@ -325,8 +370,8 @@ static int uhp_ioctl_claim(struct uhp_ucmd *ucmd)
 	if (c->flags || c->ring || c->__reserved0 ||
 	    memchr_inv(c->__reserved, 0, sizeof(c->__reserved)))
 		return -EINVAL;
-	if (!(ucmd->file->f_mode & FMODE_WRITE))
-		return -EBADF;		/* an observer (UHP_ATTACH_RDONLY) */
+	if (!uhp_file_produces(ch, ucmd->file))
+		return -EBADF;		/* an observer, or a consume-only consumer */
 
 	spin_lock(&ch->claim_lock);
 	for (i = ch->nr_user_rings; i < ch->kring_first; i++) {
@@ -416,8 +461,13 @@ static __poll_t uhp_channel_poll(struct file *file, poll_table *wait)
 {
 	struct uhp_channel *ch = file->private_data;
 
+	__poll_t mask;
+
 	poll_wait(file, &ch->wq, wait);
-	return uhp_channel_readable(ch) ? EPOLLIN | EPOLLRDNORM : 0;
+	mask = uhp_channel_readable(ch) ? EPOLLIN | EPOLLRDNORM : 0;
+	if (uhp_channel_hung_up(ch))
+		mask |= EPOLLHUP;
+	return mask;
 }
 
 /* A partial munmap/mprotect would split the mapping: refuse it. */
@@ -454,7 +504,8 @@ static int uhp_channel_mmap(struct file *file, struct vm_area_struct *vma)
 	 * move while this fd is open, and a mapping keeps it open).
 	 */
 	ret = uhp_ring_mmap(&ch->rings[ring], vma, part,
-			    READ_ONCE(ch->consumer) == file);
+			    READ_ONCE(ch->consumer) == file,
+			    !uhp_file_produces(ch, file));
 	if (ret)
 		return ret;
 	/* mprotect(PROT_EXEC) stays refused */
@@ -478,6 +529,7 @@ void uhp_channel_consumer_drop(struct uhp_channel *ch, const struct file *file)
 		for (i = 0; i < ch->nr_rings; i++)
 			uhp_ring_clear_need_wakeup(&ch->rings[i]);
 		WRITE_ONCE(ch->consumer, NULL);
+		WRITE_ONCE(ch->consume_only, false);
 	}
 	spin_unlock(&ch->consumer_lock);
 }
@@ -485,9 +537,12 @@ void uhp_channel_consumer_drop(struct uhp_channel *ch, const struct file *file)
 static int uhp_channel_fd_release(struct inode *inode, struct file *file)
 {
 	struct uhp_channel *ch = file->private_data;
+	bool writer = uhp_file_produces(ch, file);	/* before the role goes */
 
 	uhp_channel_consumer_drop(ch, file);
 	uhp_channel_claims_drop(ch, file);
+	if (writer)
+		uhp_channel_writer_gone(ch);
 	/* The last fd (mappings hold theirs) of an auto-unlink channel. */
 	if (atomic_dec_and_test(&ch->nr_files) && ch->auto_unlink)
 		uhp_registry_forget(ch);
@@ -512,13 +567,20 @@ static const struct file_operations uhp_channel_fops = {
  * (uhp_channel_install_file()), so CREATE can take the role before the
  * name is visible.
  */
-struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer, bool rdonly)
+struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer, bool rdonly,
+			      bool consume_only)
 {
 	struct file *file;
 	int ret = 0;
 
 	uhp_channel_get(ch);	/* the file's reference */
 	atomic_inc(&ch->nr_files);
+	/*
+	 * A writable file is a writer (release drops it: uhp_file_produces()),
+	 * unless it becomes a consume-only consumer below.
+	 */
+	if (!rdonly)
+		atomic_inc(&ch->nr_writers);
 	/*
 	 * A read-only file: mmap() itself refuses PROT_WRITE on it and clears
 	 * VM_MAYWRITE (so mprotect() cannot add it); SEND and NOTIFY check
@@ -527,6 +589,8 @@ struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer, bool rdonly
 	file = anon_inode_getfile("[uhp]", &uhp_channel_fops, ch,
 				  rdonly ? O_RDONLY : O_RDWR);
 	if (IS_ERR(file)) {
+		if (!rdonly)
+			atomic_dec(&ch->nr_writers);
 		atomic_dec(&ch->nr_files);
 		uhp_channel_put(ch);
 		return file;
@@ -534,8 +598,13 @@ struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer, bool rdonly
 	if (consumer) {
 		spin_lock(&ch->consumer_lock);
 		ret = ch->consumer ? -EBUSY : 0;
-		if (!ret)
+		if (!ret) {
+			WRITE_ONCE(ch->consume_only, consume_only);
 			WRITE_ONCE(ch->consumer, file);
+			/* Not a writer after all (counted above). */
+			if (consume_only)
+				atomic_dec(&ch->nr_writers);
+		}
 		spin_unlock(&ch->consumer_lock);
 	}
 	if (ret) {

@@ -40,12 +40,14 @@ struct uhp_channel *uhp_kchannel_get(const char *name)
 		uhp_channel_put(ch);
 		return ERR_PTR(-EOPNOTSUPP);
 	}
+	atomic_inc(&ch->nr_writers);	/* a producer: no hang-up while held */
 	return ch;
 }
 EXPORT_SYMBOL_GPL(uhp_kchannel_get);
 
 void uhp_kchannel_put(struct uhp_channel *ch)
 {
+	uhp_channel_writer_gone(ch);
 	uhp_channel_put(ch);
 }
 EXPORT_SYMBOL_GPL(uhp_kchannel_put);
@@ -225,7 +227,7 @@ void uhp_kgroup_destroy(struct uhp_kgroup *g)
 	unsigned int i;
 
 	for (i = 0; i < g->n; i++)
-		uhp_channel_put(g->ch[i]);
+		uhp_kchannel_put(g->ch[i]);	/* uhp_kchannel_get()'s */
 	kfree(g);
 }
 EXPORT_SYMBOL_GPL(uhp_kgroup_destroy);

@@ -112,6 +112,8 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 
 	if (c->flags & ~UHP_CREATE_FLAGS)
 		return -EINVAL;
+	if ((c->flags & UHP_CREATE_CONSUME_ONLY) && !(c->flags & UHP_CREATE_CONSUMER))
+		return -EINVAL;
 	ret = uhp_check_reserved(c->__reserved, sizeof(c->__reserved));
 	if (ret)
 		return ret;
@@ -152,7 +154,8 @@ static int uhp_ioctl_create(struct uhp_ucmd *ucmd)
 	 * The file, and the consumer role, exist before the name is visible:
 	 * a concurrent ATTACH cannot take the role from the creator.
 	 */
-	file = uhp_channel_open(ch, c->flags & UHP_CREATE_CONSUMER, false);
+	file = uhp_channel_open(ch, c->flags & UHP_CREATE_CONSUMER, false,
+				c->flags & UHP_CREATE_CONSUME_ONLY);
 	if (IS_ERR(file)) {
 		ret = PTR_ERR(file);
 		goto out_put;
@@ -184,6 +187,8 @@ static int uhp_ioctl_attach(struct uhp_ucmd *ucmd)
 		return -EINVAL;
 	if (rdonly && (a->flags & UHP_ATTACH_CONSUMER))
 		return -EINVAL;		/* the consumer writes read_pos */
+	if ((a->flags & UHP_ATTACH_CONSUME_ONLY) && !(a->flags & UHP_ATTACH_CONSUMER))
+		return -EINVAL;
 	ret = uhp_check_reserved(a->__reserved, sizeof(a->__reserved));
 	if (ret)
 		return ret;
@@ -196,7 +201,8 @@ static int uhp_ioctl_attach(struct uhp_ucmd *ucmd)
 		return -ENOENT;
 	ret = uhp_registry_permission(ch, rdonly);
 	if (!ret) {
-		file = uhp_channel_open(ch, a->flags & UHP_ATTACH_CONSUMER, rdonly);
+		file = uhp_channel_open(ch, a->flags & UHP_ATTACH_CONSUMER, rdonly,
+					a->flags & UHP_ATTACH_CONSUME_ONLY);
 		ret = IS_ERR(file) ? PTR_ERR(file) : uhp_channel_install_file(file);
 		if (ret >= 0)
 			trace_uhp_attach(ch, a->flags);

@@ -147,12 +147,14 @@ int uhp_registry_unlink(const char *name)
 		goto out_unlock;
 	}
 	hash_del(&ch->name_node);
-	ch->named = false;
+	WRITE_ONCE(ch->named, false);	/* uhp_channel_hung_up() reads it */
 	trace_uhp_unlink(ch);
 out_unlock:
 	mutex_unlock(&uhp_registry_lock);
-	if (!ret)
+	if (!ret) {
+		uhp_channel_hup_wake(ch);
 		uhp_channel_put(ch);	/* the name's reference */
+	}
 	return ret;
 }
 
@@ -234,11 +236,13 @@ void uhp_registry_forget(struct uhp_channel *ch)
 	was_named = ch->named;
 	if (was_named) {
 		hash_del(&ch->name_node);
-		ch->named = false;
+		WRITE_ONCE(ch->named, false);
 	}
 	mutex_unlock(&uhp_registry_lock);
-	if (was_named)
+	if (was_named) {
+		uhp_channel_hup_wake(ch);
 		uhp_channel_put(ch);	/* the name's reference */
+	}
 }
 
 /* Called by the channel's final put. */
@@ -264,7 +268,7 @@ void uhp_registry_drain(void)
 	mutex_lock(&uhp_registry_lock);
 	hash_for_each_safe(uhp_names, bkt, tmp, ch, name_node) {
 		hash_del(&ch->name_node);
-		ch->named = false;
+		WRITE_ONCE(ch->named, false);
 		list_move(&ch->all_node, &doomed);
 	}
 	mutex_unlock(&uhp_registry_lock);

@@ -155,14 +155,15 @@ static int uhp_ring_mmap_ro(struct vm_area_struct *vma, bool ro)
 
 /*
  * Map one part of the ring. Only the kernel writes a kernel ring's prod
- * page and data; only the consumer (cons_owner: the mapping comes through
- * the fd holding the role) writes the cons page. remap_vmalloc_range()
+ * page and data, and a consume-only fd writes neither (consume_only); only
+ * the consumer (cons_owner: the mapping comes through the fd holding the
+ * role) writes the cons page. remap_vmalloc_range()
  * takes a reference on every page for the mapping's lifetime and sets
  * VM_DONTEXPAND | VM_DONTDUMP; it also rejects a length past the end of
  * the vmap.
  */
 int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
-		  unsigned int part, bool cons_owner)
+		  unsigned int part, bool cons_owner, bool consume_only)
 {
 	unsigned long len = vma->vm_end - vma->vm_start;
 	int ret;
@@ -171,7 +172,7 @@ int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
 	case UHP_PART_PROD:
 		if (len != PAGE_SIZE)
 			return -EINVAL;
-		ret = uhp_ring_mmap_ro(vma, r->kernel);
+		ret = uhp_ring_mmap_ro(vma, r->kernel || consume_only);
 		return ret ?: remap_vmalloc_range(vma, r->vaddr, 0);
 	case UHP_PART_CONS:
 		if (len != PAGE_SIZE)
@@ -181,7 +182,7 @@ int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
 	case UHP_PART_DATA:
 		if (len != r->size && len != 2 * r->size)
 			return -EINVAL;
-		ret = uhp_ring_mmap_ro(vma, r->kernel);
+		ret = uhp_ring_mmap_ro(vma, r->kernel || consume_only);
 		return ret ?: remap_vmalloc_range(vma, r->vaddr,
 						  UHP_RING_META_PAGES);
 	default:

@@ -97,12 +97,20 @@ struct uhp_channel {
 	struct hlist_node name_node;	/* registry lock */
 	struct list_head all_node;	/* registry lock: every live channel */
 	struct file *consumer;		/* consumer_lock: fd holding the role */
-	spinlock_t consumer_lock;
+	bool consume_only;		/* consumer_lock: it never produces */
+	spinlock_t consumer_lock;	/* consumer, consume_only */
 	wait_queue_head_t wq;		/* consumers sleeping in poll() */
 	struct irq_work kwake;		/* kernel producers' deferred wake-up */
 	u64 data_size;
 	bool auto_unlink;		/* UHP_CREATE_AUTO_UNLINK */
 	atomic_t nr_files;		/* channel fds (mappings hold theirs) */
+	/*
+	 * Who can still produce: writable channel files (as nr_files: a
+	 * file counts until its last fd or mapping goes) and kernel
+	 * producers' references (uhp_kchannel_get()). See
+	 * uhp_channel_hung_up().
+	 */
+	atomic_t nr_writers;
 	struct user_struct *user;	/* charged for the rings, or NULL */
 	unsigned long nr_pinned;	/* pages charged (account.c) */
 	/*
@@ -155,7 +163,7 @@ int uhp_ring_init(struct uhp_ring *r, int node, u64 size, unsigned int index,
 		  bool kernel);
 void uhp_ring_destroy(struct uhp_ring *r);
 int uhp_ring_mmap(struct uhp_ring *r, struct vm_area_struct *vma,
-		  unsigned int part, bool cons_owner);
+		  unsigned int part, bool cons_owner, bool consume_only);
 bool uhp_ring_readable(struct uhp_ring *r);
 int uhp_ring_send(struct uhp_ring *r, const struct uhp_send *s,
 		  struct iov_iter *payload, u64 *pos_out);
@@ -210,9 +218,14 @@ struct uhp_channel *uhp_channel_alloc(const char *name, u64 ring_size,
 				      unsigned int excl_rings);
 void uhp_channel_wake(struct uhp_channel *ch);
 void uhp_channel_kwake(struct uhp_channel *ch);
+bool uhp_channel_hung_up(struct uhp_channel *ch);
+void uhp_channel_writer_gone(struct uhp_channel *ch);
+void uhp_channel_hup_wake(struct uhp_channel *ch);
 void uhp_channel_get(struct uhp_channel *ch);
 void uhp_channel_put(struct uhp_channel *ch);
-struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer, bool rdonly);
+struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer, bool rdonly,
+			      bool consume_only);
+bool uhp_file_produces(struct uhp_channel *ch, const struct file *file);
 void uhp_channel_consumer_drop(struct uhp_channel *ch, const struct file *file);
 int uhp_channel_install_file(struct file *file);
 

@@ -16,8 +16,16 @@
  * and calls FUTEX_WAKE. Placement: the data and pages of ring k are bound to
  * node k with mbind(MPOL_PREFERRED) before they are first touched.
  *
+ * A pollable fd (uhp_channel_fd() of the consumer, for epoll and asyncio) is
+ * a FIFO beside the object, /dev/shm/uhp.<name>:wake (':' is in no channel
+ * name, so no arena is called that), made and opened by the consumer at its
+ * first uhp_channel_fd(), which then sets hdr->wake_fifo. From then on a
+ * producer's wakeup also writes a byte into it (the write end opened once
+ * per handle); uhp_end_sleep() drains it. Both ends refuse a FIFO that is
+ * not the user's own: /dev/shm is writable by everyone.
+ *
  * Order of things: 1. names and the header, 2. mapping, 3. create/attach/
- * unlink, 4. futex wait/wake, 5. release (from uhp__channel_free()).
+ * unlink, 4. wait/wake (futex, FIFO), 5. claims, 6. release, 7. the backend.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,6 +65,8 @@ struct uhp_arena_hdr {
 	/* the last nr_excl rings are exclusive (claim.c) */
 	uint32_t nr_excl;
 	int32_t claim_pid[UHP_ARENA_MAX_RINGS];	/* claimant of ring k, or 0 */
+	/* 1 once a consumer listens on the wake FIFO (older arenas: 0) */
+	uint32_t wake_fifo;
 };
 
 /* ---- 1. names, header ---- */
@@ -71,6 +81,16 @@ static int shm_name(const char *name, char out[UHP_NAME_MAX + 8])
 		return ret;
 	snprintf(out, UHP_NAME_MAX + 8, "/uhp.%s", checked);
 	return 0;
+}
+
+#define UHP_SHM_DIR		"/dev/shm"
+#define UHP_WAKE_SUFFIX		":wake"
+#define UHP_WAKE_PATH_MAX	(sizeof(UHP_SHM_DIR) + UHP_NAME_MAX + 8 + sizeof(UHP_WAKE_SUFFIX))
+
+/* The wake FIFO's path, from shm_name()'s "/uhp.<name>". */
+static void wake_path(char out[UHP_WAKE_PATH_MAX], const char *shm)
+{
+	snprintf(out, UHP_WAKE_PATH_MAX, UHP_SHM_DIR "%s" UHP_WAKE_SUFFIX, shm);
 }
 
 /*
@@ -180,18 +200,22 @@ static int arena_init_rings(int fd, struct uhp_arena_hdr *hdr, size_t page)
 
 /* The channel over an open arena fd whose header is mapped at hdr; takes
  * the header mapping over (unmapped on failure too). */
-static int arena_open(int fd, struct uhp_arena_hdr *hdr, bool consumer,
-		      struct uhp_channel **out)
+static int arena_open(int fd, struct uhp_arena_hdr *hdr, const char *shm,
+		      bool consumer, struct uhp_channel **out)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	struct uhp_channel *ch;
 	int ret;
 
-	ch = uhp__channel_alloc(hdr->nr_rings);
-	if (!ch) {
+	ch = uhp__channel_alloc(hdr->nr_rings, &uhp__arena_backend);
+	if (ch)
+		ch->wake_path = malloc(UHP_WAKE_PATH_MAX);
+	if (!ch || !ch->wake_path) {
+		free(ch);
 		munmap(hdr, page);
 		return -ENOMEM;
 	}
+	wake_path(ch->wake_path, shm);
 	ch->data_size = hdr->data_size;
 	ch->max_total = hdr->data_size;
 	ch->arena = hdr;	/* from here uhp__channel_free() unmaps it */
@@ -201,7 +225,7 @@ static int arena_open(int fd, struct uhp_arena_hdr *hdr, bool consumer,
 
 		/*
 		 * The role is free, or its holder is dead: take it. Pairs
-		 * with the release in uhp__arena_release(). (A holder's pid
+		 * with the release in arena_release(). (A holder's pid
 		 * reused by an unrelated process keeps the role taken.)
 		 */
 		while (!__atomic_compare_exchange_n(&hdr->consumer_pid, &holder, me,
@@ -291,7 +315,7 @@ UHP_API int uhp_arena_create(const char *name, const struct uhp_create_opts *opt
 	}
 	/* Pairs with the load-acquire in uhp_arena_attach(). */
 	__atomic_store_n(&hdr->ready, 1, __ATOMIC_RELEASE);
-	ret = arena_open(fd, hdr, opts->consumer, out);
+	ret = arena_open(fd, hdr, path, opts->consumer, out);
 	if (ret)
 		goto err_unlink;	/* arena_open() unmapped hdr */
 	close(fd);
@@ -348,19 +372,25 @@ UHP_API int uhp_arena_attach(const char *name, unsigned flags,
 		close(fd);
 		return -EPROTO;
 	}
-	ret = arena_open(fd, hdr, flags & UHP_ATTACH_CONSUMER, out);
+	ret = arena_open(fd, hdr, path, flags & UHP_ATTACH_CONSUMER, out);
 	close(fd);
 	return ret;
 }
 
 UHP_API int uhp_arena_unlink(const char *name)
 {
-	char path[UHP_NAME_MAX + 8];
+	char path[UHP_NAME_MAX + 8], wake[UHP_WAKE_PATH_MAX];
 	int ret = shm_name(name, path);
 
 	if (ret)
 		return ret;
-	return shm_unlink(path) ? -errno : 0;
+	ret = shm_unlink(path) ? -errno : 0;
+	if (!ret) {
+		/* Its FIFO, if a consumer made one (ours: shm_unlink worked). */
+		wake_path(wake, path);
+		unlink(wake);
+	}
+	return ret;
 }
 
 /* ---- 4. futex ---- */
@@ -372,28 +402,69 @@ static long futex(uint32_t *uaddr, int op, uint32_t val,
 	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
 }
 
-void uhp__arena_wake(struct uhp_channel *ch)
+/* Is fd a FIFO of this user's, not readable or writable by others? */
+static bool own_fifo(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
+	       st.st_uid == geteuid() && !(st.st_mode & 077);
+}
+
+/*
+ * A producer's half: a byte into the FIFO, if a consumer listens there.
+ * The write end is opened once per handle; a full FIFO (EAGAIN) already
+ * says "readable", and no reader (ENXIO: the consumer went) is no error.
+ */
+static void wake_fifo(struct uhp_channel *ch)
+{
+	static const char byte = 1;
+
+	if (ch->wake_fd < 0) {
+		int fd = open(ch->wake_path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW |
+			      O_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		if (!own_fifo(fd)) {
+			close(fd);
+			return;
+		}
+		ch->wake_fd = fd;
+	}
+	if (write(ch->wake_fd, &byte, 1) < 0 && errno == EPIPE) {
+		close(ch->wake_fd);	/* reader gone: reopen next time */
+		ch->wake_fd = -1;
+	}
+}
+
+static int arena_notify(struct uhp_channel *ch)
 {
 	struct uhp_arena_hdr *hdr = ch->arena;
 
 	/* Pairs with the consumer's load of wake_seq before it re-checks. */
 	__atomic_fetch_add(&hdr->wake_seq, 1, __ATOMIC_SEQ_CST);
 	futex(&hdr->wake_seq, FUTEX_WAKE, INT_MAX, NULL);
+	/* Set (release) after the consumer opened the FIFO for reading. */
+	if (__atomic_load_n(&hdr->wake_fifo, __ATOMIC_ACQUIRE))
+		wake_fifo(ch);
+	return 0;
 }
 
-uint32_t uhp__arena_wake_seq(struct uhp_channel *ch)
+static uint32_t arena_wake_token(struct uhp_channel *ch)
 {
 	return __atomic_load_n(&((struct uhp_arena_hdr *)ch->arena)->wake_seq,
 			       __ATOMIC_SEQ_CST);
 }
 
-uint32_t *uhp__arena_wake_word(struct uhp_channel *ch)
+static uint32_t *arena_wake_word(struct uhp_channel *ch)
 {
 	return &((struct uhp_arena_hdr *)ch->arena)->wake_seq;
 }
 
 /* Sleep until wake_seq moves from seq or ns pass. 0, or -errno. */
-int uhp__arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns)
+static int arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns,
+		       uint64_t *backoff)
 {
 	struct uhp_arena_hdr *hdr = ch->arena;
 	struct timespec ts = {
@@ -401,10 +472,52 @@ int uhp__arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns)
 		.tv_nsec = (long)(ns % 1000000000ULL),
 	};
 
+	(void)backoff;
 	if (futex(&hdr->wake_seq, FUTEX_WAIT, seq, &ts) < 0 &&
 	    errno != EAGAIN && errno != ETIMEDOUT && errno != EINTR)
 		return -errno;
 	return 0;
+}
+
+/*
+ * The consumer's pollable fd: the read end of the wake FIFO, made and
+ * opened at the first call (O_RDWR: it never reports EOF or POLLHUP when
+ * no writer has it open). Producers write only while need_wakeup is set,
+ * so the protocol is the device's: uhp_prepare_sleep(), poll, then
+ * uhp_end_sleep(), which drains the FIFO.
+ */
+static int arena_pollfd(struct uhp_channel *ch)
+{
+	struct uhp_arena_hdr *hdr = ch->arena;
+	int fd;
+
+	if (!ch->consumer)
+		return -EOPNOTSUPP;	/* producers are not woken */
+	if (ch->wake_fd >= 0)
+		return ch->wake_fd;
+	if (mkfifo(ch->wake_path, 0600) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open(ch->wake_path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? -EPERM : -errno;
+	if (!own_fifo(fd)) {
+		close(fd);
+		return -EPERM;	/* someone else's file in its place */
+	}
+	ch->wake_fd = fd;
+	/* Pairs with the load-acquire in arena_notify(). */
+	__atomic_store_n(&hdr->wake_fifo, 1, __ATOMIC_RELEASE);
+	return fd;
+}
+
+/* Empty the FIFO: the bytes were wakeups, and the rings are re-read next. */
+static void arena_end_sleep(struct uhp_channel *ch)
+{
+	char buf[256];
+
+	if (ch->consumer && ch->wake_fd >= 0)
+		while (read(ch->wake_fd, buf, sizeof(buf)) > 0)
+			;
 }
 
 /* ---- 5. claims (claim.c) ---- */
@@ -414,10 +527,10 @@ int uhp__arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns)
  * for the consumer role; a claimant's pid reused by an unrelated process
  * keeps its ring taken). The caller's node first. Ring k, or -EBUSY.
  * claim_pid[k] pairs acquire/release with the release in
- * uhp__arena_release(): the old claimant's stores to write_pos and the
+ * arena_release(): the old claimant's stores to write_pos and the
  * data come before ours.
  */
-int uhp__arena_claim(struct uhp_channel *ch)
+static int arena_claim(struct uhp_channel *ch)
 {
 	struct uhp_arena_hdr *hdr = ch->arena;
 	int32_t me = (int32_t)getpid();
@@ -449,10 +562,22 @@ int uhp__arena_claim(struct uhp_channel *ch)
 
 /* ---- 6. release ---- */
 
-void uhp__arena_release(struct uhp_channel *ch)
+static void arena_release(struct uhp_channel *ch)
 {
 	struct uhp_arena_hdr *hdr = ch->arena;
 	int32_t me = (int32_t)getpid();
+
+	/* Producers stop writing to a FIFO nobody reads (a new consumer's
+	 * uhp_channel_fd() sets it again). */
+	if (hdr && ch->consumer && ch->wake_fd >= 0)
+		__atomic_store_n(&hdr->wake_fifo, 0, __ATOMIC_RELAXED);
+	if (ch->wake_fd >= 0)
+		close(ch->wake_fd);
+	ch->wake_fd = -1;
+	free(ch->wake_path);
+	ch->wake_path = NULL;
+	if (!hdr)
+		return;
 
 	if (ch->consumer)
 		__atomic_compare_exchange_n(&hdr->consumer_pid, &me, 0, false,
@@ -465,3 +590,24 @@ void uhp__arena_release(struct uhp_channel *ch)
 	munmap(hdr, ch->arena_len);
 	ch->arena = NULL;
 }
+
+/* ---- 7. the backend ---- */
+
+static int arena_info(struct uhp_channel *ch, struct uhp_info *out,
+		      struct uhp_ring_info *rings, unsigned cap)
+{
+	return uhp__info_local(ch, out, rings, cap, UHP_FEAT_EXCL_RINGS);
+}
+
+const struct uhp_backend uhp__arena_backend = {
+	.name = "arena",
+	.notify = arena_notify,
+	.wake_token = arena_wake_token,
+	.sleep = arena_sleep,
+	.wake_word = arena_wake_word,
+	.pollfd = arena_pollfd,
+	.end_sleep = arena_end_sleep,
+	.claim = arena_claim,
+	.info = arena_info,
+	.release = arena_release,
+};

@@ -12,7 +12,7 @@
  *            is -EBUSY.
  *   arena    the header's claim_pid[] (arena.c), taken with a CAS and given
  *            back by uhp_close(), as the consumer role is.
- * Producers without the claim never pick the ring (control.c) and
+ * Producers without the claim never pick the ring (channel.c) and
  * uhp_set_producer_ring() refuses it.
  *
  * fork(): a child shares the parent's claim (the same open file in the
@@ -25,7 +25,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <sys/ioctl.h>
 
 #include "uhp_internal.h"
 
@@ -78,19 +77,6 @@ void uhp__claim_forget(struct uhp_channel *ch)
 
 /* ---- 2. the claim ---- */
 
-static int module_claim(struct uhp_channel *ch)
-{
-	struct uhp_claim c = { .size = sizeof(c) };
-	int ret;
-
-	do
-		ret = ioctl(ch->fd, UHP_IOC_CLAIM, &c);
-	while (ret < 0 && errno == EINTR);
-	if (ret < 0)	/* a module before UHP_FEAT_EXCL_RINGS: ENOTTY */
-		return errno == ENOTTY ? -EOPNOTSUPP : -errno;
-	return (int)c.ring;
-}
-
 UHP_API int uhp_claim_ring(struct uhp_channel *ch)
 {
 	int k;
@@ -102,12 +88,7 @@ UHP_API int uhp_claim_ring(struct uhp_channel *ch)
 	if (ch->claimed >= 0)
 		return -EBUSY;
 	pthread_once(&claim_once, claim_init);
-	if (ch->fd >= 0)
-		k = module_claim(ch);
-	else if (ch->arena)
-		k = uhp__arena_claim(ch);
-	else
-		return -EOPNOTSUPP;	/* in-memory: one process, no rings to claim */
+	k = ch->be->claim(ch);
 	if (k < 0)
 		return k;
 	/* What the kernel or the arena header says is checked like the rest. */

@@ -5,8 +5,8 @@
  *
  * Order of things in this file:
  *   1. ABI layout checks (static asserts against <linux/uhp.h>)
- *   2. helpers: ioctl with -errno, name validation
- *   3. channel handle allocation/free (also used by memring.c)
+ *   2. helpers: ioctl with -errno
+ *   3. the backend of /dev/uhp channels (struct uhp_backend, channel.c)
  *   4. channel_map(): INFO, validate, mmap every ring, read each desc once
  *   5. the public calls, in the order of the ioctl table
  *
@@ -56,122 +56,94 @@ static int xioctl(int fd, unsigned long cmd, void *arg)
 	return ret < 0 ? -errno : ret;
 }
 
-/* Same rule as the kernel: 1..UHP_NAME_MAX-1 of [A-Za-z0-9._-], no leading '.' */
-int uhp__name_copy(char dst[UHP_NAME_MAX], const char *name)
-{
-	size_t n;
-
-	if (!name)
-		return -EINVAL;
-	n = strnlen(name, UHP_NAME_MAX);
-	if (n >= UHP_NAME_MAX)
-		return -ENAMETOOLONG;
-	if (n == 0 || name[0] == '.')
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return -EINVAL;
-	}
-	memset(dst, 0, UHP_NAME_MAX);
-	memcpy(dst, name, n);
-	return 0;
-}
-
 static bool is_pow2(uint64_t v)
 {
 	return v && !(v & (v - 1));
 }
 
-/* ---- 3. handle ---- */
+/* ---- 3. the backend ---- */
 
-struct uhp_channel *uhp__channel_alloc(unsigned nr_rings)
+static int dev_notify(struct uhp_channel *ch)
 {
-	struct uhp_channel *ch;
-	size_t sz = sizeof(*ch) + (size_t)nr_rings * sizeof(ch->rings[0]);
+	struct uhp_notify n = { .size = sizeof(n) };
+	int ret = xioctl(ch->fd, UHP_IOC_NOTIFY, &n);
 
-	/* aligned_alloc: the stat groups are cache-line aligned */
-	sz = (sz + 63) & ~(size_t)63;
-	ch = aligned_alloc(64, sz);
-	if (!ch)
-		return NULL;
-	memset(ch, 0, sz);
-	ch->fd = -1;
-	ch->claimed = -1;
-	ch->rr_left = UHP_RR_QUANTUM;
-	ch->nr_rings = nr_rings;
-	ch->stall_timeout_ns = UHP_DEFAULT_STALL_TIMEOUT_NS;
-	return ch;
+	return ret < 0 ? ret : 0;
 }
 
-/* Build node -> ring: a producer looks up the ring of the node it runs on. */
-int uhp__channel_index_nodes(struct uhp_channel *ch)
+/* The kernel's POLLIN is the state of the rings: no token needed. */
+static uint32_t dev_wake_token(struct uhp_channel *ch)
 {
-	int max = -1;
-
-	for (unsigned k = 0; k < ch->nr_rings; k++)
-		if (ch->rings[k].node > max && ch->rings[k].node < 4096)
-			max = ch->rings[k].node;
-	if (max < 0)
-		return 0;	/* no usable node ids: everyone uses ring 0 */
-	ch->node_ring = malloc((size_t)(max + 1) * sizeof(ch->node_ring[0]));
-	if (!ch->node_ring)
-		return -ENOMEM;
-	for (int n = 0; n <= max; n++)
-		ch->node_ring[n] = -1;
-	for (unsigned k = 0; k < ch->nr_rings; k++) {
-		int n = ch->rings[k].node;
-
-		/* Producers never write kernel rings, nor unclaimed
-		 * exclusive ones. */
-		if (ch->rings[k].kernel || ch->rings[k].excl)
-			continue;
-		if (n >= 0 && n <= max && ch->node_ring[n] < 0)
-			ch->node_ring[n] = (int16_t)k;
-	}
-	ch->nr_node_ring = (unsigned)max + 1;
-	uhp__channel_pick_producer_ring(ch);
+	(void)ch;
 	return 0;
 }
 
-/* Producers of a new handle use the ring of the caller's node, or ring 0. */
-void uhp__channel_pick_producer_ring(struct uhp_channel *ch)
+static int dev_sleep(struct uhp_channel *ch, uint32_t token, uint64_t ns,
+		     uint64_t *backoff)
 {
-	unsigned cpu, node;
-
-	ch->prod_ring = 0;
-	if (getcpu(&cpu, &node) || node >= ch->nr_node_ring ||
-	    ch->node_ring[node] < 0)
-		return;
-	ch->prod_ring = (unsigned)ch->node_ring[node];
-	/* informational: who produces where (an observer maps it read-only) */
-	if (ch->max_total)
-		__atomic_store_n(&ch->rings[ch->prod_ring].prod->producer_cpu,
-				 cpu, __ATOMIC_RELAXED);
+	(void)token;
+	(void)backoff;
+	return uhp__poll_sleep(ch->fd, ns);
 }
 
-void uhp__channel_free(struct uhp_channel *ch)
+static uint32_t *dev_wake_word(struct uhp_channel *ch)
 {
-	uhp__claim_forget(ch);
-	for (unsigned k = 0; k < ch->nr_rings; k++) {
-		struct uhp_ring *r = &ch->rings[k];
+	(void)ch;
+	return NULL;
+}
 
-		if (r->data)
-			munmap(r->data, 2 * ch->data_size);
-		if (r->prod_page)
-			munmap(r->prod_page, UHP_PAGE_SIZE);
-		if (r->cons_page)
-			munmap(r->cons_page, UHP_PAGE_SIZE);
-	}
+static int dev_pollfd(struct uhp_channel *ch)
+{
+	return ch->fd;
+}
+
+static void dev_end_sleep(struct uhp_channel *ch)
+{
+	(void)ch;
+}
+
+static int dev_claim(struct uhp_channel *ch)
+{
+	struct uhp_claim c = { .size = sizeof(c) };
+	int ret = xioctl(ch->fd, UHP_IOC_CLAIM, &c);
+
+	if (ret < 0)	/* a module before UHP_FEAT_EXCL_RINGS: ENOTTY */
+		return ret == -ENOTTY ? -EOPNOTSUPP : ret;
+	return (int)c.ring;
+}
+
+static int dev_info(struct uhp_channel *ch, struct uhp_info *out,
+		    struct uhp_ring_info *rings, unsigned cap)
+{
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	out->rings_cap = cap;
+	out->rings_uptr = (uintptr_t)rings;
+	ret = xioctl(ch->fd, UHP_IOC_INFO, out);
+	return ret < 0 ? ret : 0;
+}
+
+static void dev_release(struct uhp_channel *ch)
+{
 	if (ch->fd >= 0)
 		close(ch->fd);
-	if (ch->arena)
-		uhp__arena_release(ch);
-	free(ch->node_ring);
-	free(ch);
+	ch->fd = -1;
 }
+
+const struct uhp_backend uhp__dev_backend = {
+	.name = "device",
+	.notify = dev_notify,
+	.wake_token = dev_wake_token,
+	.sleep = dev_sleep,
+	.wake_word = dev_wake_word,
+	.pollfd = dev_pollfd,
+	.end_sleep = dev_end_sleep,
+	.claim = dev_claim,
+	.info = dev_info,
+	.release = dev_release,
+};
 
 /* ---- 4. mapping ---- */
 
@@ -284,15 +256,19 @@ static int channel_map(int fd, struct uhp_channel **out)
 			goto out_free_ri;
 	}
 
-	ch = uhp__channel_alloc(info.nr_rings);
+	ch = uhp__channel_alloc(info.nr_rings, &uhp__dev_backend);
 	if (!ch) {
 		ret = -ENOMEM;
 		goto out_free_ri;
 	}
 	ch->data_size = info.data_size;
 	ch->consumer = info.flags & UHP_INFO_F_CONSUMER;
-	/* An observer (UHP_ATTACH_RDONLY) maps read-only and sends nothing. */
-	ch->max_total = info.flags & UHP_INFO_F_RDONLY ? 0 : info.data_size;
+	/*
+	 * An observer (UHP_ATTACH_RDONLY) maps read-only and sends nothing;
+	 * a consume-only consumer maps all but its cons page read-only.
+	 */
+	ch->max_total = info.flags & (UHP_INFO_F_RDONLY | UHP_INFO_F_CONSUME_ONLY) ?
+			0 : info.data_size;
 	for (unsigned k = 0; k < info.nr_rings; k++) {
 		ret = map_ring(ch, fd, k, &ri[k]);
 		if (ret)
@@ -326,8 +302,15 @@ UHP_API int uhp_create(int dev, const char *name,
 		       const struct uhp_create_opts *opts,
 		       struct uhp_channel **out)
 {
+	return uhp__create(dev, name, opts, 0, out);
+}
+
+/* uhp_create() with more UHP_CREATE_* flags than its opts can say. */
+int uhp__create(int dev, const char *name, const struct uhp_create_opts *opts,
+		uint32_t flags, struct uhp_channel **out)
+{
 	static const struct uhp_create_opts defaults = UHP_CREATE_OPTS_INIT;
-	struct uhp_create c = { .size = sizeof(c) };
+	struct uhp_create c = { .size = sizeof(c), .flags = flags };
 	int fd, ret;
 
 	if (!out)
@@ -416,109 +399,6 @@ UHP_API int uhp_unlink(int dev, const char *name)
 	if (ret)
 		return ret;
 	ret = xioctl(dev, UHP_IOC_UNLINK, &u);
-	return ret < 0 ? ret : 0;
-}
-
-UHP_API int uhp_info(struct uhp_channel *ch, struct uhp_info *out,
-		     struct uhp_ring_info *rings, unsigned cap)
-{
-	int ret;
-
-	if (!ch || !out || (cap && !rings))
-		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	out->size = sizeof(*out);
-	if (ch->fd < 0) {
-		/* in-memory channel: report what the handle knows */
-		out->flags = ch->consumer ? UHP_INFO_F_CONSUMER : 0;
-		out->abi_version = UHP_ABI_VERSION;
-		out->nr_rings = ch->nr_rings;
-		out->features = UHP_FEAT_NUMA_RINGS | UHP_FEAT_DOUBLE_MAP |
-				UHP_FEAT_NEED_WAKEUP |
-				(ch->arena ? UHP_FEAT_EXCL_RINGS : 0);
-		out->data_size = ch->data_size;
-		out->page_size = UHP_PAGE_SIZE;
-		out->copy_path = UHP_COPY_GENERIC;
-		out->rings_cap = cap;
-		for (unsigned k = 0; k < cap && k < ch->nr_rings; k++) {
-			memset(&rings[k], 0, sizeof(rings[k]));
-			rings[k].node = ch->rings[k].node;
-			/* (an arena's claims live in its header: not shown) */
-			rings[k].flags = ch->rings[k].excl ? UHP_RING_F_EXCL : 0;
-			rings[k].prod_off = UHP_MMAP_OFF(k, UHP_PART_PROD);
-			rings[k].cons_off = UHP_MMAP_OFF(k, UHP_PART_CONS);
-			rings[k].data_off = UHP_MMAP_OFF(k, UHP_PART_DATA);
-		}
-		return 0;
-	}
-	out->rings_cap = cap;
-	out->rings_uptr = (uintptr_t)rings;
-	ret = xioctl(ch->fd, UHP_IOC_INFO, out);
-	return ret < 0 ? ret : 0;
-}
-
-UHP_API void uhp_close(struct uhp_channel *ch)
-{
-	if (ch)
-		uhp__channel_free(ch);
-}
-
-UHP_API int uhp_channel_fd(const struct uhp_channel *ch)
-{
-	return ch->fd >= 0 ? ch->fd : -EOPNOTSUPP;
-}
-
-UHP_API unsigned uhp_version(void)
-{
-	return UHP_VERSION_NUM;
-}
-
-UHP_API unsigned uhp_nr_rings(const struct uhp_channel *ch)
-{
-	return ch->nr_rings;
-}
-
-UHP_API int uhp_ring_fill(const struct uhp_channel *ch, unsigned ring,
-			  uint64_t *used, uint64_t *size)
-{
-	const struct uhp_ring *r;
-	uint64_t wp, rp;
-
-	if (!ch || ring >= ch->nr_rings || !used)
-		return -EINVAL;
-	r = &ch->rings[ring];
-	/*
-	 * A snapshot (relaxed loads): write_pos read while read_pos did not
-	 * move is a pair that held at one instant, so an honest ring never
-	 * looks over-full; a consumer moving all the while gets the last try.
-	 */
-	for (int tries = 0; tries < 4; tries++) {
-		rp = __atomic_load_n(&r->cons->read_pos, __ATOMIC_RELAXED);
-		wp = __atomic_load_n(&r->prod->write_pos, __ATOMIC_RELAXED);
-		if (__atomic_load_n(&r->cons->read_pos, __ATOMIC_RELAXED) == rp)
-			break;
-	}
-	if (size)
-		*size = ch->data_size;
-	if ((int64_t)(wp - rp) < 0 || wp - rp > ch->data_size)
-		return -EUCLEAN;
-	*used = wp - rp;
-	return 0;
-}
-
-UHP_API int uhp_notify(struct uhp_channel *ch)
-{
-	struct uhp_notify n = { .size = sizeof(n) };
-	int ret;
-
-	__atomic_fetch_add(&ch->pstat.notifies, 1, __ATOMIC_RELAXED);
-	if (ch->arena) {
-		uhp__arena_wake(ch);	/* a futex instead of the ioctl */
-		return 0;
-	}
-	if (ch->fd < 0)
-		return 0;	/* in-memory: the waiter polls by itself */
-	ret = xioctl(ch->fd, UHP_IOC_NOTIFY, &n);
 	return ret < 0 ? ret : 0;
 }
 

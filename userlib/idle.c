@@ -227,7 +227,7 @@ static bool have_waitv = true;
 static bool watch_arm(struct watch *ws, struct uhp_agent *a)
 {
 	struct uhp_channel *ch = a->inbox;
-	uint32_t *word = ch->arena ? uhp__arena_wake_word(ch) : NULL;
+	uint32_t *word = ch->be->wake_word(ch);
 	/* Read before the re-check in uhp_prepare_sleep(): a producer that
 	 * commits after it bumps the word, and the waitv returns at once. */
 	uint32_t val = word ? __atomic_load_n(word, __ATOMIC_SEQ_CST) : 0;
@@ -239,7 +239,8 @@ static bool watch_arm(struct watch *ws, struct uhp_agent *a)
 		ws->wv[ws->nfut++] = (struct futex_waitv){
 			.val = val, .uaddr = (uintptr_t)word, .flags = FUTEX_32,
 		};
-	} else if (!word && ch->fd >= 0) {
+	} else if (!word && ch->fd >= 0 && !a->inbox_hup) {
+		a->rt->pfd_agent[ws->nfd] = a;
 		ws->pfd[ws->nfd++] = (struct pollfd){ .fd = ch->fd, .events = POLLIN };
 	} else {
 		ws->blind++;
@@ -259,10 +260,15 @@ static void watch_sleep(struct uhp_runtime *rt, struct watch *ws, uint64_t ns)
 		__atomic_store_n(&rt->watcher_polls, 1, __ATOMIC_SEQ_CST);
 		/* Pairs with poke_watcher(): bump, then load watcher_polls. */
 		if (__atomic_load_n(&rt->watch_seq, __ATOMIC_SEQ_CST) == ws->wseq &&
-		    poll(ws->pfd, ws->nfd, (int)((ns + 999999) / 1000000)) > 0 &&
-		    (ws->pfd[0].revents & POLLIN) &&
-		    read(rt->evfd, &drain, sizeof(drain)) < 0) {
-			/* EAGAIN: drained by an earlier wake */
+		    poll(ws->pfd, ws->nfd, (int)((ns + 999999) / 1000000)) > 0) {
+			if ((ws->pfd[0].revents & POLLIN) &&
+			    read(rt->evfd, &drain, sizeof(drain)) < 0) {
+				/* EAGAIN: drained by an earlier wake */
+			}
+			/* A hung-up inbox: blind from now on (checked each slice). */
+			for (unsigned i = 1; i < ws->nfd; i++)
+				if (ws->pfd[i].revents & (POLLHUP | POLLERR | POLLNVAL))
+					rt->pfd_agent[i]->inbox_hup = true;
 		}
 		__atomic_store_n(&rt->watcher_polls, 0, __ATOMIC_RELAXED);
 		return;
@@ -298,10 +304,10 @@ static bool watch_check(struct uhp_runtime *rt, struct watch *ws)
 	for (unsigned i = 0; i < ws->nw; i++) {
 		struct uhp_channel *ch = rt->watched[i]->inbox;
 
-		if (ch->arena && f < ws->nfut && ws->wv[f].uaddr ==
-		    (uintptr_t)uhp__arena_wake_word(ch))
-			ws->wv[f++].val = __atomic_load_n(uhp__arena_wake_word(ch),
-							  __ATOMIC_SEQ_CST);
+		uint32_t *word = ch->be->wake_word(ch);
+
+		if (word && f < ws->nfut && ws->wv[f].uaddr == (uintptr_t)word)
+			ws->wv[f++].val = __atomic_load_n(word, __ATOMIC_SEQ_CST);
 	}
 	for (unsigned i = 0; i < ws->nw; i++)
 		if (uhp__ready(rt->watched[i]->inbox))
@@ -455,7 +461,8 @@ int uhp__idle_init(struct uhp_runtime *rt)
 	rt->watched = calloc(rt->max_agents, sizeof(*rt->watched));
 	rt->waitv = calloc(WAITV_MAX, sizeof(struct futex_waitv));
 	rt->pfds = calloc(rt->max_agents + 1, sizeof(struct pollfd));
-	if (!rt->watched || !rt->waitv || !rt->pfds)
+	rt->pfd_agent = calloc(rt->max_agents + 1, sizeof(*rt->pfd_agent));
+	if (!rt->watched || !rt->waitv || !rt->pfds || !rt->pfd_agent)
 		return -ENOMEM;		/* uhp__idle_fini() frees */
 	return 0;
 }
@@ -468,4 +475,5 @@ void uhp__idle_fini(struct uhp_runtime *rt)
 	free(rt->watched);
 	free(rt->waitv);
 	free(rt->pfds);
+	free(rt->pfd_agent);
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "uhp_internal.h"
@@ -102,6 +103,89 @@ out_close:
 	return ret;
 }
 
+/* ---- the backend: nobody can wake the consumer, it polls ---- */
+
+static int mem_notify(struct uhp_channel *ch)
+{
+	(void)ch;
+	return 0;	/* the waiter polls by itself */
+}
+
+static uint32_t mem_wake_token(struct uhp_channel *ch)
+{
+	(void)ch;
+	return 0;
+}
+
+/* Sleep short and back off: nothing else would end the sleep. */
+static int mem_sleep(struct uhp_channel *ch, uint32_t token, uint64_t ns,
+		     uint64_t *backoff)
+{
+	struct timespec ts;
+
+	(void)ch;
+	(void)token;
+	if (ns > *backoff)
+		ns = *backoff;
+	if (*backoff < UHP_MEM_SLEEP_MAX_NS)
+		*backoff *= 2;
+	ts.tv_sec = (time_t)(ns / 1000000000ULL);
+	ts.tv_nsec = (long)(ns % 1000000000ULL);
+	return nanosleep(&ts, NULL) < 0 ? -errno : 0;
+}
+
+static uint32_t *mem_wake_word(struct uhp_channel *ch)
+{
+	(void)ch;
+	return NULL;
+}
+
+static int mem_pollfd(struct uhp_channel *ch)
+{
+	(void)ch;
+	return -EOPNOTSUPP;
+}
+
+static void mem_end_sleep(struct uhp_channel *ch)
+{
+	(void)ch;
+}
+
+static int mem_claim(struct uhp_channel *ch)
+{
+	(void)ch;
+	return -EOPNOTSUPP;	/* one process, no rings to claim */
+}
+
+static int mem_info(struct uhp_channel *ch, struct uhp_info *out,
+		    struct uhp_ring_info *rings, unsigned cap)
+{
+	return uhp__info_local(ch, out, rings, cap, 0);
+}
+
+/* No channel fd of its own, but a test may give it one (an eventfd). */
+static void mem_release(struct uhp_channel *ch)
+{
+	if (ch->fd >= 0)
+		close(ch->fd);
+	ch->fd = -1;
+}
+
+const struct uhp_backend uhp__mem_backend = {
+	.name = "memory",
+	.notify = mem_notify,
+	.wake_token = mem_wake_token,
+	.sleep = mem_sleep,
+	.wake_word = mem_wake_word,
+	.pollfd = mem_pollfd,
+	.end_sleep = mem_end_sleep,
+	.claim = mem_claim,
+	.info = mem_info,
+	.release = mem_release,
+};
+
+/* ---- the channel ---- */
+
 int uhp__mem_channel_new(unsigned nr_rings, uint64_t data_size,
 			 struct uhp_channel **out)
 {
@@ -115,7 +199,7 @@ int uhp__mem_channel_new(unsigned nr_rings, uint64_t data_size,
 	    data_size < UHP_MIN_DATA_SIZE || data_size > UHP_MAX_DATA_SIZE ||
 	    data_size % (uint64_t)page || data_size > SIZE_MAX / 2)
 		return -EINVAL;
-	ch = uhp__channel_alloc(nr_rings);
+	ch = uhp__channel_alloc(nr_rings, &uhp__mem_backend);
 	if (!ch)
 		return -ENOMEM;
 	ch->data_size = data_size;

@@ -1089,7 +1089,9 @@ static int peek_slow(struct uhp_channel *ch, struct uhp_rx *rx)
 	rx->len = hd.h.len;
 	meta_fill(ch, &rx->meta, &hd);
 	rx->pos = hd.pos;
-	rx->total_ = hd.total;
+	ch->rings[hd.ring].peek_end = hd.pos + hd.total;
+	rx->crc = hd.h.crc;
+	rx->pad_ = 0;
 	return 0;
 }
 
@@ -1136,7 +1138,9 @@ peek_body(struct uhp_channel *ch, struct uhp_rx *rx, seal_check_fn check_crc)
 	memcpy((char *)&rx->meta + offsetof(struct uhp_meta, src), &q1, 8);
 	memcpy((char *)&rx->meta + offsetof(struct uhp_meta, type), &tfr, 8);
 	rx->pos = pos;
-	rx->total_ = UHP_REC_TOTAL(len);
+	r->peek_end = pos + UHP_REC_TOTAL(len);
+	rx->crc = (uint32_t)q3;
+	rx->pad_ = 0;
 	return 0;
 }
 
@@ -1168,11 +1172,11 @@ UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx)
 
 	if (!rx || !ch->consumer || rx->meta.ring >= ch->nr_rings ||
 	    ch->rings[rx->meta.ring].rpos != rx->pos ||
-	    rx->total_ != UHP_REC_TOTAL(rx->len))
+	    ch->rings[rx->meta.ring].peek_end != rx->pos + UHP_REC_TOTAL(rx->len))
 		return -EINVAL;
 	hd.ring = rx->meta.ring;
 	hd.pos = rx->pos;
-	hd.total = rx->total_;
+	hd.total = UHP_REC_TOTAL(rx->len);
 	take(ch, &hd, true);
 	return 0;
 }

@@ -128,6 +128,9 @@ struct uhp_agent {
 	struct uhp_agent *retry_next;	/* on the owner's retry list */
 	/* One writer at a time (the owner), relaxed atomics. */
 	uint64_t nr_runs, nr_msgs, nr_deferrals, nr_deferred;
+	/* watcher only: its fd said POLLHUP (hung up: no producer left);
+	 * polled no more, it would return at once every time */
+	bool inbox_hup;
 };
 
 /* Workers' queues: a deque per class they run. */
@@ -214,6 +217,7 @@ struct uhp_runtime {
 	struct uhp_agent **watched;	/* max_agents: the watcher's agents */
 	void *waitv;			/* struct futex_waitv[UHP__WAITV_MAX] */
 	void *pfds;			/* struct pollfd[max_agents + 1] */
+	struct uhp_agent **pfd_agent;	/* whose fd pfds[i] is (i >= 1) */
 };
 
 /* runtime.c, for idle.c */

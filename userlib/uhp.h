@@ -110,7 +110,15 @@ struct uhp_rx {
 	uint32_t len;
 	struct uhp_meta meta;	/* meta.ring: the ring it came from */
 	uint64_t pos;		/* record position in that ring (uhp_verify) */
-	uint64_t total_;	/* private: bytes the record occupies */
+	/*
+	 * The record's CRC32C as its producer sealed it and uhp_peek()
+	 * checked it, for a forwarder to pass on instead of computing it
+	 * again: ~uhp_crc32c(uhp_crc32c(~0U, header bytes
+	 * [UHP_REC_CRC_HDR_OFF, +UHP_REC_CRC_HDR_LEN) = len, type, flags,
+	 * src, dst, seq), payload, len) (<linux/uhp.h>, uhp(7)).
+	 */
+	uint32_t crc;
+	uint32_t pad_;
 };
 
 /* One message of uhp_send_batch(). */
@@ -162,8 +170,8 @@ UHP_API int uhp_create(int dev, const char *name,
  * Attach to the existing channel 'name'. flags: UHP_ATTACH_CONSUMER to take
  * the consumer role, or UHP_ATTACH_RDONLY for an observer: it needs only
  * read permission, maps everything read-only, and its uhp_send(),
- * uhp_send_batch() and uhp_reserve() return -EBADF (uhp_info(), uhp_wait()
- * and poll() on uhp_channel_fd() work; the consumer role is not for it).
+ * uhp_send_batch() and uhp_reserve() return -EBADF (uhp_info() and poll()
+ * on uhp_channel_fd() work; uhp_wait() is the consumer's: -EPERM).
  * Returns 0, or -EINVAL, -ENAMETOOLONG, -ENOENT (no such channel), -EACCES
  * (mode), -EBUSY (consumer role taken), -ENOMEM, -EPROTO, -EOPNOTSUPP, or an
  * ioctl()/mmap() -errno.
@@ -200,10 +208,13 @@ UHP_API int uhp_info(struct uhp_channel *ch, struct uhp_info *out,
 UHP_API void uhp_close(struct uhp_channel *ch);
 
 /*
- * The channel fd, or -EOPNOTSUPP for an in-memory channel. It reports
- * POLLIN when a committed record waits, but producers only NOTIFY while the
- * consumer has need_wakeup set, which uhp_wait() does: sleeping on the fd
- * by other means can miss records until the next timeout.
+ * A pollable fd for the channel: its channel fd on /dev/uhp, for an arena's
+ * consumer a FIFO its producers write to (see the arenas below; -EOPNOTSUPP
+ * for an arena's producers), or a negative errno. It reports POLLIN when
+ * a record waits, but producers only wake it while the consumer has
+ * need_wakeup set: around a poll of your own, call uhp_prepare_sleep()
+ * first and uhp_end_sleep() after (which also drains an arena's FIFO).
+ * The fd stays the handle's: do not close it.
  */
 UHP_API int uhp_channel_fd(const struct uhp_channel *ch);
 
@@ -364,12 +375,23 @@ UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
 /* ---- waiting (consumer handles only) ---- */
 
 /*
- * Wait until a record is ready in some ring: spin briefly, then announce
- * need_wakeup and sleep in poll() (nanosleep on an in-memory channel).
+ * Wait until a record is ready in some ring: spin briefly (uhp_set_spin()),
+ * then announce need_wakeup and sleep in poll() (a futex for an arena).
  * timeout_ms < 0 waits forever, 0 only checks.
- * Returns 1 (ready), 0 (timeout), or -EPERM (not the consumer), -EINTR (a
- * signal), -EBADF (the channel fd is gone), -EIO (POLLERR/POLLHUP), or
- * another poll() -errno. need_wakeup is cleared again on every return.
+ * Returns 1 (ready), or -ETIMEDOUT, -EPIPE (hung up, see below, and every
+ * record taken), -EPERM (not the consumer), -EINTR (a signal), -EBADF (the
+ * channel fd is gone), -EIO (POLLERR), or another poll() -errno.
+ * need_wakeup is cleared again on every return.
+ *
+ * Hung up (/dev/uhp channels): nobody but this consumer can produce any
+ * more: the name is unlinked, no other writable fd or mapping of the
+ * channel is left in any process, and no kernel producer holds it. poll()
+ * on uhp_channel_fd() then reports POLLHUP (with POLLIN while records are
+ * left); uhp_wait() and uhp_recv_wait() return -EPIPE once the rings are
+ * drained. (An arena cannot tell: its producers are not counted.)
+ * Every call with a timeout says -ETIMEDOUT when it runs out; programs
+ * linked against libuhp 0.1, whose uhp_wait() returned 0 then, keep that
+ * (symbol version UHP_0.1).
  */
 UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms);
 
@@ -385,8 +407,19 @@ UHP_API int uhp_prepare_sleep(struct uhp_channel *ch);
 UHP_API void uhp_end_sleep(struct uhp_channel *ch);
 
 /*
+ * How many times uhp_wait() (and so uhp_recv_wait()) checks the rings
+ * before it announces need_wakeup and sleeps: each check is a few loads,
+ * a pause, and every 32nd a sched_yield(). Default UHP_DEFAULT_SPIN (a few
+ * microseconds): more keeps a busy consumer awake between bursts (lower
+ * latency, a CPU spent), 0 sleeps at once (no CPU, a wakeup per burst).
+ */
+#define UHP_DEFAULT_SPIN	256
+UHP_API void uhp_set_spin(struct uhp_channel *ch, unsigned checks);
+
+/*
  * uhp_recv(), waiting up to timeout_ms (< 0: forever) while it is -EAGAIN.
- * Returns as uhp_recv(), or -ETIMEDOUT, or a uhp_wait() -errno.
+ * Returns as uhp_recv(), or -ETIMEDOUT, or a uhp_wait() -errno (-EPIPE:
+ * hung up and drained).
  */
 UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
 			      struct uhp_meta *meta_out, int timeout_ms);
@@ -408,8 +441,10 @@ UHP_API int uhp_send_wait(struct uhp_channel *ch, const void *buf, uint32_t len,
  * same rings and fast path, one ring per NUMA node with memory (placed with
  * mbind(MPOL_PREFERRED)) or one on opts->node, waits through a futex.
  * Not available there: kernel producers (opts->kernel_rings: -EINVAL),
- * permissions across users, the kernel's checks of positions, SEND/VERIFY,
- * uhp_channel_fd() (-EOPNOTSUPP: use uhp_wait()/uhp_recv_wait()).
+ * permissions across users, the kernel's checks of positions, SEND/VERIFY.
+ * uhp_channel_fd() of the consumer is a FIFO beside the object
+ * (/dev/shm/uhp.<name>:wake), made at the first call; producers' wakeups
+ * write to it while the consumer announces need_wakeup, as on /dev/uhp.
  * The consumer role is one process's at a time (-EBUSY), taken over when
  * its holder died.
  * create: 0, or -EINVAL, -ENAMETOOLONG, -EEXIST, -ENOMEM, or a shm_open(),
@@ -423,6 +458,68 @@ UHP_API int uhp_arena_create(const char *name, const struct uhp_create_opts *opt
 UHP_API int uhp_arena_attach(const char *name, unsigned flags,
 			     struct uhp_channel **out);
 UHP_API int uhp_arena_unlink(const char *name);
+
+/* ---- one call for both: the module where it is loaded, an arena elsewhere ---- */
+
+/*
+ * Options of uhp_open_channel(). Every field's zero is its default, and the
+ * struct grows the way the kernel's do: size is sizeof(struct
+ * uhp_open_opts) as the program was built (UHP_OPEN_OPTS_INIT sets it); a
+ * library given a shorter struct (an older program) takes the missing
+ * fields as zero, and one given a longer struct (a newer program) refuses
+ * it with -E2BIG unless the bytes it does not know are zero.
+ */
+struct uhp_open_opts {
+	uint32_t size;		/* sizeof(struct uhp_open_opts) */
+	uint32_t flags;		/* UHP_OPEN_* */
+	uint64_t ring_size;	/* creating: data bytes per ring, a power of
+				 * two; 0: UHP_DEFAULT_RING_SIZE */
+	uint32_t mode;		/* creating: permission bits; 0: UHP_DEFAULT_MODE */
+	uint32_t node;		/* creating with UHP_OPEN_ONE_NODE: its node */
+	uint32_t excl_rings;	/* creating: exclusive rings (uhp_claim_ring()) */
+	uint32_t spin;		/* uhp_set_spin(); 0: UHP_DEFAULT_SPIN */
+	uint64_t stall_timeout_ns; /* uhp_set_stall_timeout_ns(); 0: default */
+};
+
+#define UHP_OPEN_OPTS_INIT	{ .size = sizeof(struct uhp_open_opts) }
+
+#define UHP_OPEN_CREATE		(1U << 0)	/* create it if it does not exist */
+#define UHP_OPEN_EXCL		(1U << 1)	/* with CREATE: -EEXIST if it exists */
+#define UHP_OPEN_CONSUMER	(1U << 2)	/* take the consumer role */
+#define UHP_OPEN_RDONLY		(1U << 3)	/* an observer (UHP_ATTACH_RDONLY) */
+#define UHP_OPEN_KERNEL_RINGS	(1U << 4)	/* creating: kernel rings (module only) */
+#define UHP_OPEN_ONE_NODE	(1U << 5)	/* creating: one ring, on opts->node */
+#define UHP_OPEN_DEVICE		(1U << 6)	/* /dev/uhp only, never an arena */
+#define UHP_OPEN_ARENA		(1U << 7)	/* an arena, even with the module */
+/*
+ * With UHP_OPEN_CONSUMER: this handle consumes and never produces (sends
+ * are -EBADF), so on /dev/uhp the channel can hang up: uhp_wait() says
+ * -EPIPE when nobody can produce any more (see uhp_wait()). Arenas: no
+ * producing, but no hang-up either.
+ */
+#define UHP_OPEN_CONSUME_ONLY	(1U << 8)
+
+/*
+ * Open the channel 'name' on /dev/uhp where the module is loaded, else as
+ * an arena (UHP_OPEN_DEVICE/UHP_OPEN_ARENA force one; /dev/uhp refusing
+ * the caller, -EACCES, is returned, not worked around). Attaches to an
+ * existing channel (with the module loaded: the device's, else an arena
+ * of that name); with UHP_OPEN_CREATE creates it when there is none, on
+ * the device if the module is loaded (create-or-attach: whoever comes
+ * first creates, the others attach, however they race). opts NULL means
+ * all defaults. uhp_channel_kind() says what it got.
+ * Returns 1 (created), 0 (attached), or -EINVAL (bad name, flags or opts),
+ * -E2BIG (opts longer than this library knows, with non-zero bytes there),
+ * -ENOENT (no such channel, without UHP_OPEN_CREATE; with UHP_OPEN_DEVICE:
+ * no module), -EEXIST (UHP_OPEN_EXCL), -EACCES, -EBUSY (consumer role
+ * taken), -EOPNOTSUPP (an arena asked for kernel rings or an observer), or
+ * any error of uhp_create(), uhp_attach() and the uhp_arena_* calls.
+ */
+UHP_API int uhp_open_channel(const char *name, const struct uhp_open_opts *opts,
+			     struct uhp_channel **out);
+
+/* "device", "arena" (or "memory", the tests' in-memory channels). */
+UHP_API const char *uhp_channel_kind(const struct uhp_channel *ch);
 
 /* ---- recovery, statistics, CRC ---- */
 

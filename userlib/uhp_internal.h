@@ -38,6 +38,10 @@
  */
 #define UHP_RR_QUANTUM		32
 
+/* An in-memory channel's consumer sleeps this long, doubling up to MAX. */
+#define UHP_MEM_SLEEP_MIN_NS	10000ULL
+#define UHP_MEM_SLEEP_MAX_NS	1000000ULL
+
 /* Failed write_pos CASes before a reservation gives up with -EAGAIN. */
 #define UHP_RESERVE_MAX_TRIES	4096
 
@@ -68,6 +72,10 @@ struct uhp_ring {
 	uint64_t stall_since;
 	uint64_t stall_next_scan;	/* earliest ns for the next idle scan */
 	uint32_t idle_polls;		/* head checks that found no record */
+	/* where the record uhp_peek() returned last ends: uhp_release()
+	 * consumes up to there, whatever the caller's struct uhp_rx says
+	 * now (a stale rx cannot match: read positions only grow) */
+	uint64_t peek_end;
 } __attribute__((aligned(64)));
 
 /*
@@ -88,9 +96,50 @@ _Static_assert((sizeof(struct uhp_ring) & (sizeof(struct uhp_ring) - 1)) == 0,
  */
 #define UHP_STALL_CHECK_EVERY	64
 
+struct uhp_channel;
+
+/*
+ * What differs between the kinds of channel: a /dev/uhp channel
+ * (control.c: uhp__dev_backend), an arena (arena.c) and the tests'
+ * in-memory channel (memring.c). channel.c, wait.c, claim.c and the runtime
+ * call through it and name no backend; the fast paths never use it.
+ */
+struct uhp_backend {
+	const char *name;
+	/* Producer side: wake a consumer that announced need_wakeup. */
+	int (*notify)(struct uhp_channel *ch);
+	/*
+	 * Consumer side. wake_token() is read before the last re-check;
+	 * sleep() returns when a wakeup came after it, or after ns (0 or
+	 * -errno). *backoff is for a backend nobody can wake (it sleeps
+	 * that long, doubling). wake_word(): the futex word a sleeping
+	 * consumer waits on, or NULL (the runtime waits on many at once).
+	 */
+	uint32_t (*wake_token)(struct uhp_channel *ch);
+	int (*sleep)(struct uhp_channel *ch, uint32_t token, uint64_t ns,
+		     uint64_t *backoff);
+	uint32_t *(*wake_word)(struct uhp_channel *ch);
+	/* uhp_channel_fd(); end_sleep(): after a wait on it (may drain it) */
+	int (*pollfd)(struct uhp_channel *ch);
+	void (*end_sleep)(struct uhp_channel *ch);
+	/* uhp_claim_ring(): the claimed exclusive ring, or -errno */
+	int (*claim)(struct uhp_channel *ch);
+	/* uhp_info(), arguments checked */
+	int (*info)(struct uhp_channel *ch, struct uhp_info *out,
+		    struct uhp_ring_info *rings, unsigned cap);
+	/* uhp_close(), after the rings are unmapped: the rest */
+	void (*release)(struct uhp_channel *ch);
+};
+
 struct uhp_channel {
-	int fd;				/* channel fd, -1 for an in-memory channel */
+	const struct uhp_backend *be;
+	int fd;				/* channel fd (/dev/uhp channels), or -1 */
+	/* an arena's wake FIFO (the consumer's pollable fd, a producer's
+	 * cached write end), or -1 */
+	int wake_fd;
 	bool consumer;
+	/* uhp_wait()'s checks before it sleeps (uhp_set_spin()) */
+	unsigned spin;
 	unsigned nr_rings;
 	uint64_t data_size;
 	/* largest record a producer may send: data_size; 0 if read-only */
@@ -104,6 +153,7 @@ struct uhp_channel {
 	/* arena (uhp_arena_*): its header page, or NULL */
 	void *arena;
 	size_t arena_len;
+	char *wake_path;		/* its wake FIFO (arena.c) */
 	/* ring this handle's producers use (uhp_set_producer_ring) */
 	unsigned prod_ring;
 	/* exclusive ring this handle claimed (claim.c), or -1 */
@@ -144,8 +194,13 @@ struct uhp_head {
 	unsigned ring;
 };
 
-/* control.c */
-UHP_HIDDEN struct uhp_channel *uhp__channel_alloc(unsigned nr_rings);
+/* channel.c */
+UHP_HIDDEN struct uhp_channel *uhp__channel_alloc(unsigned nr_rings,
+						  const struct uhp_backend *be);
+/* uhp_info() of a backend without the kernel */
+UHP_HIDDEN int uhp__info_local(struct uhp_channel *ch, struct uhp_info *out,
+			       struct uhp_ring_info *rings, unsigned cap,
+			       uint64_t features);
 UHP_HIDDEN int uhp__channel_index_nodes(struct uhp_channel *ch);
 UHP_HIDDEN void uhp__channel_pick_producer_ring(struct uhp_channel *ch);
 UHP_HIDDEN void uhp__channel_free(struct uhp_channel *ch);
@@ -194,14 +249,17 @@ UHP_HIDDEN unsigned uhp__dispatch_choose(const char *env,
 /* claim.c */
 UHP_HIDDEN void uhp__claim_forget(struct uhp_channel *ch);
 
-/* arena.c */
-UHP_HIDDEN int uhp__arena_claim(struct uhp_channel *ch);
-UHP_HIDDEN void uhp__arena_wake(struct uhp_channel *ch);
-UHP_HIDDEN uint32_t uhp__arena_wake_seq(struct uhp_channel *ch);
-/* The futex word itself, for waiting on many arenas at once (runtime). */
-UHP_HIDDEN uint32_t *uhp__arena_wake_word(struct uhp_channel *ch);
-UHP_HIDDEN int uhp__arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns);
-UHP_HIDDEN void uhp__arena_release(struct uhp_channel *ch);
+/* control.c: uhp_create() with extra UHP_CREATE_* flags (open.c) */
+UHP_HIDDEN int uhp__create(int dev, const char *name,
+			   const struct uhp_create_opts *opts, uint32_t flags,
+			   struct uhp_channel **out);
+
+/* The backends (struct uhp_backend) */
+UHP_HIDDEN extern const struct uhp_backend uhp__dev_backend;	/* control.c */
+UHP_HIDDEN extern const struct uhp_backend uhp__arena_backend;	/* arena.c */
+UHP_HIDDEN extern const struct uhp_backend uhp__mem_backend;	/* memring.c */
+/* wait.c: poll() on fd for up to ns; 0, or -errno (POLLHUP/POLLERR: -EIO) */
+UHP_HIDDEN int uhp__poll_sleep(int fd, uint64_t ns);
 
 /* crc32c.c: the paths of uhp_crc32c() and the one it uses */
 #define UHP_CRC32C_POLY_REFLECTED	0x82F63B78U

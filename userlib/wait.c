@@ -4,9 +4,10 @@
  *
  * Order of things in this file:
  *   1. cpu_relax() and need_wakeup helpers
- *   2. sleep_once(): one bounded sleep, poll() on the channel fd, or
- *      nanosleep() with backoff for an in-memory channel (no fd)
- *   3. uhp_wait(), uhp_recv_wait()
+ *   2. uhp__poll_sleep(): one bounded poll() (the device backend's sleep;
+ *      each backend sleeps its own way: ch->be->sleep)
+ *   3. uhp_wait(), the sleep protocol for other loops, uhp_set_spin(),
+ *      uhp_send_wait(), uhp_recv_wait()
  *
  * uhp_wait: spin a little (records usually follow each other closely), then
  * store need_wakeup = 1 in every ring, full fence, re-check every ring, and
@@ -22,7 +23,6 @@
 
 #include "uhp_internal.h"
 
-#define UHP_SPIN_CHECKS		256
 /*
  * The spin gives the CPU away every UHP_SPIN_YIELD_EVERY checks: a producer
  * that shares this CPU (a kernel producer's work item, a thread pinned
@@ -32,8 +32,6 @@
  */
 #define UHP_SPIN_YIELD_EVERY	32
 #define UHP_SLEEP_CAP_NS	1000000000ULL
-#define UHP_MEM_SLEEP_MIN_NS	10000ULL	/* in-memory channel backoff */
-#define UHP_MEM_SLEEP_MAX_NS	1000000ULL
 /* uhp_send_wait(): tries before it sleeps, and its sleeps (doubling). */
 #define UHP_SEND_SPIN		64
 #define UHP_SEND_SLEEP_MIN_NS	1000ULL
@@ -80,37 +78,39 @@ static void need_wakeup_set(struct uhp_channel *ch, uint32_t v)
 
 /* ---- 2. one sleep ---- */
 
-/* Returns 0 after sleeping up to ns, or -errno. */
-static int sleep_once(struct uhp_channel *ch, uint64_t ns, uint64_t *backoff,
-		      uint32_t seq)
+/*
+ * Returns 0 after sleeping up to ns, or -errno: -EPIPE for POLLHUP (the
+ * channel hung up: uhp_wait() decides what that means), -EIO for POLLERR.
+ */
+int uhp__poll_sleep(int fd, uint64_t ns)
 {
-	if (ch->arena)
-		return uhp__arena_sleep(ch, seq, ns);
-	if (ch->fd >= 0) {
-		struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
-		int ms = (int)((ns + 999999) / 1000000);
-		int n = poll(&pfd, 1, ms);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int ms = (int)((ns + 999999) / 1000000);
+	int n = poll(&pfd, 1, ms);
 
-		if (n < 0)
-			return -errno;
-		if (n > 0 && (pfd.revents & POLLNVAL))
-			return -EBADF;
-		if (n > 0 && (pfd.revents & (POLLERR | POLLHUP)))
-			return -EIO;
-		return 0;
-	}
-	/* No fd: nobody can wake us, so sleep short and back off. */
-	if (ns > *backoff)
-		ns = *backoff;
-	if (*backoff < UHP_MEM_SLEEP_MAX_NS)
-		*backoff *= 2;
-	struct timespec ts = {
-		.tv_sec = (time_t)(ns / 1000000000ULL),
-		.tv_nsec = (long)(ns % 1000000000ULL),
-	};
-	if (nanosleep(&ts, NULL) < 0)
+	if (n < 0)
 		return -errno;
+	if (n > 0 && (pfd.revents & POLLNVAL))
+		return -EBADF;
+	if (n > 0 && (pfd.revents & POLLERR))
+		return -EIO;
+	if (n > 0 && (pfd.revents & POLLHUP))
+		return -EPIPE;
 	return 0;
+}
+
+/*
+ * Every ring read up to where its producers wrote: nothing committed nor
+ * reserved is left. (A dead producer's reservation is skipped after the
+ * stall timeout, and the records behind it are taken then.)
+ */
+static bool rings_drained(struct uhp_channel *ch)
+{
+	for (unsigned k = 0; k < ch->nr_rings; k++)
+		if (__atomic_load_n(&ch->rings[k].prod->write_pos, __ATOMIC_ACQUIRE) !=
+		    ch->rings[k].rpos)
+			return false;
+	return true;
 }
 
 /* ---- 3. public ---- */
@@ -125,8 +125,8 @@ UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
 	if (uhp__ready(ch))
 		return 1;
 	if (timeout_ms == 0)
-		return 0;
-	for (int i = 1; i <= UHP_SPIN_CHECKS; i++) {
+		return -ETIMEDOUT;
+	for (unsigned i = 1; i <= ch->spin; i++) {
 		if (i % UHP_SPIN_YIELD_EVERY)
 			cpu_relax();
 		else
@@ -149,10 +149,10 @@ UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (;;) {
 		/*
-		 * An arena's futex word, read before the re-check: a wakeup
-		 * after it changes the word, so the futex wait returns at once.
+		 * Read before the re-check (an arena's futex word): a wakeup
+		 * after it changes the token, so the sleep returns at once.
 		 */
-		uint32_t seq = ch->arena ? uhp__arena_wake_seq(ch) : 0;
+		uint32_t token = ch->be->wake_token(ch);
 		uint64_t now;
 
 		uhp__stall_check_soon(ch);	/* a dead producer, too */
@@ -162,17 +162,42 @@ UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
 		}
 		now = uhp__now_ns();
 		if (now >= deadline) {
-			ret = 0;
+			ret = -ETIMEDOUT;
 			break;
 		}
-		ret = sleep_once(ch, deadline - now < cap ? deadline - now : cap,
-				 &backoff, seq);
+		ret = ch->be->sleep(ch, token,
+				    deadline - now < cap ? deadline - now : cap,
+				    &backoff);
+		if (ret == -EPIPE && !rings_drained(ch)) {
+			/* Hung up, but records or a stalled reservation are
+			 * left: take them first (poll() would return at once). */
+			struct timespec ts = { 0, 1000000 };
+
+			nanosleep(&ts, NULL);
+			ret = 0;
+		}
 		if (ret < 0)
 			break;
 	}
 	need_wakeup_set(ch, 0);
 	return ret;
 }
+
+/*
+ * uhp_wait() of libuhp 0.1, for the programs linked against it: 0 on a
+ * timeout. Not in uhp.h; the name matches no uhp_* pattern of libuhp.map,
+ * only the .symver alias is exported.
+ */
+__attribute__((visibility("default"))) int compat_uhp_wait_0_1(struct uhp_channel *ch,
+								int timeout_ms);
+__attribute__((visibility("default"))) int compat_uhp_wait_0_1(struct uhp_channel *ch,
+								int timeout_ms)
+{
+	int ret = uhp_wait(ch, timeout_ms);
+
+	return ret == -ETIMEDOUT ? 0 : ret;
+}
+__asm__(".symver compat_uhp_wait_0_1, uhp_wait@UHP_0.1");
 
 /*
  * The sleep protocol for callers that wait on their own (epoll, io_uring):
@@ -191,8 +216,15 @@ UHP_API int uhp_prepare_sleep(struct uhp_channel *ch)
 
 UHP_API void uhp_end_sleep(struct uhp_channel *ch)
 {
-	if (ch->consumer)
+	if (ch->consumer) {
 		need_wakeup_set(ch, 0);
+		ch->be->end_sleep(ch);
+	}
+}
+
+UHP_API void uhp_set_spin(struct uhp_channel *ch, unsigned checks)
+{
+	ch->spin = checks;
 }
 
 UHP_API int uhp_send_wait(struct uhp_channel *ch, const void *buf, uint32_t len,
@@ -205,8 +237,10 @@ UHP_API int uhp_send_wait(struct uhp_channel *ch, const void *buf, uint32_t len,
 		uint64_t now;
 		struct timespec ts;
 
-		if (ret != -EAGAIN || timeout_ms == 0)
+		if (ret != -EAGAIN)
 			return ret;
+		if (timeout_ms == 0)
+			return -ETIMEDOUT;
 		if (i < UHP_SEND_SPIN) {
 			cpu_relax();
 			continue;

@@ -460,8 +460,8 @@ static void t_poll(void)
 	if (read(efd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		tap_diag("eventfd read failed");
 	t0 = t_now_ns();
-	tap_ok(uhp_wait(ch, 50) == 0 && t_now_ns() - t0 >= 50000000ULL,
-	       "poll() times out: uhp_wait returns 0 after 50 ms");
+	tap_ok(uhp_wait(ch, 50) == -ETIMEDOUT && t_now_ns() - t0 >= 50000000ULL,
+	       "poll() times out: uhp_wait returns -ETIMEDOUT after 50 ms");
 	close(efd);
 	ch->fd = efd;		/* now a closed fd */
 	tap_is(uhp_wait(ch, 100), -EBADF, "a dead channel fd is -EBADF, not a hang");

@@ -239,6 +239,10 @@ static void t_zero_copy(void)
 	       "peek again without release: the same record");
 	rx2.pos += 64;
 	tap_is(uhp_release(ch, &rx2), -EINVAL, "release of a record that is not the head: -EINVAL");
+	rx2 = rx;
+	rx2.len += 1000;
+	tap_is(uhp_release(ch, &rx2), -EINVAL,
+	       "release with a length other than peek's: -EINVAL (it would move read_pos past it)");
 	tap_is(uhp_release(ch, &rx), 0, "release");
 	tap_is(uhp_peek(ch, &rx), -EAGAIN, "then empty");
 
@@ -614,7 +618,7 @@ static void t_seal_path(void)
 
 int main(void)
 {
-	tap_plan(85);
+	tap_plan(86);
 	t_round_trip();
 	t_sizes_and_full();
 	t_wrap();

@@ -243,8 +243,19 @@ struct uhp_rec_hdr {
 /* kernel rings: as many as user rings; needs CAP_SYS_ADMIN (-EPERM) */
 #define UHP_CREATE_KERNEL_RINGS	(1U << 2)
 #define UHP_CREATE_AUTO_UNLINK	(1U << 3)	/* the name goes with the last fd and mapping */
+/*
+ * With UHP_CREATE_CONSUMER / UHP_ATTACH_CONSUMER: the fd consumes and never
+ * produces (the prod pages and data map read-only, SEND and CLAIM are
+ * -EBADF; the cons page stays writable). It is then not a writer, so the
+ * channel can hang up: poll() reports EPOLLHUP once its name is gone and
+ * no writer is left (no other writable fd or mapping of it anywhere, no
+ * kernel producer holding it). Pipes work so: the read end is not a
+ * writer, whoever shares it. UHP_FEAT_HANGUP.
+ */
+#define UHP_CREATE_CONSUME_ONLY	(1U << 4)
 #define UHP_CREATE_FLAGS	(UHP_CREATE_NODE | UHP_CREATE_CONSUMER | \
-				 UHP_CREATE_KERNEL_RINGS | UHP_CREATE_AUTO_UNLINK)
+				 UHP_CREATE_KERNEL_RINGS | UHP_CREATE_AUTO_UNLINK | \
+				 UHP_CREATE_CONSUME_ONLY)
 
 struct uhp_create {
 	__u32 size;		/* sizeof(struct uhp_create) */
@@ -275,7 +286,10 @@ struct uhp_create {
  * Not with UHP_ATTACH_CONSUMER (-EINVAL). UHP_FEAT_ATTACH_RDONLY.
  */
 #define UHP_ATTACH_RDONLY	(1U << 1)
-#define UHP_ATTACH_FLAGS	(UHP_ATTACH_CONSUMER | UHP_ATTACH_RDONLY)
+/* As UHP_CREATE_CONSUME_ONLY; with UHP_ATTACH_CONSUMER only. */
+#define UHP_ATTACH_CONSUME_ONLY	(1U << 2)
+#define UHP_ATTACH_FLAGS	(UHP_ATTACH_CONSUMER | UHP_ATTACH_RDONLY | \
+				 UHP_ATTACH_CONSUME_ONLY)
 
 struct uhp_attach {
 	__u32 size;		/* sizeof(struct uhp_attach) */
@@ -359,6 +373,7 @@ struct uhp_list {
 #define UHP_FEAT_ATTACH_RDONLY	(1ULL << 12)	/* UHP_ATTACH_RDONLY */
 #define UHP_FEAT_LIST		(1ULL << 13)	/* UHP_IOC_LIST */
 #define UHP_FEAT_EXCL_RINGS	(1ULL << 14)	/* excl_rings, UHP_IOC_CLAIM */
+#define UHP_FEAT_HANGUP		(1ULL << 15)	/* UHP_*_CONSUME_ONLY, EPOLLHUP */
 
 /* uhp_info.copy_path: the kernel's payload copy routine in use. */
 #define UHP_COPY_GENERIC	0	/* memcpy() */
@@ -369,6 +384,7 @@ struct uhp_list {
 /* uhp_info.flags (output) */
 #define UHP_INFO_F_CONSUMER	(1U << 0)	/* this fd holds the consumer role */
 #define UHP_INFO_F_RDONLY	(1U << 1)	/* this fd was attached UHP_ATTACH_RDONLY */
+#define UHP_INFO_F_CONSUME_ONLY	(1U << 2)	/* ... or UHP_*_CONSUME_ONLY */
 
 /* uhp_ring_info.flags */
 #define UHP_RING_F_KERNEL	(1U << 0)	/* only kernel code produces here */
