@@ -29,6 +29,9 @@ pkgs=(
     valgrind                    # the fast-path instruction budget (callgrind)
     python3-matplotlib          # bench/plot (make bench), tested by make check
     linux-source-6.1 bc flex bison  # `make kunit`: a UML kernel tree for KUnit
+    dpkg-dev debhelper dh-dkms lintian  # tests/host/deb_test.sh: debian/ builds, lintian-clean
+    groff-base pkg-config       # scripts/man-check.sh; install_test through uhp.pc
+    python3-pytest              # python/: the binding's tests
 )
 if [[ ${1:-} == --bench ]]; then
     pkgs+=(
