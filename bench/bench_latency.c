@@ -136,7 +136,7 @@ static void *uhp_producer(void *arg)
 	return NULL;
 }
 
-static void uhp_open_channel(void)
+static void open_uhp_channel(void)
 {
 	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
 	int ret;
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ns_per_tick = bench_tsc_ns_per_tick();
-	uhp_open_channel();
+	open_uhp_channel();
 	nu = np = 0;
 	for (int r = 0; r < ROUNDS; r++) {
 		double slice = duration / ROUNDS / 2;

@@ -522,6 +522,7 @@ static int uhp_channel_mmap(struct file *file, struct vm_area_struct *vma)
  */
 void uhp_channel_consumer_drop(struct uhp_channel *ch, const struct file *file)
 {
+	struct pid *pid = NULL;
 	unsigned int i;
 
 	spin_lock(&ch->consumer_lock);
@@ -530,8 +531,11 @@ void uhp_channel_consumer_drop(struct uhp_channel *ch, const struct file *file)
 			uhp_ring_clear_need_wakeup(&ch->rings[i]);
 		WRITE_ONCE(ch->consumer, NULL);
 		WRITE_ONCE(ch->consume_only, false);
+		pid = ch->consumer_pid;
+		ch->consumer_pid = NULL;
 	}
 	spin_unlock(&ch->consumer_lock);
+	put_pid(pid);
 }
 
 static int uhp_channel_fd_release(struct inode *inode, struct file *file)
@@ -600,6 +604,7 @@ struct file *uhp_channel_open(struct uhp_channel *ch, bool consumer, bool rdonly
 		ret = ch->consumer ? -EBUSY : 0;
 		if (!ret) {
 			WRITE_ONCE(ch->consume_only, consume_only);
+			ch->consumer_pid = get_pid(task_tgid(current));
 			WRITE_ONCE(ch->consumer, file);
 			/* Not a writer after all (counted above). */
 			if (consume_only)

@@ -237,7 +237,7 @@ static int uhp_ioctl_list(struct uhp_ucmd *ucmd)
 	int ret = 0;
 	u32 i;
 
-	BUILD_BUG_ON(sizeof(*buf) != UHP_LIST_ENTRY_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(*buf) != UHP_LIST_ENTRY_SIZE_VER1);
 	if (l->flags || l->__reserved0)
 		return -EINVAL;
 	ret = uhp_check_reserved(l->__reserved, sizeof(l->__reserved));

@@ -182,7 +182,7 @@ int uhp_registry_permission(const struct uhp_channel *ch, bool rdonly)
 	return capable(CAP_DAC_OVERRIDE) ? 0 : -EACCES;
 }
 
-static void uhp_list_fill(struct uhp_list_entry *e, const struct uhp_channel *ch)
+static void uhp_list_fill(struct uhp_list_entry *e, struct uhp_channel *ch)
 {
 	memcpy(e->name, ch->name, sizeof(e->name));
 	e->uid = from_kuid_munged(current_user_ns(), ch->uid);
@@ -196,6 +196,10 @@ static void uhp_list_fill(struct uhp_list_entry *e, const struct uhp_channel *ch
 	e->data_size = ch->data_size;
 	/* the accounting rule, whether or not this owner was charged */
 	e->ring_bytes = (u64)uhp_account_pages(ch->nr_rings, ch->data_size) << PAGE_SHIFT;
+	spin_lock(&ch->consumer_lock);
+	e->consumer_pid = ch->consumer_pid ? pid_vnr(ch->consumer_pid) : 0;
+	spin_unlock(&ch->consumer_lock);
+	e->nr_writers = max(atomic_read(&ch->nr_writers), 0);
 }
 
 /*

@@ -98,7 +98,8 @@ struct uhp_channel {
 	struct list_head all_node;	/* registry lock: every live channel */
 	struct file *consumer;		/* consumer_lock: fd holding the role */
 	bool consume_only;		/* consumer_lock: it never produces */
-	spinlock_t consumer_lock;	/* consumer, consume_only */
+	struct pid *consumer_pid;	/* consumer_lock: who took the role */
+	spinlock_t consumer_lock;	/* consumer, consume_only, consumer_pid */
 	wait_queue_head_t wq;		/* consumers sleeping in poll() */
 	struct irq_work kwake;		/* kernel producers' deferred wake-up */
 	u64 data_size;

@@ -129,7 +129,7 @@ static unsigned memory_nodes(int32_t *nodes, unsigned max)
 /* ---- 2. mapping ---- */
 
 static int arena_map_ring(struct uhp_channel *ch, int fd, unsigned k,
-			  const struct uhp_arena_hdr *hdr, size_t page)
+			  const struct uhp_arena_hdr *hdr, size_t page, int prot)
 {
 	struct uhp_ring *r = &ch->rings[k];
 	uint64_t ds = hdr->data_size;
@@ -137,7 +137,7 @@ static int arena_map_ring(struct uhp_channel *ch, int fd, unsigned k,
 	int ret;
 
 	ret = uhp__ring_map_file(r, fd, (off_t)(page + k * hdr->ring_stride),
-				 page, ds);
+				 page, ds, prot);
 	if (ret)
 		return ret;
 
@@ -154,6 +154,7 @@ static int arena_map_ring(struct uhp_channel *ch, int fd, unsigned k,
 	r->excl = k >= hdr->nr_rings - hdr->nr_excl;
 	/* Pairs with the previous consumer's store-release of read_pos. */
 	r->rpos = __atomic_load_n(&r->cons->read_pos, __ATOMIC_ACQUIRE);
+	r->records_base = __atomic_load_n(&r->cons->records, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -201,7 +202,7 @@ static int arena_init_rings(int fd, struct uhp_arena_hdr *hdr, size_t page)
 /* The channel over an open arena fd whose header is mapped at hdr; takes
  * the header mapping over (unmapped on failure too). */
 static int arena_open(int fd, struct uhp_arena_hdr *hdr, const char *shm,
-		      bool consumer, struct uhp_channel **out)
+		      unsigned flags, struct uhp_channel **out)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	struct uhp_channel *ch;
@@ -217,10 +218,11 @@ static int arena_open(int fd, struct uhp_arena_hdr *hdr, const char *shm,
 	}
 	wake_path(ch->wake_path, shm);
 	ch->data_size = hdr->data_size;
-	ch->max_total = hdr->data_size;
+	/* An observer (UHP_ATTACH_RDONLY) maps read-only and sends nothing. */
+	ch->max_total = flags & UHP_ATTACH_RDONLY ? 0 : hdr->data_size;
 	ch->arena = hdr;	/* from here uhp__channel_free() unmaps it */
 	ch->arena_len = page;
-	if (consumer) {
+	if (flags & UHP_ATTACH_CONSUMER) {
 		int32_t holder = 0, me = (int32_t)getpid();
 
 		/*
@@ -239,7 +241,9 @@ static int arena_open(int fd, struct uhp_arena_hdr *hdr, const char *shm,
 		ch->consumer = true;
 	}
 	for (unsigned k = 0; k < hdr->nr_rings; k++) {
-		ret = arena_map_ring(ch, fd, k, hdr, page);
+		ret = arena_map_ring(ch, fd, k, hdr, page,
+				     flags & UHP_ATTACH_RDONLY ? PROT_READ :
+				     PROT_READ | PROT_WRITE);
 		if (ret)
 			goto err_free;
 	}
@@ -315,7 +319,7 @@ UHP_API int uhp_arena_create(const char *name, const struct uhp_create_opts *opt
 	}
 	/* Pairs with the load-acquire in uhp_arena_attach(). */
 	__atomic_store_n(&hdr->ready, 1, __ATOMIC_RELEASE);
-	ret = arena_open(fd, hdr, path, opts->consumer, out);
+	ret = arena_open(fd, hdr, path, opts->consumer ? UHP_ATTACH_CONSUMER : 0, out);
 	if (ret)
 		goto err_unlink;	/* arena_open() unmapped hdr */
 	close(fd);
@@ -338,14 +342,13 @@ UHP_API int uhp_arena_attach(const char *name, unsigned flags,
 	struct stat st;
 	int fd, ret;
 
-	if (flags & UHP_ATTACH_RDONLY)
-		return -EOPNOTSUPP;
-	if (!out || (flags & ~UHP_ATTACH_CONSUMER))
+	if (!out || (flags & ~(UHP_ATTACH_CONSUMER | UHP_ATTACH_RDONLY)) ||
+	    (flags & UHP_ATTACH_CONSUMER && flags & UHP_ATTACH_RDONLY))
 		return -EINVAL;
 	ret = shm_name(name, path);
 	if (ret)
 		return ret;
-	fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+	fd = shm_open(path, (flags & UHP_ATTACH_RDONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0 || (size_t)st.st_size < page) {
@@ -353,7 +356,8 @@ UHP_API int uhp_arena_attach(const char *name, unsigned flags,
 		close(fd);
 		return ret;
 	}
-	hdr = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	hdr = mmap(NULL, page, flags & UHP_ATTACH_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE,
+		   MAP_SHARED, fd, 0);
 	if (hdr == MAP_FAILED) {
 		ret = -errno;
 		close(fd);
@@ -372,7 +376,7 @@ UHP_API int uhp_arena_attach(const char *name, unsigned flags,
 		close(fd);
 		return -EPROTO;
 	}
-	ret = arena_open(fd, hdr, path, flags & UHP_ATTACH_CONSUMER, out);
+	ret = arena_open(fd, hdr, path, flags, out);
 	close(fd);
 	return ret;
 }

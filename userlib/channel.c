@@ -225,6 +225,35 @@ UHP_API int uhp_ring_fill(const struct uhp_channel *ch, unsigned ring,
 	return 0;
 }
 
+UHP_API int uhp_ring_stats(const struct uhp_channel *ch, unsigned ring,
+			   struct uhp_ring_stats *out)
+{
+	struct uhp_ring_stats s = { 0 };
+	const struct uhp_ring *r;
+	uint32_t size;
+	int ret;
+
+	if (!ch || !out || ring >= ch->nr_rings ||
+	    out->size < offsetof(struct uhp_ring_stats, stalled) + sizeof(s.stalled))
+		return -EINVAL;
+	size = out->size < sizeof(s) ? out->size : (uint32_t)sizeof(s);
+	r = &ch->rings[ring];
+	ret = uhp_ring_fill(ch, ring, &s.used, &s.data_size);
+	if (ret)
+		s.used = 0;
+	s.size = size;
+	s.node = r->node;
+	s.flags = (r->kernel ? UHP_RING_F_KERNEL : 0) | (r->excl ? UHP_RING_F_EXCL : 0);
+	/* Relaxed loads of lines others write: a snapshot, for display. */
+	s.written = __atomic_load_n(&r->prod->write_pos, __ATOMIC_RELAXED);
+	s.consumed = __atomic_load_n(&r->cons->read_pos, __ATOMIC_RELAXED);
+	s.records = __atomic_load_n(&r->cons->records, __ATOMIC_RELAXED);
+	s.bad = __atomic_load_n(&r->cons->bad, __ATOMIC_RELAXED);
+	s.stalled = __atomic_load_n(&r->cons->stalled, __ATOMIC_RELAXED);
+	memcpy(out, &s, size);
+	return ret;
+}
+
 UHP_API int uhp_notify(struct uhp_channel *ch)
 {
 	__atomic_fetch_add(&ch->pstat.notifies, 1, __ATOMIC_RELAXED);

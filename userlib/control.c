@@ -216,6 +216,8 @@ static int map_ring(struct uhp_channel *ch, int fd, unsigned k,
 		 */
 		uint64_t rp = __atomic_load_n(&r->cons->read_pos, __ATOMIC_ACQUIRE);
 
+		r->records_base = __atomic_load_n(&r->cons->records, __ATOMIC_RELAXED);
+
 		r->rpos = (rp + UHP_REC_ALIGN - 1) & ~(uint64_t)(UHP_REC_ALIGN - 1);
 	}
 	return 0;

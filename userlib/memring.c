@@ -40,15 +40,16 @@ static uint64_t random_salt(void)
 /*
  * Map ring r from fd, laid out as [prod page][cons page][data] at base (the
  * layout of in-memory rings and arenas): the two pages once, the data twice
- * back to back, as the kernel maps it. What was mapped before an error stays
- * recorded in r, for uhp__channel_free().
+ * back to back, as the kernel maps it; prot: PROT_READ for an observer.
+ * What was mapped before an error stays recorded in r, for
+ * uhp__channel_free().
  */
 int uhp__ring_map_file(struct uhp_ring *r, int fd, off_t base, size_t page,
-		       uint64_t ds)
+		       uint64_t ds, int prot)
 {
 	void *p;
 
-	p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, base);
+	p = mmap(NULL, 2 * page, prot, MAP_SHARED, fd, base);
 	if (p == MAP_FAILED)
 		return -errno;
 	r->prod_page = p;
@@ -59,7 +60,7 @@ int uhp__ring_map_file(struct uhp_ring *r, int fd, off_t base, size_t page,
 		return -errno;
 	r->data = p;	/* from here uhp__channel_free() unmaps 2 * ds */
 	for (int half = 0; half < 2; half++)
-		if (mmap(r->data + (size_t)half * ds, ds, PROT_READ | PROT_WRITE,
+		if (mmap(r->data + (size_t)half * ds, ds, prot,
 			 MAP_SHARED | MAP_FIXED, fd,
 			 base + (off_t)(2 * page)) == MAP_FAILED)
 			return -errno;
@@ -80,7 +81,7 @@ static int mem_ring_map(struct uhp_channel *ch, unsigned k, size_t page)
 		ret = -errno;
 		goto out_close;
 	}
-	ret = uhp__ring_map_file(r, fd, 0, page, ds);
+	ret = uhp__ring_map_file(r, fd, 0, page, ds, PROT_READ | PROT_WRITE);
 	if (ret)
 		goto out_close;
 

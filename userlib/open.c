@@ -134,13 +134,11 @@ UHP_API int uhp_open_channel(const char *name, const struct uhp_open_opts *opts,
 	}
 	if (dev < 0 && (o.flags & UHP_OPEN_KERNEL_RINGS))
 		return -EOPNOTSUPP;	/* only the module has kernel producers */
-	if (dev < 0 && (o.flags & UHP_OPEN_RDONLY))
-		return -EOPNOTSUPP;	/* arenas have no observers */
 
 	if (dev >= 0) {
 		struct uhp_open_opts a = o;
 		bool may_arena = !(o.flags & (UHP_OPEN_EXCL | UHP_OPEN_DEVICE |
-					      UHP_OPEN_RDONLY | UHP_OPEN_KERNEL_RINGS));
+					      UHP_OPEN_KERNEL_RINGS));
 
 		/* The device's channel, else an arena's, else create one. */
 		a.flags &= ~UHP_OPEN_CREATE;

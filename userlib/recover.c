@@ -88,9 +88,8 @@ static uint64_t reserved_ahead(struct uhp_channel *ch, struct uhp_ring *r)
 static void skip_to(struct uhp_channel *ch, struct uhp_ring *r, uint64_t pos)
 {
 	uhp__ring_consume(ch, r, pos);
-	__atomic_store_n(&ch->cstat.stalled_skips,
-			 __atomic_load_n(&ch->cstat.stalled_skips, __ATOMIC_RELAXED) + 1,
-			 __ATOMIC_RELAXED);
+	uhp__count(&ch->cstat.stalled_skips, 1);
+	uhp__count(&r->cons->stalled, 1);
 }
 
 /* ---- 3. stalled head ---- */
@@ -173,4 +172,7 @@ UHP_COLD void uhp__ring_skip_garbage(struct uhp_channel *ch, struct uhp_ring *r)
 	if (!scan_next(r, pos, dist, &p))
 		p = pos + UHP_REC_ALIGN;
 	uhp__ring_consume(ch, r, p);
+	/* The callers count the handle's crc_errors; this is the ring's. */
+	uhp__count(&r->cons->records, 1);
+	uhp__count(&r->cons->bad, 1);
 }

@@ -691,9 +691,7 @@ bool uhp__ready(struct uhp_channel *ch)
 
 static inline void stat_add(uint64_t *c, uint64_t n)
 {
-	/* single writer (the consumer); atomic so uhp_stats() can read it */
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n,
-			 __ATOMIC_RELAXED);
+	uhp__count(c, n);	/* single writer: the consumer */
 }
 
 static inline void stat_inc(uint64_t *c)
@@ -727,8 +725,14 @@ static inline void rr_taken(struct uhp_channel *ch, unsigned k)
 /* Consume the head record of hd->ring and move the round-robin cursor. */
 static void take(struct uhp_channel *ch, const struct uhp_head *hd, bool good)
 {
-	uhp__ring_consume(ch, &ch->rings[hd->ring], hd->pos + hd->total);
-	stat_inc(good ? &ch->cstat.received : &ch->cstat.crc_errors);
+	struct uhp_ring *r = &ch->rings[hd->ring];
+
+	uhp__ring_consume(ch, r, hd->pos + hd->total);
+	uhp__count(&r->cons->records, 1);
+	if (!good) {
+		stat_inc(&ch->cstat.crc_errors);
+		uhp__count(&r->cons->bad, 1);
+	}
 	rr_taken(ch, hd->ring);
 }
 
@@ -852,7 +856,7 @@ recv_fast(struct uhp_channel *ch, void *buf, size_t cap,
 		return RECV_SLOW;
 	if (publish) {
 		uhp__ring_consume(ch, r, pos + UHP_REC_TOTAL(len));
-		stat_inc(&ch->cstat.received);
+		uhp__count(&r->cons->records, 1);
 	} else {
 		/* The caller stores read_pos and counts (recv_batch_body()). */
 		r->rpos = pos + UHP_REC_TOTAL(len);
@@ -922,13 +926,14 @@ recv_body(struct uhp_channel *ch, void *buf, size_t cap,
 	return len;
 }
 
-/* Publish ring k's read position (see uhp__ring_consume()). */
-static inline void publish_rpos(struct uhp_channel *ch, unsigned k)
+/* Publish ring k's read position (see uhp__ring_consume()) after a run. */
+static inline void publish_run(struct uhp_channel *ch, unsigned k, unsigned run)
 {
 	struct uhp_ring *r = &ch->rings[k];
 
 	/* Pairs with the producers' load-acquire of read_pos in reserve(). */
 	__atomic_store_n(&r->cons->read_pos, r->rpos, __ATOMIC_RELEASE);
+	uhp__count(&r->cons->records, run);
 }
 
 /*
@@ -956,8 +961,7 @@ again:
 				seal_copy, false);
 		if (uhp_likely(len != RECV_SLOW)) {
 			if (run && run_ring != k) {
-				publish_rpos(ch, run_ring);
-				stat_add(&ch->cstat.received, run);
+				publish_run(ch, run_ring, run);
 				run = 0;
 			}
 			run_ring = k;
@@ -971,8 +975,7 @@ again:
 			goto again;
 		}
 		if (run) {
-			publish_rpos(ch, run_ring);
-			stat_add(&ch->cstat.received, run);
+			publish_run(ch, run_ring, run);
 			run = 0;
 		}
 		/* -EBADMSG without consuming unless first: reported next call */
@@ -983,8 +986,7 @@ again:
 		msgs[i].len = (uint32_t)len;
 	}
 	if (run) {
-		publish_rpos(ch, run_ring);
-		stat_add(&ch->cstat.received, run);
+		publish_run(ch, run_ring, run);
 	}
 	return (int)i;
 }
@@ -1187,8 +1189,19 @@ UHP_API int uhp_stats(const struct uhp_channel *ch, struct uhp_stats *out)
 		return -EINVAL;
 	out->sent = __atomic_load_n(&ch->pstat.sent, __ATOMIC_RELAXED);
 	out->notifies = __atomic_load_n(&ch->pstat.notifies, __ATOMIC_RELAXED);
-	out->received = __atomic_load_n(&ch->cstat.received, __ATOMIC_RELAXED);
 	out->crc_errors = __atomic_load_n(&ch->cstat.crc_errors, __ATOMIC_RELAXED);
+	/*
+	 * Records this handle took are counted once, in the rings' cons lines
+	 * (which only the consumer writes); bad ones are counted there too.
+	 */
+	out->received = 0;
+	if (ch->consumer) {
+		for (unsigned k = 0; k < ch->nr_rings; k++)
+			out->received += __atomic_load_n(&ch->rings[k].cons->records,
+							 __ATOMIC_RELAXED) -
+					 ch->rings[k].records_base;
+		out->received -= out->crc_errors;
+	}
 	out->stalled_skips = __atomic_load_n(&ch->cstat.stalled_skips,
 					     __ATOMIC_RELAXED);
 	return 0;

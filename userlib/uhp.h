@@ -231,6 +231,31 @@ UHP_API int uhp_ring_fill(const struct uhp_channel *ch, unsigned ring,
 			  uint64_t *used, uint64_t *size);
 
 /*
+ * What ring k has seen, from its shared pages (a snapshot for tools:
+ * producers' and consumers' own accounts, which any of them could write
+ * wrongly). Set out->size = sizeof(*out) first: the struct grows like
+ * struct uhp_open_opts (fields past a shorter size are not written).
+ */
+struct uhp_ring_stats {
+	uint32_t size;		/* in: sizeof(struct uhp_ring_stats) */
+	int32_t node;		/* NUMA node of the ring's pages */
+	uint32_t flags;		/* UHP_RING_F_KERNEL, UHP_RING_F_EXCL */
+	uint32_t pad_;
+	uint64_t data_size;	/* bytes of data */
+	uint64_t used;		/* bytes it holds now (uhp_ring_fill()) */
+	uint64_t written;	/* bytes ever reserved: write_pos */
+	uint64_t consumed;	/* bytes ever consumed: read_pos */
+	uint64_t records;	/* records consumers took (bad included) */
+	uint64_t bad;		/* records skipped: CRC or length wrong */
+	uint64_t stalled;	/* reservations skipped after the stall timeout */
+};
+
+/* Returns 0, -EINVAL (no ring k, out NULL or out->size too small for the
+ * first version), or -EUCLEAN (corrupt positions: used is 0, the rest set). */
+UHP_API int uhp_ring_stats(const struct uhp_channel *ch, unsigned ring,
+			   struct uhp_ring_stats *out);
+
+/*
  * Wake the consumer (UHP_IOC_NOTIFY). Producers call this by themselves when
  * need_wakeup is set; explicit calls are rarely needed.
  * Returns 0, or an ioctl() -errno. A no-op on an in-memory channel.
@@ -449,8 +474,9 @@ UHP_API int uhp_send_wait(struct uhp_channel *ch, const void *buf, uint32_t len,
  * its holder died.
  * create: 0, or -EINVAL, -ENAMETOOLONG, -EEXIST, -ENOMEM, or a shm_open(),
  * ftruncate() or mmap() -errno. attach: 0, or -ENOENT, -EACCES, -EBUSY,
- * -EPROTO (not an arena of this ABI), -EINVAL, -EOPNOTSUPP
- * (UHP_ATTACH_RDONLY: arenas have no observers yet). unlink: 0, -ENOENT, ...
+ * -EPROTO (not an arena of this ABI), -EINVAL. UHP_ATTACH_RDONLY makes an
+ * observer: the object opened read-only (read permission is enough), every
+ * mapping read-only, sends -EBADF. unlink: 0, -ENOENT, ...
  * Close handles with uhp_close().
  */
 UHP_API int uhp_arena_create(const char *name, const struct uhp_create_opts *opts,
@@ -512,7 +538,7 @@ struct uhp_open_opts {
  * -E2BIG (opts longer than this library knows, with non-zero bytes there),
  * -ENOENT (no such channel, without UHP_OPEN_CREATE; with UHP_OPEN_DEVICE:
  * no module), -EEXIST (UHP_OPEN_EXCL), -EACCES, -EBUSY (consumer role
- * taken), -EOPNOTSUPP (an arena asked for kernel rings or an observer), or
+ * taken), -EOPNOTSUPP (an arena asked for kernel rings), or
  * any error of uhp_create(), uhp_attach() and the uhp_arena_* calls.
  */
 UHP_API int uhp_open_channel(const char *name, const struct uhp_open_opts *opts,

@@ -56,13 +56,13 @@ struct uhp_ring {
 	 * producer": write_pos is stored, not CASed (reserve() in ring.c).
 	 */
 	bool excl;
+	int node;
 	struct uhp_prod_line *prod;
 	struct uhp_cons_line *cons;
 	struct uhp_wake_line *wake;
 	unsigned char *data;		/* 2 * data_size bytes */
 	uint64_t mask;			/* data_size - 1, private */
 	uint64_t salt;			/* from the desc, read once */
-	int node;
 
 	/* consumer-private state (single consumer thread) */
 	uint64_t rpos;			/* authoritative read position */
@@ -76,6 +76,9 @@ struct uhp_ring {
 	 * consumes up to there, whatever the caller's struct uhp_rx says
 	 * now (a stale rx cannot match: read positions only grow) */
 	uint64_t peek_end;
+	/* cons->records when this handle took the role: uhp_stats() counts
+	 * its received records from there (the fast path counts only once) */
+	uint64_t records_base;
 } __attribute__((aligned(64)));
 
 /*
@@ -177,7 +180,6 @@ struct uhp_channel {
 		uint64_t notifies;
 	} __attribute__((aligned(64))) pstat;
 	struct {
-		uint64_t received;
 		uint64_t crc_errors;
 		uint64_t stalled_skips;
 	} __attribute__((aligned(64))) cstat;
@@ -227,6 +229,14 @@ UHP_HIDDEN int uhp__seal_choose(void);
 /* Host tests: force the ring this thread's producers use (-1: the handle's). */
 UHP_HIDDEN void uhp__set_thread_ring(int ring);
 #endif
+
+/*
+ * Add to a counter only the consumer writes (its handle's stats, its cons
+ * line's records/bad/stalled): relaxed, atomic so readers see whole values.
+ */
+#define uhp__count(c, n) \
+	__atomic_store_n((c), __atomic_load_n((c), __ATOMIC_RELAXED) + (n), \
+			 __ATOMIC_RELAXED)
 
 /* recover.c: the head of ring r is not committed (tag as loaded) */
 UHP_HIDDEN int uhp__ring_stalled(struct uhp_channel *ch, struct uhp_ring *r,
@@ -369,7 +379,7 @@ UHP_HIDDEN int uhp__mem_channel_new(unsigned nr_rings, uint64_t data_size,
 				    struct uhp_channel **out);
 /* Map [prod][cons][data] at base of fd into r (data twice). */
 UHP_HIDDEN int uhp__ring_map_file(struct uhp_ring *r, int fd, off_t base,
-				  size_t page, uint64_t ds);
+				  size_t page, uint64_t ds, int prot);
 /* Move an empty ring's positions to pos (aligned): wrap-around tests. */
 UHP_HIDDEN int uhp__mem_ring_set_pos(struct uhp_channel *ch, unsigned ring,
 				     uint64_t pos);

@@ -65,10 +65,13 @@ TEST(first_open_of_the_node_loads_the_module)
 	struct uhp_info info = { .size = sizeof(info) };
 	char dir[300], cmd[700], alias[400];
 	struct utsname u;
+	struct stat node;
 	int dev, fd;
 
 	ASSERT_EQ(uname(&u), 0);
 	ASSERT_TRUE(loaded());
+	/* The node we make stays (devtmpfs does not replace it): same mode. */
+	ASSERT_EQ(stat(UHP_DEVICE_PATH, &node), 0);
 	snprintf(dir, sizeof(dir), "/lib/modules/%s/extra", u.release);
 	snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp " UHP_KO " %s/ && depmod", dir, dir);
 	ASSERT_EQ(system(cmd), 0);
@@ -79,7 +82,8 @@ TEST(first_open_of_the_node_loads_the_module)
 	ASSERT_EQ(system("rmmod uhp"), 0);
 	ASSERT_FALSE(loaded());
 	unlink(UHP_DEVICE_PATH);	/* devtmpfs removed it; a stale one would not do */
-	ASSERT_EQ(mknod(UHP_DEVICE_PATH, S_IFCHR | 0666, makedev(10, UHP_MINOR)), 0);
+	ASSERT_EQ(mknod(UHP_DEVICE_PATH, S_IFCHR | 0600, makedev(10, UHP_MINOR)), 0);
+	ASSERT_EQ(chmod(UHP_DEVICE_PATH, node.st_mode & 07777), 0);	/* not umask's */
 
 	dev = open(UHP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	EXPECT_GE(dev, 0);

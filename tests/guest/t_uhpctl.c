@@ -97,16 +97,45 @@ TEST(stat_shows_rings_and_fill)
 	EXPECT_TRUE(strstr(out, "\"kind\":\"user\",\"used\":1280,") != NULL);
 	EXPECT_TRUE(strstr(out, "\"kind\":\"exclusive\",\"used\":0,") != NULL);
 	ASSERT_EQ(uhpctl(out, sizeof(out), "stat ctl.stat"), 0);
-	EXPECT_TRUE(strstr(out, "ctl.stat: uid 0") && strstr(out, "exclusive"));
-	/* the consumer reads them: the space is free again */
+	EXPECT_TRUE(strstr(out, "ctl.stat (channel): uid 0") && strstr(out, "exclusive"));
+	/* the consumer reads them: the space is free again, 10 records taken */
 	for (int i = 0; i < 10; i++)
 		ASSERT_EQ(uhp_recv(ch, buf, sizeof(buf), NULL), (ssize_t)sizeof(buf));
 	ASSERT_EQ(uhpctl(out, sizeof(out), "stat ctl.stat --json"), 0);
 	EXPECT_TRUE(strstr(out, "\"used\":1280") == NULL);
+	EXPECT_TRUE(strstr(out, "\"used\":0,\"written\":1280,\"records\":10,\"bad\":0") != NULL);
+	/* the creator's fd is the one writer (uhpctl observes), and consumes */
+	snprintf(want, sizeof(want), "\"writers\":1,\"consumer_pid\":%d,", (int)getpid());
+	EXPECT_TRUE(strstr(out, want) != NULL);
 	ASSERT_EQ(uhpctl(out, sizeof(out), "watch -n 0.05 -c 2 stat ctl.stat"), 0);
-	EXPECT_TRUE(strstr(out, "ctl.stat: uid 0") &&
-		    strstr(strstr(out, "ctl.stat: uid 0") + 1, "ctl.stat: uid 0"));
+	EXPECT_TRUE(strstr(out, "ctl.stat (channel): uid 0") &&
+		    strstr(strstr(out, "ctl.stat (channel): uid 0") + 1,
+			   "ctl.stat (channel): uid 0"));
 	uhp_unlink(dev, "ctl.stat");
+	uhp_close(ch);
+}
+
+TEST(arenas_are_listed_shown_and_removed)
+{
+	static char out[16384];
+	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
+	struct uhp_channel *ch;
+	char buf[40] = { 0 };
+
+	o.ring_size = 1 << 14;
+	o.consumer = true;
+	ASSERT_EQ(uhp_arena_create("ctl.arena", &o, &ch), 0);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(uhp_send(ch, buf, sizeof(buf), NULL), 0);
+	ASSERT_EQ(uhp_recv(ch, buf, sizeof(buf), NULL), (ssize_t)sizeof(buf));
+	ASSERT_EQ(uhpctl(out, sizeof(out), "ls"), 0);
+	EXPECT_TRUE(strstr(out, "ctl.arena") && strstr(out, " arena "));
+	ASSERT_EQ(uhpctl(out, sizeof(out), "stat ctl.arena --json"), 0);
+	EXPECT_TRUE(strstr(out, "\"kind\":\"arena\",\"uid\":0,\"gid\":0,\"mode\":\"0600\"") != NULL);
+	/* 3 records of 128 bytes, one taken */
+	EXPECT_TRUE(strstr(out, "\"used\":256,\"written\":384,\"records\":1,") != NULL);
+	ASSERT_EQ(uhpctl(out, sizeof(out), "rm ctl.arena"), 0);
+	EXPECT_EQ(uhp_arena_unlink("ctl.arena"), -ENOENT);
 	uhp_close(ch);
 }
 

@@ -272,6 +272,54 @@ static void t_rx_crc(void)
 	uhp_arena_unlink(name);
 }
 
+/* An arena observer, and what uhp_ring_stats() reads from the pages. */
+static void t_observer_and_ring_stats(void)
+{
+	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
+	struct uhp_ring_stats rs = { .size = sizeof(rs) };
+	struct uhp_channel *c, *obs, *c2;
+	struct uhp_txn t;
+	char b[64], *pl;
+
+	o.ring_size = 4096;
+	o.consumer = true;
+	o.node = 0;
+	if (uhp_arena_create(name, &o, &c))
+		tap_bail("arena");
+	tap_is(uhp_arena_attach(name, UHP_ATTACH_RDONLY, &obs), 0, "an arena observer attaches");
+	tap_is(uhp_arena_attach(name, UHP_ATTACH_RDONLY | UHP_ATTACH_CONSUMER, &c2), -EINVAL,
+	       "an observer that consumes: -EINVAL");
+	tap_is(uhp_send(obs, "x", 1, NULL), -EBADF, "the observer cannot send");
+	tap_is(uhp_channel_fd(obs), -EOPNOTSUPP, "nor has a wake fd");
+	for (int i = 0; i < 4; i++)
+		uhp_send(c, "hello", 5, NULL);
+	/* One damaged after its seal, one left in the ring. */
+	if (uhp_reserve(c, 8, &t))
+		tap_bail("reserve");
+	pl = t.payload;
+	memcpy(pl, "abcdefgh", 8);
+	uhp_commit(c, &t, NULL);
+	pl[0] ^= 1;
+	uhp_send(c, "left", 4, NULL);
+	for (int i = 0; i < 5; i++)
+		uhp_recv(c, b, sizeof(b), NULL);
+	tap_is(uhp_ring_stats(obs, 0, &rs), 0, "uhp_ring_stats through the observer");
+	tap_ok(rs.records == 5 && rs.bad == 1 && rs.stalled == 0 && rs.used == 64 &&
+	       rs.written == 6 * 64 && rs.consumed == 5 * 64 && rs.data_size == 4096 &&
+	       rs.node == 0 && rs.flags == 0,
+	       "records %llu, bad %llu, used %llu, written %llu, consumed %llu",
+	       (unsigned long long)rs.records, (unsigned long long)rs.bad,
+	       (unsigned long long)rs.used, (unsigned long long)rs.written,
+	       (unsigned long long)rs.consumed);
+	rs.size = 8;
+	tap_is(uhp_ring_stats(obs, 0, &rs), -EINVAL, "a size below the first version: -EINVAL");
+	rs.size = sizeof(rs);
+	tap_is(uhp_ring_stats(obs, 1, &rs), -EINVAL, "no ring 1: -EINVAL");
+	uhp_close(obs);
+	uhp_close(c);
+	uhp_arena_unlink(name);
+}
+
 /* How many wakeups the producer made for one record sent 50 ms in. */
 static int notifies_with_spin(unsigned spin)
 {
@@ -317,11 +365,12 @@ int main(void)
 {
 	snprintf(name, sizeof(name), "open-test.%d", getpid());
 	snprintf(fifo, sizeof(fifo), "/dev/shm/uhp.%s:wake", name);
-	tap_plan(44);
+	tap_plan(52);
 	t_options();
 	t_auto_and_create_or_attach();
 	t_arena_pollfd();
 	t_rx_crc();
+	t_observer_and_ring_stats();
 	t_spin();
 	return tap_done();
 }

@@ -163,13 +163,22 @@ struct uhp_prod_line {
 	__aligned_u64 __pad[5];
 };
 
-/* Written by the consumer. */
+/*
+ * Written by the consumer. records, bad and stalled are what the ring's
+ * consumers say they took (informational, for tools such as uhpctl; the
+ * kernel never reads them): records consumed, bad ones among them (CRC or
+ * length wrong: skipped), and reservations skipped after the stall
+ * timeout. Consumers before they existed leave them 0.
+ */
 struct uhp_cons_line {
 	__aligned_u64 read_pos;
 	__aligned_u64 cached_write_pos;
 	__u32 consumer_cpu;	/* last CPU that consumed (informational) */
 	__u32 __pad0;
-	__aligned_u64 __pad[5];
+	__aligned_u64 records;
+	__aligned_u64 bad;
+	__aligned_u64 stalled;
+	__aligned_u64 __pad[2];
 };
 
 /* Written by the consumer around sleeps, and by the kernel on its release. */
@@ -337,9 +346,14 @@ struct uhp_list_entry {
 	__u32 nr_fds;		/* open channel fds (each mapping holds one) */
 	__aligned_u64 data_size;	/* data bytes per sub-ring */
 	__aligned_u64 ring_bytes;	/* memory its rings pin */
+	/* UHP_FEAT_HANGUP and later (a larger entry_size gets zeros before) */
+	/* who took the consumer role, in the caller's pid namespace (0: none) */
+	__u32 consumer_pid;
+	__u32 nr_writers;	/* files and kernel producers that can produce */
 };
 
 #define UHP_LIST_ENTRY_SIZE_VER0	104	/* sizeof the first version */
+#define UHP_LIST_ENTRY_SIZE_VER1	112	/* + consumer_pid, nr_writers */
 
 struct uhp_list {
 	__u32 size;		/* sizeof(struct uhp_list) */
