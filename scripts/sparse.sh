@@ -30,7 +30,7 @@ run() { "$repo/scripts/lanes/in-root.sh" "$BUILD_ROOT" "$@"; }
 run sh -c 'command -v sparse >/dev/null' || die "sparse missing in ${BUILD_ROOT:-the host} (scripts/deps.sh)"
 rm -rf "$dir"
 mkdir -p "$dir"
-(cd "$repo" && git ls-files -z -co --exclude-standard -- Kbuild kmod samples uapi |
+(cd "$repo" && git ls-files -z -co --exclude-standard -- Kbuild VERSION kmod samples uapi |
     while IFS= read -r -d '' f; do [[ -f $f ]] && printf '%s\0' "$f"; done |
     tar --null -T - -cf -) | tar -C "$dir" -xf -
 
