@@ -32,6 +32,7 @@ pkgs=(
     dpkg-dev debhelper dh-dkms lintian  # tests/host/deb_test.sh: debian/ builds, lintian-clean
     groff-base pkg-config       # scripts/man-check.sh; install_test through uhp.pc
     python3-pytest              # python/: the binding's tests
+    systemtap-sdt-dev gdb       # libuhp's USDT probes (sys/sdt.h); usdt_test fires one
 )
 if [[ ${1:-} == --bench ]]; then
     pkgs+=(

@@ -446,6 +446,9 @@ static int arena_notify(struct uhp_channel *ch)
 {
 	struct uhp_arena_hdr *hdr = ch->arena;
 
+	if (!ch->max_total)
+		return -EBADF;	/* an observer's header is read-only */
+
 	/* Pairs with the consumer's load of wake_seq before it re-checks. */
 	__atomic_fetch_add(&hdr->wake_seq, 1, __ATOMIC_SEQ_CST);
 	futex(&hdr->wake_seq, FUTEX_WAKE, INT_MAX, NULL);

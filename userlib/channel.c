@@ -98,6 +98,8 @@ int uhp__channel_index_nodes(struct uhp_channel *ch)
 	}
 	ch->nr_node_ring = (unsigned)max + 1;
 	uhp__channel_pick_producer_ring(ch);
+	/* Every backend's open ends here, once the handle is whole. */
+	UHP_PROBE3(open, ch, ch->nr_rings, ch->be->name);
 	return 0;
 }
 
@@ -139,8 +141,10 @@ void uhp__channel_free(struct uhp_channel *ch)
 
 UHP_API void uhp_close(struct uhp_channel *ch)
 {
-	if (ch)
+	if (ch) {
+		UHP_PROBE1(close, ch);
 		uhp__channel_free(ch);
+	}
 }
 
 UHP_API int uhp_info(struct uhp_channel *ch, struct uhp_info *out,
@@ -257,5 +261,6 @@ UHP_API int uhp_ring_stats(const struct uhp_channel *ch, unsigned ring,
 UHP_API int uhp_notify(struct uhp_channel *ch)
 {
 	__atomic_fetch_add(&ch->pstat.notifies, 1, __ATOMIC_RELAXED);
+	UHP_PROBE1(notify, ch);
 	return ch->be->notify(ch);
 }

@@ -87,6 +87,7 @@ static uint64_t reserved_ahead(struct uhp_channel *ch, struct uhp_ring *r)
 
 static void skip_to(struct uhp_channel *ch, struct uhp_ring *r, uint64_t pos)
 {
+	UHP_PROBE3(stall, ch, (unsigned)(r - ch->rings), r->rpos);
 	uhp__ring_consume(ch, r, pos);
 	uhp__count(&ch->cstat.stalled_skips, 1);
 	uhp__count(&r->cons->stalled, 1);
@@ -171,6 +172,7 @@ UHP_COLD void uhp__ring_skip_garbage(struct uhp_channel *ch, struct uhp_ring *r)
 		return;
 	if (!scan_next(r, pos, dist, &p))
 		p = pos + UHP_REC_ALIGN;
+	UHP_PROBE3(bad, ch, (unsigned)(r - ch->rings), pos);
 	uhp__ring_consume(ch, r, p);
 	/* The callers count the handle's crc_errors; this is the ring's. */
 	uhp__count(&r->cons->records, 1);

@@ -162,8 +162,10 @@ static int reserve(struct uhp_ring *r, uint64_t ds, const uint64_t *prefix,
 			if (uhp_unlikely(wp - rp > ds))
 				return -EUCLEAN;
 			k = fit(wp, rp, ds, prefix, n);
-			if (k == 0)
+			if (k == 0) {
+				UHP_PROBE2(ring_full, r->prod, wp - rp);
 				return -EAGAIN;
+			}
 			/* Publish the hint; pairs with the load-acquire above. */
 			__atomic_store_n(&r->prod->cached_read_pos, rp,
 					 __ATOMIC_RELEASE);
@@ -730,6 +732,7 @@ static void take(struct uhp_channel *ch, const struct uhp_head *hd, bool good)
 	uhp__ring_consume(ch, r, hd->pos + hd->total);
 	uhp__count(&r->cons->records, 1);
 	if (!good) {
+		UHP_PROBE3(bad, ch, hd->ring, hd->pos);
 		stat_inc(&ch->cstat.crc_errors);
 		uhp__count(&r->cons->bad, 1);
 	}

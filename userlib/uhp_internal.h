@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "uhp.h"
+#include "probes.h"
 
 #define UHP_HIDDEN __attribute__((visibility("hidden")))
 #define UHP_COLD __attribute__((cold, noinline))

@@ -165,9 +165,11 @@ UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
 			ret = -ETIMEDOUT;
 			break;
 		}
+		UHP_PROBE2(sleep, ch, deadline - now < cap ? deadline - now : cap);
 		ret = ch->be->sleep(ch, token,
 				    deadline - now < cap ? deadline - now : cap,
 				    &backoff);
+		UHP_PROBE2(wake, ch, ret);
 		if (ret == -EPIPE && !rings_drained(ch)) {
 			/* Hung up, but records or a stalled reservation are
 			 * left: take them first (poll() would return at once). */
@@ -180,6 +182,8 @@ UHP_API int uhp_wait(struct uhp_channel *ch, int timeout_ms)
 			break;
 	}
 	need_wakeup_set(ch, 0);
+	if (ret == -EPIPE)
+		UHP_PROBE1(hangup, ch);
 	return ret;
 }
 

@@ -291,6 +291,7 @@ static void t_observer_and_ring_stats(void)
 	       "an observer that consumes: -EINVAL");
 	tap_is(uhp_send(obs, "x", 1, NULL), -EBADF, "the observer cannot send");
 	tap_is(uhp_channel_fd(obs), -EOPNOTSUPP, "nor has a wake fd");
+	tap_is(uhp_notify(obs), -EBADF, "nor notifies (its header is read-only)");
 	for (int i = 0; i < 4; i++)
 		uhp_send(c, "hello", 5, NULL);
 	/* One damaged after its seal, one left in the ring. */
@@ -365,7 +366,7 @@ int main(void)
 {
 	snprintf(name, sizeof(name), "open-test.%d", getpid());
 	snprintf(fifo, sizeof(fifo), "/dev/shm/uhp.%s:wake", name);
-	tap_plan(52);
+	tap_plan(53);
 	t_options();
 	t_auto_and_create_or_attach();
 	t_arena_pollfd();
