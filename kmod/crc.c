@@ -6,7 +6,7 @@
  * crc32c() runs the crc32 and pclmulqdq instructions. On an emulated CPU
  * (QEMU TCG, where each such instruction is a call into a helper) a table
  * lookup per byte is 2-4x faster, and libuhp's consumers already take the
- * table there (userlib/crc32c.c times both). So the module times both at
+ * table there (userlib/simd/crc32c.c times both). So the module times both at
  * load, once, and keeps crc32c() unless the table wins by UHP_CRC_MARGIN4/4:
  * on real hardware crc32c() is 4-20x faster and always stays. Module
  * parameter crc=auto|kernel|table forces a choice.

@@ -13,7 +13,7 @@
 # ones valgrind's CPU has: the figure guards the code, not the hardware.
 # UHP_CRC=sse42: the fast paths' hardware seal, which every x86-64 CPU with
 # SSE4.2 runs; left to auto, libuhp would time valgrind's emulated crc32
-# against the table (userlib/crc32c.c) and count the table.
+# against the table (userlib/simd/crc32c.c) and count the table.
 #
 #   scripts/fastpath-budget.sh          check (exit 1 over budget)
 #   scripts/fastpath-budget.sh --print  just print the figure

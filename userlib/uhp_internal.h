@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libuhp internals shared by the library's files and the host tests. Nothing
+ * libuhp internals shared by the library's layers (ring/, simd/, runtime/:
+ * userlib/Makefile says what each holds) and the host tests. Nothing
  * here is exported from libuhp.so (hidden visibility, and the version script
  * keeps only uhp_*; the internal names use the uhp__ prefix and are hidden).
  *

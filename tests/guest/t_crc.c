@@ -3,7 +3,7 @@
  * libuhp's auto CRC32C in the guest, whose CPU is emulated (QEMU TCG: a
  * crc32 or pclmulqdq instruction is a call into a helper): it times its
  * CPUID pick against the table once and takes the table where that is
- * 1.5x faster (userlib/crc32c.c). Here the test times the two itself and
+ * 1.5x faster (userlib/simd/crc32c.c). Here the test times the two itself and
  * expects the library's choice wherever the answer is clear (3x either
  * way: the debug lane's KASAN guest measured 2.1x once, and the library's
  * own shorter timing chose the other way), so it holds on an emulated CPU

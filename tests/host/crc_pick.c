@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * crc_pick: which CRC32C path libuhp's auto choice takes, and the fast
- * paths' seal variant with it (userlib/crc32c.c, crc_calibrate()). Built
+ * paths' seal variant with it (userlib/simd/crc32c.c, crc_calibrate()). Built
  * without sanitizers so it can also run under valgrind.
  *
  *   crc_pick native     on this CPU: a hardware path (the table is 4-20x
