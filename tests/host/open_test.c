@@ -101,7 +101,7 @@ static void t_auto_and_create_or_attach(void)
 {
 	struct uhp_open_opts o = UHP_OPEN_OPTS_INIT;
 	struct uhp_channel *ch, *ch2;
-	enum { KIDS = 6 };
+	enum { KIDS = 8 };
 	pid_t pid[KIDS];
 	int created = 0, attached = 0, other = 0;
 
@@ -141,7 +141,7 @@ static void t_auto_and_create_or_attach(void)
 			int r;
 
 			k.flags = UHP_OPEN_CREATE | (access("/dev/uhp", F_OK) ? 0 : UHP_OPEN_ARENA);
-			k.ring_size = 8192;
+			k.ring_size = 1 << 20;	/* a longer creation: a wider race */
 			r = uhp_open_channel(name, &k, &ch);
 			if (r >= 0)
 				sleep_ms(50);	/* hold it while the others come */

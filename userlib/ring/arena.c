@@ -49,6 +49,8 @@
 
 #define UHP_ARENA_MAGIC		0x414e455241504855ULL	/* "UHPARENA" */
 #define UHP_ARENA_MAX_RINGS	64
+/* How long an attach waits for an arena being created to be ready. */
+#define UHP_ARENA_READY_WAIT_MS	2000
 
 /* Page 0 of an arena. Written by the creator, then read-only but for the
  * consumer role, the claims and the futex word. */
@@ -351,21 +353,41 @@ UHP_API int uhp_arena_attach(const char *name, unsigned flags,
 	fd = shm_open(path, (flags & UHP_ATTACH_RDONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || (size_t)st.st_size < page) {
-		ret = fstat(fd, &st) < 0 ? -errno : -EPROTO;
-		close(fd);
-		return ret;
-	}
-	hdr = mmap(NULL, page, flags & UHP_ATTACH_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE,
-		   MAP_SHARED, fd, 0);
-	if (hdr == MAP_FAILED) {
-		ret = -errno;
-		close(fd);
-		return ret;
+	/*
+	 * The name exists from the creator's shm_open(O_EXCL) on, before the
+	 * object has its size and header (arena_init_rings() touches every
+	 * page first): wait for ready while one is being made, as a racing
+	 * create-or-attach does (uhp_open_channel()), up to
+	 * UHP_ARENA_READY_WAIT_MS. A creator that died mid-way leaves -EPROTO.
+	 */
+	for (unsigned ms = 0;; ms++) {
+		if (fstat(fd, &st) < 0) {
+			ret = -errno;
+			close(fd);
+			return ret;
+		}
+		hdr = MAP_FAILED;
+		if ((size_t)st.st_size >= page) {
+			hdr = mmap(NULL, page, flags & UHP_ATTACH_RDONLY ? PROT_READ :
+				   PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (hdr == MAP_FAILED) {
+				ret = -errno;
+				close(fd);
+				return ret;
+			}
+			/* Pairs with the creator's store-release of ready. */
+			if (__atomic_load_n(&hdr->ready, __ATOMIC_ACQUIRE))
+				break;
+			munmap(hdr, page);
+		}
+		if (ms == UHP_ARENA_READY_WAIT_MS) {
+			close(fd);
+			return -EPROTO;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
 	/* Check everything the layout depends on against the object's size. */
-	if (!__atomic_load_n(&hdr->ready, __ATOMIC_ACQUIRE) ||
-	    hdr->magic != UHP_ARENA_MAGIC || hdr->abi_version != UHP_ABI_VERSION ||
+	if (hdr->magic != UHP_ARENA_MAGIC || hdr->abi_version != UHP_ABI_VERSION ||
 	    hdr->nr_rings == 0 || hdr->nr_rings > UHP_ARENA_MAX_RINGS ||
 	    hdr->nr_excl >= hdr->nr_rings ||
 	    (hdr->data_size & (hdr->data_size - 1)) ||
