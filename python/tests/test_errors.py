@@ -111,9 +111,12 @@ def test_arena_refusals(arena):
         arena.create(kernel_rings=True)
     assert ei.value.errno == errno.EINVAL
     c = arena.create(consumer=True, ring_size=1 << 16)
+    # An arena observer exists (read-only), but it cannot send or notify.
+    obs = uhp.arena_attach(c.name, rdonly=True)
     with pytest.raises(OSError) as ei:
-        uhp.arena_attach(c.name, rdonly=True)
-    assert ei.value.errno == errno.EOPNOTSUPP
+        obs.send(b"x")
+    assert ei.value.errno == errno.EBADF
+    obs.close()
     for call, fn in ((lambda: c.kernel_send(0, b"x"), "uhp_kernel_send"),
                      (lambda: c.verify(0, 0), "uhp_verify")):
         with pytest.raises(OSError) as ei:

@@ -220,6 +220,8 @@ class struct_uhp_list_entry(Structure):
         ("nr_fds", c_uint32),
         ("data_size", c_uint64),
         ("ring_bytes", c_uint64),
+        ("consumer_pid", c_uint32),     # UHP_LIST_ENTRY_SIZE_VER1
+        ("nr_writers", c_uint32),
     ]
 
 

@@ -80,6 +80,8 @@ class ListEntry(NamedTuple):
     nr_fds: int
     data_size: int
     ring_bytes: int
+    consumer_pid: int = 0   # 0: no consumer, or an older module
+    nr_writers: int = 0
 
 
 class VerifyResult(NamedTuple):
@@ -1125,7 +1127,8 @@ class Device:
                 break
             out += [ListEntry(e.name.decode(errors="replace"), e.uid, e.gid,
                               e.mode, e.flags, e.nr_rings, e.nr_fds,
-                              e.data_size, e.ring_bytes) for e in ents[:ret]]
+                              e.data_size, e.ring_bytes, e.consumer_pid,
+                              e.nr_writers) for e in ents[:ret]]
             start += ret
         return out
 
