@@ -450,6 +450,15 @@ UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
 			      struct uhp_meta *meta_out, int timeout_ms);
 
 /*
+ * uhp_recv_batch(), waiting up to timeout_ms (< 0: forever) while nothing
+ * is ready: one wait, then as many records as are there (up to n).
+ * Returns as uhp_recv_batch() (>= 1; 0 for n == 0), or -ETIMEDOUT, or a
+ * uhp_wait() -errno (-EPIPE: hung up and drained; -EINTR: a signal).
+ */
+UHP_API int uhp_recv_batch_wait(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
+				unsigned n, int timeout_ms);
+
+/*
  * uhp_send(), waiting up to timeout_ms (< 0: forever) while the ring is
  * full (-EAGAIN): a short spin, then sleeps from 1 us doubling to 1 ms
  * (consumers do not signal producers, so the producer polls). Returns as

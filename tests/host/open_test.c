@@ -20,7 +20,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,14 @@ static int reap(pid_t pid)
 	if (waitpid(pid, &status, 0) != pid)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static void sleep_ms(long ms)
@@ -321,6 +331,45 @@ static void t_observer_and_ring_stats(void)
 	uhp_arena_unlink(name);
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* uhp_recv_batch_wait(), and a signal ends an arena's wait (-EINTR). */
+static void t_batch_wait_and_eintr(void)
+{
+	struct uhp_create_opts o = UHP_CREATE_OPTS_INIT;
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	struct itimerval it = { .it_value = { 0, 100000 } };
+	struct uhp_rx_msg m[4];
+	struct uhp_channel *c;
+	char bufs[4][16];
+	uint64_t t0;
+	int r;
+
+	o.ring_size = 4096;
+	o.consumer = true;
+	if (uhp_arena_create(name, &o, &c))
+		tap_bail("arena");
+	for (int i = 0; i < 4; i++)
+		m[i] = (struct uhp_rx_msg){ .buf = bufs[i], .cap = sizeof(bufs[i]) };
+	tap_is(uhp_recv_batch_wait(c, m, 4, 0), -ETIMEDOUT, "batch wait(0) on nothing: -ETIMEDOUT");
+	for (int i = 0; i < 3; i++)
+		uhp_send(c, "abc", 3, NULL);
+	tap_is(uhp_recv_batch_wait(c, m, 4, 1000), 3, "then the 3 records there, at once");
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	t0 = now_ns();
+	r = uhp_wait(c, 5000);
+	tap_ok(r == -EINTR && now_ns() - t0 < 3000000000ULL,
+	       "a signal ends an arena's wait: %d after %llu ms", r,
+	       (unsigned long long)((now_ns() - t0) / 1000000));
+	signal(SIGALRM, SIG_DFL);
+	uhp_close(c);
+	uhp_arena_unlink(name);
+}
+
 /* How many wakeups the producer made for one record sent 50 ms in. */
 static int notifies_with_spin(unsigned spin)
 {
@@ -366,12 +415,13 @@ int main(void)
 {
 	snprintf(name, sizeof(name), "open-test.%d", getpid());
 	snprintf(fifo, sizeof(fifo), "/dev/shm/uhp.%s:wake", name);
-	tap_plan(53);
+	tap_plan(56);
 	t_options();
 	t_auto_and_create_or_attach();
 	t_arena_pollfd();
 	t_rx_crc();
 	t_observer_and_ring_stats();
+	t_batch_wait_and_eintr();
 	t_spin();
 	return tap_done();
 }

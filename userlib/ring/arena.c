@@ -502,8 +502,9 @@ static int arena_sleep(struct uhp_channel *ch, uint32_t seq, uint64_t ns,
 	};
 
 	(void)backoff;
+	/* EINTR is the caller's, as poll()'s is on /dev/uhp: -EINTR. */
 	if (futex(&hdr->wake_seq, FUTEX_WAIT, seq, &ts) < 0 &&
-	    errno != EAGAIN && errno != ETIMEDOUT && errno != EINTR)
+	    errno != EAGAIN && errno != ETIMEDOUT)
 		return -errno;
 	return 0;
 }

@@ -265,6 +265,32 @@ UHP_API int uhp_send_wait(struct uhp_channel *ch, const void *buf, uint32_t len,
 	}
 }
 
+UHP_API int uhp_recv_batch_wait(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
+				unsigned n, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
+			    uhp__now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+
+	if (n == 0)
+		return 0;
+	for (;;) {
+		int got = uhp_recv_batch(ch, msgs, n);
+		uint64_t now;
+		int left, w;
+
+		if (got != -EAGAIN)
+			return got;
+		now = uhp__now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		left = deadline == UINT64_MAX ? -1 :
+		       (int)((deadline - now + 999999) / 1000000);
+		w = uhp_wait(ch, left);
+		if (w < 0)
+			return w;
+	}
+}
+
 UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
 			      struct uhp_meta *meta_out, int timeout_ms)
 {
