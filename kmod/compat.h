@@ -124,6 +124,11 @@ static inline const void *uhp_scope_init(void)
 {
 	return &init_ipc_ns;
 }
+
+static inline u32 uhp_scope_inum(const void *scope)
+{
+	return ((const struct ipc_namespace *)scope)->ns.inum;
+}
 #else
 #include <linux/cred.h>
 #include <linux/user_namespace.h>
@@ -148,6 +153,11 @@ static inline void uhp_scope_put(void *scope)
 static inline const void *uhp_scope_init(void)
 {
 	return &init_user_ns;
+}
+
+static inline u32 uhp_scope_inum(const void *scope)
+{
+	return ((const struct user_namespace *)scope)->ns.inum;
 }
 #endif
 

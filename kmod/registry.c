@@ -200,6 +200,7 @@ static void uhp_list_fill(struct uhp_list_entry *e, struct uhp_channel *ch)
 	e->consumer_pid = ch->consumer_pid ? pid_vnr(ch->consumer_pid) : 0;
 	spin_unlock(&ch->consumer_lock);
 	e->nr_writers = max(atomic_read(&ch->nr_writers), 0);
+	e->scope_inum = uhp_scope_inum(ch->scope);
 }
 
 /*

@@ -157,12 +157,14 @@ static int cmd_ls(int dev)
 			if (json)
 				printf("%s{\"name\":\"%s\",\"kind\":\"channel\",\"uid\":%u,"
 				       "\"gid\":%u,\"mode\":\"%04o\",\"rings\":%u,\"fds\":%u,"
-				       "\"writers\":%u,\"consumer_pid\":%u,\"ring_size\":%llu,"
+				       "\"writers\":%u,\"consumer_pid\":%u,\"ns_inum\":%u,"
+				       "\"ring_size\":%llu,"
 				       "\"pinned_bytes\":%llu,\"consumer\":%s,"
 				       "\"kernel_rings\":%s,\"auto_unlink\":%s}",
 				       ls.shown ? "," : "", e[i].name, e[i].uid, e[i].gid,
 				       e[i].mode, e[i].nr_rings, e[i].nr_fds, e[i].nr_writers,
-				       e[i].consumer_pid, (unsigned long long)e[i].data_size,
+				       e[i].consumer_pid, e[i].scope_inum,
+				       (unsigned long long)e[i].data_size,
 				       (unsigned long long)e[i].ring_bytes,
 				       e[i].flags & UHP_LIST_F_CONSUMER ? "true" : "false",
 				       e[i].flags & UHP_LIST_F_KERNEL_RINGS ? "true" : "false",
@@ -218,12 +220,20 @@ static void stat_print(struct uhp_channel *ch, const char *kind,
 		       const struct uhp_info *info, const struct uhp_ring_info *ri,
 		       const struct uhp_list_entry *le)
 {
+	char ns[48] = "";
+
+	/* as /proc/<pid>/ns/{ipc,user} says it */
+	if (le && le->scope_inum)
+		snprintf(ns, sizeof(ns), "%s:[%u]",
+			 info->features & UHP_FEAT_SCOPE_IPC_NS ? "ipc" : "user",
+			 le->scope_inum);
 	if (json)
 		printf("{\"name\":\"%s\",\"kind\":\"%s\",\"uid\":%u,\"gid\":%u,"
 		       "\"mode\":\"%04o\",\"ring_size\":%llu,\"writers\":%d,"
-		       "\"consumer_pid\":%d,\"rings\":[", info->name, kind, info->uid,
-		       info->gid, info->mode, (unsigned long long)info->data_size,
-		       le ? (int)le->nr_writers : -1, le ? (int)le->consumer_pid : -1);
+		       "\"consumer_pid\":%d,\"namespace\":\"%s\",\"rings\":[", info->name,
+		       kind, info->uid, info->gid, info->mode,
+		       (unsigned long long)info->data_size, le ? (int)le->nr_writers : -1,
+		       le ? (int)le->consumer_pid : -1, ns);
 	else
 		printf("%s (%s): uid %u gid %u mode %04o, %u rings of %llu bytes%s\n"
 		       "  %4s %4s %-17s %10s %6s %14s %10s %6s %7s %8s %8s\n",
@@ -232,7 +242,8 @@ static void stat_print(struct uhp_channel *ch, const char *kind,
 		       "USED", "FILL", "WRITTEN", "RECORDS", "BAD", "STALLED", "KFULL",
 		       "KCORRUPT");
 	if (!json && le)
-		printf("  writers %u, consumer pid %u\n", le->nr_writers, le->consumer_pid);
+		printf("  writers %u, consumer pid %u, namespace %s\n", le->nr_writers,
+		       le->consumer_pid, ns[0] ? ns : "-");
 	for (unsigned k = 0; k < info->nr_rings && k < 256; k++) {
 		struct uhp_ring_stats rs = { .size = sizeof(rs) };
 		unsigned flags = ri ? ri[k].flags : 0;

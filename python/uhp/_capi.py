@@ -222,6 +222,8 @@ class struct_uhp_list_entry(Structure):
         ("ring_bytes", c_uint64),
         ("consumer_pid", c_uint32),     # UHP_LIST_ENTRY_SIZE_VER1
         ("nr_writers", c_uint32),
+        ("scope_inum", c_uint32),
+        ("__pad0", c_uint32),
     ]
 
 

@@ -82,6 +82,7 @@ class ListEntry(NamedTuple):
     ring_bytes: int
     consumer_pid: int = 0   # 0: no consumer, or an older module
     nr_writers: int = 0
+    scope_inum: int = 0     # the namespace of the name (/proc/PID/ns/...)
 
 
 class VerifyResult(NamedTuple):
@@ -1128,7 +1129,7 @@ class Device:
             out += [ListEntry(e.name.decode(errors="replace"), e.uid, e.gid,
                               e.mode, e.flags, e.nr_rings, e.nr_fds,
                               e.data_size, e.ring_bytes, e.consumer_pid,
-                              e.nr_writers) for e in ents[:ret]]
+                              e.nr_writers, e.scope_inum) for e in ents[:ret]]
             start += ret
         return out
 

@@ -107,6 +107,19 @@ TEST(stat_shows_rings_and_fill)
 	/* the creator's fd is the one writer (uhpctl observes), and consumes */
 	snprintf(want, sizeof(want), "\"writers\":1,\"consumer_pid\":%d,", (int)getpid());
 	EXPECT_TRUE(strstr(out, want) != NULL);
+	/* the namespace, as /proc/self/ns/{ipc,user} names it */
+	{
+		char link[64] = "", want_ns[80];
+		ssize_t n = readlink("/proc/self/ns/ipc", link, sizeof(link) - 1);
+
+		if (n > 0 && !strstr(out, "\"namespace\":\"ipc:")) {
+			n = readlink("/proc/self/ns/user", link, sizeof(link) - 1);
+		}
+		ASSERT_GT(n, 0);
+		link[n] = 0;
+		snprintf(want_ns, sizeof(want_ns), "\"namespace\":\"%s\"", link);
+		EXPECT_TRUE(strstr(out, want_ns) != NULL);
+	}
 	ASSERT_EQ(uhpctl(out, sizeof(out), "watch -n 0.05 -c 2 stat ctl.stat"), 0);
 	EXPECT_TRUE(strstr(out, "ctl.stat (channel): uid 0") &&
 		    strstr(strstr(out, "ctl.stat (channel): uid 0") + 1,

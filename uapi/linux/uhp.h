@@ -350,10 +350,16 @@ struct uhp_list_entry {
 	/* who took the consumer role, in the caller's pid namespace (0: none) */
 	__u32 consumer_pid;
 	__u32 nr_writers;	/* files and kernel producers that can produce */
+	/*
+	 * The namespace its name lives in (UHP_FEAT_SCOPE_*): the inode
+	 * number /proc/<pid>/ns/ipc (or ns/user) shows, e.g. ipc:[4026531839].
+	 */
+	__u32 scope_inum;
+	__u32 __pad0;
 };
 
 #define UHP_LIST_ENTRY_SIZE_VER0	104	/* sizeof the first version */
-#define UHP_LIST_ENTRY_SIZE_VER1	112	/* + consumer_pid, nr_writers */
+#define UHP_LIST_ENTRY_SIZE_VER1	120	/* + consumer_pid, nr_writers, scope_inum */
 
 struct uhp_list {
 	__u32 size;		/* sizeof(struct uhp_list) */
