@@ -460,7 +460,6 @@ static int uhp_channel_uring_cmd(struct io_uring_cmd *ioucmd,
 static __poll_t uhp_channel_poll(struct file *file, poll_table *wait)
 {
 	struct uhp_channel *ch = file->private_data;
-
 	__poll_t mask;
 
 	poll_wait(file, &ch->wq, wait);

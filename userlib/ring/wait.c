@@ -106,8 +106,10 @@ int uhp__poll_sleep(int fd, uint64_t ns)
  */
 static bool rings_drained(struct uhp_channel *ch)
 {
+	/* Relaxed: called after a hang-up, when no writer is left to move
+	 * write_pos (the kernel counted the last one out). */
 	for (unsigned k = 0; k < ch->nr_rings; k++)
-		if (__atomic_load_n(&ch->rings[k].prod->write_pos, __ATOMIC_ACQUIRE) !=
+		if (__atomic_load_n(&ch->rings[k].prod->write_pos, __ATOMIC_RELAXED) !=
 		    ch->rings[k].rpos)
 			return false;
 	return true;
