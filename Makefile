@@ -151,6 +151,17 @@ dkms-uninstall:
 	-dkms remove -m uhp -v $(VERSION) --all
 	rm -rf $(DKMS_DIR)
 
+# ---- across hosts ----------------------------------------------------------
+
+# build/bridge/uhp-bridge (bridge/: uhp channels over a NATS cluster)
+bridge: lib
+	$(MAKE) -C bridge O=$(BUILD)
+
+# The bridge's tests alone: a 3-node nats-server cluster on loopback, two
+# bridges, agents on both sides (tests/bridge/run.sh, TAP).
+check-bridge: deps lib
+	UHP_BRIDGE_ALL=1 tests/bridge/run.sh
+
 # ---- test ------------------------------------------------------------------
 
 # deps -> host tests -> KUnit -> the kernel matrix.  deps runs first in its
@@ -169,6 +180,8 @@ check-steps: tests
 	@rc=0; \
 	echo "== host tests"; \
 	$(MAKE) -C tests/host check || rc=1; \
+	echo "== bridge (uhp-bridge on a 3-node nats-server cluster on loopback)"; \
+	tests/bridge/run.sh || rc=1; \
 	echo "== fast-path instruction budget (callgrind)"; \
 	scripts/fastpath-budget.sh || rc=1; \
 	echo "== benchmark command lines (numbers, --only)"; \
@@ -214,8 +227,9 @@ clean:
 		$(MAKE) -C $(KDIR) M=$(CURDIR)/samples clean; fi
 	@if [ -f userlib/Makefile ]; then $(MAKE) -C userlib clean; fi
 	@if [ -f tests/host/Makefile ]; then $(MAKE) -C tests/host clean; fi
+	@if [ -f bridge/Makefile ]; then $(MAKE) -C bridge clean; fi
 	$(MAKE) -C tests/guest clean
 	rm -rf $(BUILD)
 
 .PHONY: all module lib tools tests demo deps bench-deps kernel check check-steps matrix kunit run vm-shell clean \
-	install uninstall dkms-src dkms-install dkms-uninstall
+	install uninstall dkms-src dkms-install dkms-uninstall bridge check-bridge

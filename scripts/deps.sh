@@ -33,6 +33,8 @@ pkgs=(
     groff-base pkg-config       # scripts/man-check.sh; install_test through uhp.pc
     python3-pytest              # python/: the binding's tests
     systemtap-sdt-dev gdb       # libuhp's USDT probes (sys/sdt.h); usdt_test fires one
+    nats-server libnats-dev jq curl  # uhp-bridge and its tests (tests/bridge/run.sh)
+    golang-go golang-github-nats-io-go-nats-dev  # tests/bridge: the Go client agent
 )
 if [[ ${1:-} == --bench ]]; then
     pkgs+=(

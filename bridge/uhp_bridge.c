@@ -1,0 +1,2793 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uhp-bridge: carries uhp channels across hosts on a NATS cluster.
+ *
+ * The design is written down in bridge/DESIGN.md; in brief:
+ *
+ *  - One daemon per host, configured by a small file (bridge/uhp-bridge.conf.5.md).
+ *  - Outbound ("route"): a local outbox channel, consumed by the bridge, is
+ *    forwarded to the subject of a remote channel:
+ *        <prefix>.core.<host>.<channel>    core NATS
+ *        <prefix>.js.<host>.<channel>      JetStream (stream UHP_<host>_<chan>)
+ *  - Inbound ("export"): messages on the subject of an exported channel are
+ *    committed into it by the bridge as a local producer.
+ *  - Every message carries the record's meta and its sealed CRC32C in NATS
+ *    headers (Uhp-Src, Uhp-Dst, Uhp-Type, Uhp-Seq, Uhp-Crc, Uhp-Flags) and
+ *    its identity in Uhp-Link: <host>/<outbox>/<instance>/<lseq>, lseq
+ *    counting 1, 2, 3... per outbox instance (gaps are detectable). The
+ *    receiving bridge recomputes the CRC over the payload it copied into the
+ *    ring and refuses a mismatch.
+ *  - Records waiting together in an outbox go as one NATS message
+ *    (Uhp-Batch: N, framed payload): natural batching, never waiting.
+ *  - JetStream mode: the outbox's records are moved into a spool file
+ *    (state_dir/out.<outbox>.spool) before they are released from the ring,
+ *    published with Nats-Msg-Id = Uhp-Link and dropped from the spool only
+ *    after the PubAck; the receiver pulls from a durable consumer only when
+ *    its ring has room, commits, records the per-source high-water mark in
+ *    state_dir/in.<channel>.state, then acks. Duplicates (redeliveries,
+ *    republished records) are recognised by the mark; records that arrive
+ *    ahead of a missing one are held (state_dir/hold.<channel>/) and acked,
+ *    and committed once it arrives, so the order per producer holds.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+#include "uhp.h"
+
+#define BRIDGE_VERSION "0.1"
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t g_stop;
+static int g_verbose;
+static const char *g_host = "?";
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void logmsg(const char *lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void logmsg(const char *lvl, const char *fmt, ...)
+{
+	char buf[1024];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	n = snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%03ld uhp-bridge[%s] %s: ",
+		     tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+		     g_host, lvl);
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	strcat(buf, "\n");
+	fputs(buf, stderr);
+}
+
+#define LOG_ERR(...)	logmsg("error", __VA_ARGS__)
+#define LOG_WARN(...)	logmsg("warning", __VA_ARGS__)
+#define LOG_INFO(...)	logmsg("info", __VA_ARGS__)
+#define LOG_DBG(...)	do { if (g_verbose) logmsg("debug", __VA_ARGS__); } while (0)
+
+/* A log line at most every second per call site (counts stay exact). */
+#define LOG_RATE(lvl, ...) do {						\
+	static _Atomic int64_t last_;					\
+	int64_t t_ = now_ns(), l_ = atomic_load(&last_);		\
+	if (t_ - l_ > 1000000000LL &&					\
+	    atomic_compare_exchange_strong(&last_, &l_, t_))		\
+		logmsg(lvl, __VA_ARGS__);				\
+} while (0)
+
+#define CNT_ADD(c, n)	atomic_fetch_add_explicit(&(c), (n), memory_order_relaxed)
+#define CNT_INC(c)	CNT_ADD(c, 1)
+#define CNT_GET(c)	atomic_load_explicit(&(c), memory_order_relaxed)
+
+static uint64_t rand64(void)
+{
+	uint64_t v = 0;
+
+	while (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		;
+	return v ? v : 1;
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static bool valid_host(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+			return false;
+	return true;
+}
+
+static bool valid_chan(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= UHP_NAME_MAX || s[0] == '.' || s[n - 1] == '.')
+		return false;
+	for (const char *p = s; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' &&
+		    *p != '.')
+			return false;
+		if (p[0] == '.' && p[1] == '.')	/* empty NATS token */
+			return false;
+	}
+	return true;
+}
+
+static void put_le16(unsigned char *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	put_le16(p, (uint16_t)v);
+	put_le16(p + 2, (uint16_t)(v >> 16));
+}
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/*
+ * The record's CRC exactly as uhp_rx.crc documents it: CRC32C of the header
+ * bytes [UHP_REC_CRC_HDR_OFF, +UHP_REC_CRC_HDR_LEN) (len, type, flags, src,
+ * dst, seq, little-endian) followed by the payload.
+ */
+static uint32_t rec_crc(uint32_t len, uint16_t type, uint16_t flags,
+			uint32_t src, uint32_t dst, uint64_t seq,
+			const void *payload)
+{
+	unsigned char h[UHP_REC_CRC_HDR_LEN];
+	uint32_t c;
+
+	put_le32(h, len);
+	put_le16(h + 4, type);
+	put_le16(h + 6, flags);
+	put_le32(h + 8, src);
+	put_le32(h + 12, dst);
+	put_le64(h + 16, seq);
+	c = uhp_crc32c(~0U, h, sizeof(h));
+	c = uhp_crc32c(c, payload, len);
+	return ~c;
+}
+
+static bool parse_u64(const char *s, int base, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || isspace((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Numbers with K/M/G suffixes (powers of 1024); "-1" for unlimited. */
+static bool parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* configuration                                                       */
+/* ------------------------------------------------------------------ */
+
+enum mode { MODE_CORE, MODE_JS };
+
+static const char *mode_name(enum mode m)
+{
+	return m == MODE_JS ? "jetstream" : "core";
+}
+
+#define MAX_EXPORTS	64
+#define MAX_ROUTES	64
+
+struct export;
+struct route;
+
+struct config {
+	char host[40];
+	char nats[1024];
+	char state_dir[PATH_MAX];
+	char prefix[64];
+	enum mode mode;
+	int replicas;
+	bool memory_storage;
+	int64_t ack_wait_ms;
+	int64_t max_ack_pending;
+	int64_t fetch_batch;
+	int64_t fetch_expires_ms;
+	int64_t max_inflight;
+	int64_t spool_bytes;
+	int64_t retry_ms;
+	int64_t gap_timeout_ms;
+	int64_t nak_delay_ms;
+	int64_t stream_max_msgs;
+	int64_t stream_max_bytes;
+	int64_t dup_window_ms;
+	int64_t ring_size;
+	int64_t spin;
+	int64_t stats_ms;
+	int64_t core_pending_msgs;
+	int64_t reconnect_buf;
+	int64_t max_hold;
+	int64_t stall_ms;
+	int64_t batch, batch_bytes;
+	bool send_asap;
+	int nexports, nroutes;
+	struct export *exports[MAX_EXPORTS];
+	struct route *routes[MAX_ROUTES];
+};
+
+static struct config C = {
+	.prefix = "uhp",
+	.mode = MODE_CORE,
+	.replicas = 3,
+	.ack_wait_ms = 10000,
+	.max_ack_pending = 65536,
+	.fetch_batch = 512,
+	.fetch_expires_ms = 2000,
+	.max_inflight = 4096,
+	.spool_bytes = 64 << 20,
+	.retry_ms = 2000,
+	.gap_timeout_ms = 60000,
+	.nak_delay_ms = 20,
+	.stream_max_msgs = -1,
+	.stream_max_bytes = 1LL << 30,
+	.dup_window_ms = 120000,
+	.ring_size = 1 << 20,
+	.spin = 0,
+	.stats_ms = 1000,
+	.core_pending_msgs = 1 << 20,
+	.reconnect_buf = 64 << 20,
+	.max_hold = 65536,
+	.stall_ms = 5000,
+	.batch = 128,
+	.batch_bytes = 64 << 10,
+	.send_asap = true,
+};
+
+/* ---- inbound state (per exported channel) ---- */
+
+#define IN_MAGIC	"UHPBIN01"
+#define MAX_SRC		1024
+#define SRC_KEY_MAX	112
+
+struct src_ent {
+	char key[SRC_KEY_MAX];	/* "<host>/<outbox>/<instance hex>" */
+	uint64_t next;		/* next link sequence expected */
+	int64_t seen_ns;	/* CLOCK_MONOTONIC of the last message (memory) */
+	int64_t wait_since_ns;	/* waiting for 'next' since (0: not waiting) */
+	uint32_t used;
+	uint32_t pad_;
+};
+
+/* The one record between "verified" and "mark advanced" (see DESIGN.md). */
+struct in_pending {
+	uint32_t valid;
+	uint32_t src;		/* index in src[] */
+	uint64_t seq;		/* its link sequence */
+	uint64_t pos;		/* its reservation: ring position */
+	uint64_t salt;		/* the ring's salt, derived from the tag */
+	uint32_t ring;
+	uint32_t len;
+};
+
+struct in_state {
+	char magic[8];
+	uint32_t version;
+	uint32_t nsrc;
+	struct in_pending pend;
+	struct src_ent src[MAX_SRC];
+};
+
+struct export {
+	char chan[UHP_NAME_MAX];
+	enum mode mode;
+	char stream[128];
+	char subject[256];
+	int64_t max_msgs, max_bytes;
+	int replicas;
+	int64_t ring_size;
+
+	struct uhp_channel *ch;
+	uint64_t ring_bytes;	/* data bytes of the ring we produce into */
+	struct in_state *st;
+	size_t st_len;
+	natsSubscription *sub;	/* core */
+	pthread_t thr;		/* jetstream puller */
+	bool thr_started;
+	double avg_total;	/* EWMA of ring bytes per NATS message */
+	uint64_t msg_bytes;	/* ring bytes the current message took */
+
+	_Atomic uint64_t received, committed, crc_refused, malformed, dups,
+		gaps, late, naks, full_waits, unsequenced, too_big,
+		gap_timeouts, probe_committed, probe_uncommitted,
+		probe_unknown, evictions, acks, pulls, held, unheld, stepdowns;
+	_Atomic int64_t held_now;
+};
+
+/* ---- outbound spool (jetstream routes) ---- */
+
+#define SPOOL_MAGIC	"UHPSPL01"
+#define SPOOL_HDR	4096
+#define ENT_REC		1
+#define ENT_PAD		2
+
+struct spool_state {
+	uint64_t head_off, head_seq;	/* oldest entry not yet acked */
+	uint64_t tail_off, next_seq;	/* where the next one goes */
+	/* the outbox record appended last (released right after) */
+	uint64_t last_pos;
+	uint32_t last_ring, last_crc, last_len, last_valid;
+};
+
+struct spool_hdr {
+	char magic[8];
+	uint32_t version, hdr_size;
+	uint64_t size;			/* data bytes after the header */
+	uint64_t instance;		/* this link instance's id */
+	_Atomic uint64_t gen;		/* st[gen & 1] is the state */
+	struct spool_state st[2];
+};
+
+struct spool_ent {
+	uint32_t total;			/* bytes incl. this header, 8-aligned */
+	uint32_t kind;			/* ENT_REC or ENT_PAD */
+	uint64_t seq;
+	uint32_t len, crc;
+	uint32_t src, dst;
+	uint64_t useq;
+	uint16_t type, flags;
+	uint32_t src_ring;
+	uint64_t src_pos;
+};
+
+#define ENT_TOTAL(len) \
+	(((uint64_t)(len) + sizeof(struct spool_ent) + 7) & ~(uint64_t)7)
+
+enum slot_state { S_FREE, S_SENT, S_ACKED, S_FAILED, S_RESEND };
+
+struct slot {
+	_Atomic uint64_t seq;
+	_Atomic uint32_t state;
+	uint32_t tries;
+	int64_t sent_ns;
+	uint64_t off;
+};
+
+struct route {
+	char dst_host[40];
+	char dst_chan[UHP_NAME_MAX];
+	char outbox[UHP_NAME_MAX];
+	enum mode mode;
+	char subject[256];
+	int64_t ring_size;
+	int64_t batch, batch_bytes;
+
+	struct uhp_channel *ch;
+	pthread_t thr;
+	bool thr_started;
+	uint64_t instance;
+	char link_pfx[160];	/* "<host>/<outbox>/<instance hex>/" */
+
+	/* core */
+	uint64_t core_seq;
+
+	/* jetstream */
+	struct spool_hdr *sp;
+	unsigned char *sp_data;
+	size_t sp_len;
+	struct spool_state cur;	/* working copy of the committed state */
+	struct slot *slots;
+	uint64_t cap;		/* power of two */
+	char ack_pfx[128];
+	natsSubscription *acksub;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	_Atomic int waiting;
+	_Atomic int resend_all;
+	_Atomic int64_t failed_any;
+
+	char *batch_buf;
+	size_t batch_cap;
+
+	_Atomic uint64_t forwarded, published, acked, dup_acks, retransmits,
+		pub_errors, pub_failed, too_big, corrupted_by_hook, recovered;
+};
+
+/* Bit-flip hook: every Nth outbound record gets a payload bit flipped on the
+ * wire (never in the spool). UHP_BRIDGE_CORRUPT_EVERY=N; tests only. */
+static uint64_t g_corrupt_every;
+static _Atomic uint64_t g_corrupt_count;
+
+static natsConnection *g_nc_out, *g_nc_in;
+static jsCtx *g_js;
+
+/* ------------------------------------------------------------------ */
+/* config file                                                         */
+/* ------------------------------------------------------------------ */
+
+static int cfg_err(const char *file, int line, const char *what)
+{
+	fprintf(stderr, "uhp-bridge: %s:%d: %s\n", file, line, what);
+	return -1;
+}
+
+static bool kv_mode(const char *v, enum mode *m)
+{
+	if (!strcmp(v, "core"))
+		*m = MODE_CORE;
+	else if (!strcmp(v, "jetstream") || !strcmp(v, "js"))
+		*m = MODE_JS;
+	else
+		return false;
+	return true;
+}
+
+static int parse_global(const char *k, const char *v)
+{
+	struct { const char *name; int64_t *p; } nums[] = {
+		{ "ack_wait_ms", &C.ack_wait_ms },
+		{ "max_ack_pending", &C.max_ack_pending },
+		{ "fetch_batch", &C.fetch_batch },
+		{ "fetch_expires_ms", &C.fetch_expires_ms },
+		{ "max_inflight", &C.max_inflight },
+		{ "spool_bytes", &C.spool_bytes },
+		{ "retry_ms", &C.retry_ms },
+		{ "gap_timeout_ms", &C.gap_timeout_ms },
+		{ "nak_delay_ms", &C.nak_delay_ms },
+		{ "stream_max_msgs", &C.stream_max_msgs },
+		{ "stream_max_bytes", &C.stream_max_bytes },
+		{ "dup_window_ms", &C.dup_window_ms },
+		{ "ring_size", &C.ring_size },
+		{ "spin", &C.spin },
+		{ "stats_ms", &C.stats_ms },
+		{ "core_pending_msgs", &C.core_pending_msgs },
+		{ "reconnect_buf", &C.reconnect_buf },
+		{ "max_hold", &C.max_hold },
+		{ "stall_ms", &C.stall_ms },
+		{ "batch", &C.batch },
+		{ "batch_bytes", &C.batch_bytes },
+	};
+
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+		if (!strcmp(k, nums[i].name))
+			return parse_size(v, nums[i].p) ? 0 : -1;
+	if (!strcmp(k, "host")) {
+		if (!valid_host(v))
+			return -1;
+		snprintf(C.host, sizeof(C.host), "%s", v);
+	} else if (!strcmp(k, "nats")) {
+		snprintf(C.nats, sizeof(C.nats), "%s", v);
+	} else if (!strcmp(k, "state_dir")) {
+		snprintf(C.state_dir, sizeof(C.state_dir), "%s", v);
+	} else if (!strcmp(k, "subject_prefix")) {
+		if (!valid_host(v))
+			return -1;
+		snprintf(C.prefix, sizeof(C.prefix), "%s", v);
+	} else if (!strcmp(k, "mode")) {
+		return kv_mode(v, &C.mode) ? 0 : -1;
+	} else if (!strcmp(k, "replicas")) {
+		int64_t r;
+		if (!parse_size(v, &r) || r < 1 || r > 5)
+			return -1;
+		C.replicas = (int)r;
+	} else if (!strcmp(k, "storage")) {
+		if (!strcmp(v, "memory"))
+			C.memory_storage = true;
+		else if (!strcmp(v, "file"))
+			C.memory_storage = false;
+		else
+			return -1;
+	} else if (!strcmp(k, "send_asap")) {
+		C.send_asap = !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1");
+	} else {
+		return -2;
+	}
+	return 0;
+}
+
+static char *tok(char **s)
+{
+	char *p = *s, *start;
+
+	while (*p && isspace((unsigned char)*p))
+		p++;
+	if (!*p)
+		return NULL;
+	start = p;
+	while (*p && !isspace((unsigned char)*p))
+		p++;
+	if (*p)
+		*p++ = 0;
+	*s = p;
+	return start;
+}
+
+static int load_config(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	char line[2048];
+	int ln = 0;
+
+	if (!f) {
+		fprintf(stderr, "uhp-bridge: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	/* Globals first (mode may be set after export lines: two passes). */
+	for (int pass = 0; pass < 2; pass++) {
+		rewind(f);
+		ln = 0;
+		while (fgets(line, sizeof(line), f)) {
+			char *s = line, *k, *hash = strchr(line, '#');
+
+			ln++;
+			if (hash)
+				*hash = 0;
+			k = tok(&s);
+			if (!k)
+				continue;
+			if (!strcmp(k, "export") || !strcmp(k, "route")) {
+				if (pass == 0)
+					continue;
+				if (!strcmp(k, "export")) {
+					struct export *e;
+					char *ch = tok(&s), *kv;
+
+					if (!ch || !valid_chan(ch))
+						return cfg_err(file, ln, "export: a channel name");
+					if (C.nexports == MAX_EXPORTS)
+						return cfg_err(file, ln, "too many exports");
+					e = calloc(1, sizeof(*e));
+					snprintf(e->chan, sizeof(e->chan), "%s", ch);
+					e->mode = C.mode;
+					e->max_msgs = C.stream_max_msgs;
+					e->max_bytes = C.stream_max_bytes;
+					e->replicas = C.replicas;
+					e->ring_size = C.ring_size;
+					while ((kv = tok(&s))) {
+						char *eq = strchr(kv, '=');
+						if (!eq)
+							return cfg_err(file, ln, "export: key=value expected");
+						*eq++ = 0;
+						if (!strcmp(kv, "mode")) {
+							if (!kv_mode(eq, &e->mode))
+								return cfg_err(file, ln, "mode: core or jetstream");
+						} else if (!strcmp(kv, "stream")) {
+							if (!valid_host(eq))
+								return cfg_err(file, ln, "stream: [A-Za-z0-9_-]");
+							snprintf(e->stream, sizeof(e->stream), "%s", eq);
+						} else if (!strcmp(kv, "max_msgs")) {
+							if (!parse_size(eq, &e->max_msgs))
+								return cfg_err(file, ln, "max_msgs");
+						} else if (!strcmp(kv, "max_bytes")) {
+							if (!parse_size(eq, &e->max_bytes))
+								return cfg_err(file, ln, "max_bytes");
+						} else if (!strcmp(kv, "ring_size")) {
+							if (!parse_size(eq, &e->ring_size))
+								return cfg_err(file, ln, "ring_size");
+						} else if (!strcmp(kv, "replicas")) {
+							int64_t r;
+							if (!parse_size(eq, &r) || r < 1 || r > 5)
+								return cfg_err(file, ln, "replicas: 1..5");
+							e->replicas = (int)r;
+						} else {
+							return cfg_err(file, ln, "export: unknown key");
+						}
+					}
+					C.exports[C.nexports++] = e;
+				} else {
+					struct route *r;
+					char *dst = tok(&s), *ob = tok(&s), *kv, *slash;
+
+					if (!dst || !ob)
+						return cfg_err(file, ln, "route HOST/CHANNEL OUTBOX [mode=...]");
+					slash = strchr(dst, '/');
+					if (!slash)
+						return cfg_err(file, ln, "route: HOST/CHANNEL");
+					*slash = 0;
+					if (!valid_host(dst) || !valid_chan(slash + 1) ||
+					    !valid_chan(ob))
+						return cfg_err(file, ln, "route: bad host or channel name");
+					if (C.nroutes == MAX_ROUTES)
+						return cfg_err(file, ln, "too many routes");
+					r = calloc(1, sizeof(*r));
+					snprintf(r->dst_host, sizeof(r->dst_host), "%s", dst);
+					snprintf(r->dst_chan, sizeof(r->dst_chan), "%s", slash + 1);
+					snprintf(r->outbox, sizeof(r->outbox), "%s", ob);
+					r->mode = C.mode;
+					r->ring_size = C.ring_size;
+					r->batch = C.batch;
+					r->batch_bytes = C.batch_bytes;
+					while ((kv = tok(&s))) {
+						char *eq = strchr(kv, '=');
+						if (!eq)
+							return cfg_err(file, ln, "route: key=value expected");
+						*eq++ = 0;
+						if (!strcmp(kv, "mode")) {
+							if (!kv_mode(eq, &r->mode))
+								return cfg_err(file, ln, "mode: core or jetstream");
+						} else if (!strcmp(kv, "ring_size")) {
+							if (!parse_size(eq, &r->ring_size))
+								return cfg_err(file, ln, "ring_size");
+						} else if (!strcmp(kv, "batch")) {
+							if (!parse_size(eq, &r->batch) || r->batch < 1 || r->batch > 4096)
+								return cfg_err(file, ln, "batch: 1..4096");
+						} else if (!strcmp(kv, "batch_bytes")) {
+							if (!parse_size(eq, &r->batch_bytes) || r->batch_bytes < 1024)
+								return cfg_err(file, ln, "batch_bytes: >= 1K");
+						} else {
+							return cfg_err(file, ln, "route: unknown key");
+						}
+					}
+					C.routes[C.nroutes++] = r;
+				}
+				continue;
+			}
+			if (pass == 1)
+				continue;
+			{
+				char *v = tok(&s), *extra;
+				int rc;
+
+				if (!v)
+					return cfg_err(file, ln, "a value expected");
+				/* nats may list URLs separated by spaces too */
+				if (!strcmp(k, "nats")) {
+					char all[1024];
+					snprintf(all, sizeof(all), "%s", v);
+					while ((extra = tok(&s))) {
+						strncat(all, ",", sizeof(all) - strlen(all) - 1);
+						strncat(all, extra, sizeof(all) - strlen(all) - 1);
+					}
+					v = all;
+					rc = parse_global(k, v);
+				} else {
+					if (tok(&s))
+						return cfg_err(file, ln, "one value expected");
+					rc = parse_global(k, v);
+				}
+				if (rc == -2)
+					return cfg_err(file, ln, "unknown key");
+				if (rc)
+					return cfg_err(file, ln, "bad value");
+			}
+		}
+	}
+	fclose(f);
+
+	if (!C.host[0])
+		return cfg_err(file, 0, "'host' is required");
+	if (!C.nats[0])
+		return cfg_err(file, 0, "'nats' is required");
+	if (!C.state_dir[0])
+		snprintf(C.state_dir, sizeof(C.state_dir), "/var/lib/uhp-bridge/%s", C.host);
+	if (C.max_inflight < 1 || C.fetch_batch < 1 || C.spool_bytes < 65536 ||
+	    (C.spool_bytes & (C.spool_bytes - 1)))
+		return cfg_err(file, 0, "max_inflight, fetch_batch >= 1; spool_bytes a power of two >= 64K");
+
+	/* derived names and clash checks */
+	for (int i = 0; i < C.nexports; i++) {
+		struct export *e = C.exports[i];
+
+		snprintf(e->subject, sizeof(e->subject), "%s.%s.%s.%s", C.prefix,
+			 e->mode == MODE_JS ? "js" : "core", C.host, e->chan);
+		if (!e->stream[0]) {
+			snprintf(e->stream, sizeof(e->stream), "UHP_%s_%s", C.host, e->chan);
+			for (char *p = e->stream; *p; p++)
+				if (*p == '.')
+					*p = '_';
+		}
+		for (int j = 0; j < i; j++) {
+			if (!strcmp(C.exports[j]->chan, e->chan))
+				return cfg_err(file, 0, "a channel is exported twice");
+			if (e->mode == MODE_JS && C.exports[j]->mode == MODE_JS &&
+			    !strcmp(C.exports[j]->stream, e->stream))
+				return cfg_err(file, 0, "two exports map to one stream name: set stream=");
+		}
+	}
+	for (int i = 0; i < C.nroutes; i++) {
+		struct route *r = C.routes[i];
+
+		snprintf(r->subject, sizeof(r->subject), "%s.%s.%s.%s", C.prefix,
+			 r->mode == MODE_JS ? "js" : "core", r->dst_host, r->dst_chan);
+		for (int j = 0; j < i; j++)
+			if (!strcmp(C.routes[j]->outbox, r->outbox))
+				return cfg_err(file, 0, "an outbox is used by two routes");
+		for (int j = 0; j < C.nexports; j++)
+			if (!strcmp(C.exports[j]->chan, r->outbox))
+				return cfg_err(file, 0, "a channel is both exported and an outbox");
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* files                                                               */
+/* ------------------------------------------------------------------ */
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = 0;
+			if (mkdir(tmp, 0700) && errno != EEXIST)
+				return -errno;
+			*p = '/';
+		}
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Map state_dir/name of len bytes; *fresh says it was created (zeroed). */
+static void *map_file(const char *name, size_t len, bool *fresh, size_t *len_out)
+{
+	char path[PATH_MAX + 128];
+	struct stat stb;
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", C.state_dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		LOG_ERR("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &stb)) {
+		close(fd);
+		return NULL;
+	}
+	*fresh = stb.st_size == 0;
+	if ((size_t)stb.st_size > len && !*fresh)
+		len = (size_t)stb.st_size;
+	if ((size_t)stb.st_size < len && ftruncate(fd, (off_t)len)) {
+		LOG_ERR("%s: ftruncate: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		LOG_ERR("%s: mmap: %s", path, strerror(errno));
+		return NULL;
+	}
+	*len_out = len;
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* header helpers                                                      */
+/* ------------------------------------------------------------------ */
+
+struct wire {
+	uint32_t src, dst, crc;
+	uint16_t type, flags;
+	uint64_t useq;
+};
+
+static natsStatus set_headers(natsMsg *m, const struct wire *w,
+			      const char *link, bool msgid)
+{
+	char b[32];
+	natsStatus s;
+
+	snprintf(b, sizeof(b), "%" PRIu32, w->src);
+	s = natsMsgHeader_Set(m, "Uhp-Src", b);
+	snprintf(b, sizeof(b), "%" PRIu32, w->dst);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Uhp-Dst", b);
+	snprintf(b, sizeof(b), "%u", (unsigned)w->type);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Uhp-Type", b);
+	snprintf(b, sizeof(b), "%" PRIu64, w->useq);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Uhp-Seq", b);
+	snprintf(b, sizeof(b), "%08" PRIx32, w->crc);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Uhp-Crc", b);
+	if (w->flags && s == NATS_OK) {
+		snprintf(b, sizeof(b), "%u", (unsigned)w->flags);
+		s = natsMsgHeader_Set(m, "Uhp-Flags", b);
+	}
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Uhp-Link", link);
+	if (msgid && s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Nats-Msg-Id", link);
+	return s;
+}
+
+static bool hdr_u64(natsMsg *m, const char *key, int base, uint64_t max,
+		    uint64_t *out, bool required, uint64_t dflt)
+{
+	const char *v = NULL;
+
+	if (natsMsgHeader_Get(m, key, &v) != NATS_OK || !v) {
+		*out = dflt;
+		return !required;
+	}
+	return parse_u64(v, base, out) && *out <= max;
+}
+
+static bool parse_wire(natsMsg *m, struct wire *w)
+{
+	uint64_t v;
+
+	if (!hdr_u64(m, "Uhp-Crc", 16, UINT32_MAX, &v, true, 0))
+		return false;
+	w->crc = (uint32_t)v;
+	if (!hdr_u64(m, "Uhp-Src", 10, UINT32_MAX, &v, false, 0))
+		return false;
+	w->src = (uint32_t)v;
+	if (!hdr_u64(m, "Uhp-Dst", 10, UINT32_MAX, &v, false, 0))
+		return false;
+	w->dst = (uint32_t)v;
+	if (!hdr_u64(m, "Uhp-Type", 10, UINT16_MAX, &v, false, 0))
+		return false;
+	w->type = (uint16_t)v;
+	if (!hdr_u64(m, "Uhp-Flags", 10, UINT16_MAX, &v, false, 0))
+		return false;
+	w->flags = (uint16_t)v;
+	if (!hdr_u64(m, "Uhp-Seq", 10, UINT64_MAX, &v, false, 0))
+		return false;
+	w->useq = v;
+	return true;
+}
+
+/* "<host>/<outbox>/<instance>/<lseq>": key = all but the last part. */
+static bool parse_link(const char *link, char *key, size_t keycap, uint64_t *lseq)
+{
+	const char *last = strrchr(link, '/');
+	size_t klen;
+	int slashes = 0;
+
+	if (!last)
+		return false;
+	for (const char *p = link; p < last; p++)
+		slashes += *p == '/';
+	klen = (size_t)(last - link);
+	if (slashes != 2 || klen == 0 || klen >= keycap)
+		return false;
+	if (!parse_u64(last + 1, 10, lseq) || *lseq == 0)
+		return false;
+	memcpy(key, link, klen);
+	key[klen] = 0;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* inbound                                                             */
+/* ------------------------------------------------------------------ */
+
+enum act { A_NONE, A_ACK, A_NAK, A_TERM };
+
+static void hold_purge(struct export *e, int idx);
+
+static int src_lookup(struct export *e, const char *key, bool *created)
+{
+	struct in_state *st = e->st;
+	int free_i = -1, lru = -1;
+	int64_t lru_t = INT64_MAX;
+
+	*created = false;
+	for (int i = 0; i < MAX_SRC; i++) {
+		struct src_ent *s = &st->src[i];
+
+		if (!s->used) {
+			if (free_i < 0)
+				free_i = i;
+			continue;
+		}
+		if (!strcmp(s->key, key))
+			return i;
+		if (s->seen_ns < lru_t) {
+			lru_t = s->seen_ns;
+			lru = i;
+		}
+	}
+	if (free_i < 0) {
+		free_i = lru;
+		CNT_INC(e->evictions);
+		LOG_WARN("%s: source table full, forgetting %s", e->chan,
+			 st->src[lru].key);
+		st->src[lru].used = 0;
+		hold_purge(e, lru);
+	}
+	{
+		struct src_ent *s = &st->src[free_i];
+
+		memset(s, 0, sizeof(*s));
+		snprintf(s->key, sizeof(s->key), "%s", key);
+		s->next = 1;	/* every link instance starts at 1 */
+		atomic_thread_fence(memory_order_release);
+		s->used = 1;
+		st->nsrc++;
+	}
+	*created = true;
+	return free_i;
+}
+
+/*
+ * The ring memory around a reservation: the record layout is ABI
+ * (<linux/uhp.h>): a record's 40-byte header precedes its payload, the data
+ * area holds position pos at offset pos & (size - 1), and tag is
+ * pos ^ salt (committed) or pos ^ salt ^ UHP_TAG_BUSY (reserved).
+ */
+static uint64_t txn_salt(const struct uhp_txn *t)
+{
+	const struct uhp_rec_hdr *h =
+		(const struct uhp_rec_hdr *)((const char *)t->payload - UHP_REC_HDR_SIZE);
+
+	return __atomic_load_n(&h->tag, __ATOMIC_ACQUIRE) ^ t->pos ^ UHP_TAG_BUSY;
+}
+
+/* Wait for room for len bytes; false if stopping. */
+static bool reserve_wait(struct export *e, uint32_t len, struct uhp_txn *t,
+			 natsMsg *m)
+{
+	long back = 20;
+	int64_t t0 = 0, last_wpi = 0;
+	int r;
+
+	while ((r = uhp_reserve(e->ch, len, t)) == -EAGAIN) {
+		int64_t now = now_ns();
+
+		if (!t0) {
+			t0 = last_wpi = now;
+			CNT_INC(e->full_waits);
+		}
+		if (g_stop)
+			return false;
+		/* JetStream: tell the server we are working on it, so a full
+		 * ring does not turn into redeliveries. */
+		if (m && natsMsg_GetReply(m) &&
+		    now - last_wpi > C.ack_wait_ms * 1000000LL / 3) {
+			natsConnection_Publish(g_nc_in, natsMsg_GetReply(m), "+WPI", 4);
+			last_wpi = now;
+		}
+		sleep_us(back);
+		if (back < 1000)
+			back *= 2;
+	}
+	if (r) {
+		LOG_RATE("error", "%s: uhp_reserve: %s", e->chan, strerror(-r));
+		return false;
+	}
+	return true;
+}
+
+/* ---- holdback: records that arrived ahead of a missing one ---- */
+
+/*
+ * A JetStream record whose link sequence is ahead of the next one expected
+ * (the stream took it before an earlier one that is being resent) is kept
+ * here, state_dir/hold.<channel>/<source index>.<lseq>, and acknowledged, so
+ * it leaves the stream and makes room for the missing one (with a stream
+ * limit, NAKing it instead could fill the stream with records that wait for
+ * one that cannot get in). Committed in order once the gap is filled;
+ * files below the source's mark are stale and removed at start.
+ */
+struct hold_hdr {
+	char magic[8];		/* "UHPHOLD1" */
+	uint32_t len, crc;
+	uint32_t src, dst;
+	uint64_t useq;
+	uint16_t type, flags;
+	uint32_t pad_;
+};
+
+static void hold_path(const struct export *e, char *buf, size_t cap, int idx,
+		      uint64_t lseq)
+{
+	snprintf(buf, cap, "%s/hold.%s/%d.%" PRIu64, C.state_dir, e->chan, idx, lseq);
+}
+
+static bool hold_exists(const struct export *e, int idx, uint64_t lseq)
+{
+	char path[PATH_MAX + 128];
+
+	hold_path(e, path, sizeof(path), idx, lseq);
+	return access(path, F_OK) == 0;
+}
+
+static int hold_put(struct export *e, int idx, uint64_t lseq, const struct wire *w,
+		    const void *data, uint32_t len)
+{
+	char path[PATH_MAX + 128], tmp[PATH_MAX + 160];
+	struct hold_hdr h = { .magic = "UHPHOLD", .len = len, .crc = w->crc,
+			      .src = w->src, .dst = w->dst, .useq = w->useq,
+			      .type = w->type, .flags = w->flags };
+	FILE *f;
+	bool ok;
+
+	hold_path(e, path, sizeof(path), idx, lseq);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	ok = fwrite(&h, sizeof(h), 1, f) == 1 &&
+	     (len == 0 || fwrite(data, len, 1, f) == 1);
+	if (fclose(f) || !ok || rename(tmp, path)) {
+		unlink(tmp);
+		return -EIO;
+	}
+	atomic_fetch_add(&e->held_now, 1);
+	return 0;
+}
+
+/* Load a held record into malloc'd *data; 0, or -ENOENT. */
+static int hold_get(const struct export *e, int idx, uint64_t lseq, struct wire *w,
+		    void **data, uint32_t *len)
+{
+	char path[PATH_MAX + 128];
+	struct hold_hdr h;
+	FILE *f;
+	int rc = 0;
+
+	hold_path(e, path, sizeof(path), idx, lseq);
+	f = fopen(path, "r");
+	if (!f)
+		return -ENOENT;
+	if (fread(&h, sizeof(h), 1, f) != 1 || memcmp(h.magic, "UHPHOLD", 8)) {
+		rc = -EIO;
+	} else {
+		*data = malloc(h.len ? h.len : 1);
+		if (h.len && fread(*data, h.len, 1, f) != 1) {
+			free(*data);
+			rc = -EIO;
+		}
+	}
+	fclose(f);
+	if (rc) {
+		LOG_ERR("%s: %s is damaged: removed (counted lost)", e->chan, path);
+		unlink(path);
+		return rc;
+	}
+	*w = (struct wire){ .src = h.src, .dst = h.dst, .crc = h.crc, .type = h.type,
+			    .flags = h.flags, .useq = h.useq };
+	*len = h.len;
+	return 0;
+}
+
+static void hold_del(struct export *e, int idx, uint64_t lseq)
+{
+	char path[PATH_MAX + 128];
+
+	hold_path(e, path, sizeof(path), idx, lseq);
+	if (unlink(path) == 0)
+		atomic_fetch_sub(&e->held_now, 1);
+}
+
+/* Forget what is held for a source index (it is being reused). */
+static void hold_purge(struct export *e, int idx)
+{
+	char dir[PATH_MAX + 128], path[PATH_MAX + 512], pfx[32];
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "%s/hold.%s", C.state_dir, e->chan);
+	snprintf(pfx, sizeof(pfx), "%d.", idx);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, pfx, strlen(pfx)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) == 0) {
+			atomic_fetch_sub(&e->held_now, 1);
+			CNT_INC(e->gaps);
+		}
+	}
+	closedir(d);
+}
+
+/* At start: count what is held, drop what is below its source's mark. */
+static void hold_scan(struct export *e)
+{
+	char dir[PATH_MAX + 128], path[PATH_MAX + 512];
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "%s/hold.%s", C.state_dir, e->chan);
+	mkdir(dir, 0700);
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int idx;
+		uint64_t lseq;
+		char c;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (sscanf(de->d_name, "%d.%" SCNu64 "%c", &idx, &lseq, &c) != 2 ||
+		    idx < 0 || idx >= MAX_SRC || !e->st->src[idx].used ||
+		    lseq < e->st->src[idx].next) {
+			unlink(path);
+			continue;
+		}
+		atomic_fetch_add(&e->held_now, 1);
+	}
+	closedir(d);
+	if (atomic_load(&e->held_now))
+		LOG_INFO("%s: %" PRIu64 " record(s) held back from before the last stop",
+			 e->chan, (uint64_t)atomic_load(&e->held_now));
+}
+
+/*
+ * Commit one verified-on-arrival record as the next of source idx (idx < 0:
+ * unsequenced). The CRC is checked again over the copy in the ring.
+ * Returns 0, -ECANCELED (stopping), -EBADMSG (CRC mismatch in the ring copy).
+ */
+static int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wire *w,
+		      const void *data, uint32_t len, natsMsg *m, bool js)
+{
+	struct in_state *st = e->st;
+	struct uhp_txn t;
+	struct uhp_meta meta;
+	uint32_t crc;
+
+	if (!reserve_wait(e, len, &t, js ? m : NULL))
+		return -ECANCELED;
+	if (len)
+		memcpy(t.payload, data, len);
+	crc = rec_crc(len, w->type, w->flags, w->src, w->dst, w->useq, t.payload);
+	if (crc != w->crc) {
+		uhp_discard(e->ch, &t);
+		return -EBADMSG;
+	}
+	meta = (struct uhp_meta){ .seq = w->useq, .src = w->src, .dst = w->dst,
+				  .type = w->type };
+	if (idx >= 0 && js) {
+		/* Crash between commit and mark: see recover_pending(). */
+		st->pend.src = (uint32_t)idx;
+		st->pend.seq = lseq;
+		st->pend.pos = t.pos;
+		st->pend.ring = t.ring;
+		st->pend.len = len;
+		st->pend.salt = txn_salt(&t);
+		atomic_store_explicit((_Atomic uint32_t *)&st->pend.valid, 1,
+				      memory_order_release);
+	}
+	uhp_commit(e->ch, &t, &meta);
+	if (idx >= 0) {
+		atomic_store_explicit((_Atomic uint64_t *)&st->src[idx].next, lseq + 1,
+				      memory_order_release);
+		if (js)
+			atomic_store_explicit((_Atomic uint32_t *)&st->pend.valid, 0,
+					      memory_order_release);
+	}
+	CNT_INC(e->committed);
+	e->msg_bytes += UHP_REC_TOTAL(len);
+	return 0;
+}
+
+/* After source idx advanced: commit what was held for it, in order. */
+static void hold_drain(struct export *e, int idx, natsMsg *m)
+{
+	struct src_ent *s = &e->st->src[idx];
+
+	while (atomic_load(&e->held_now) > 0 && !g_stop) {
+		uint64_t q = s->next;
+		struct wire w;
+		void *data = NULL;
+		uint32_t len;
+		int rc;
+
+		if (hold_get(e, idx, q, &w, &data, &len))
+			return;
+		rc = commit_rec(e, idx, q, &w, data, len, m, true);
+		free(data);
+		if (rc == -ECANCELED)
+			return;
+		if (rc == -EBADMSG) {	/* damaged on our disk */
+			CNT_INC(e->crc_refused);
+			CNT_INC(e->gaps);
+			LOG_ERR("%s: held record %s/%" PRIu64 " failed its CRC: counted lost",
+				e->chan, s->key, q);
+			s->next = q + 1;
+		}
+		CNT_INC(e->unheld);
+		hold_del(e, idx, q);
+	}
+}
+
+/*
+ * One record for an exported channel: verify, deduplicate, commit. key/lseq
+ * are its link identity (key NULL: unsequenced). Returns what the record
+ * asks of its JetStream message.
+ */
+static enum act in_record(struct export *e, const struct wire *wp, const char *data,
+			  uint32_t len, const char *key, uint64_t lseq, natsMsg *m, bool js)
+{
+	struct in_state *st = e->st;
+	struct wire w = *wp;
+	int idx = -1, rc;
+	struct src_ent *s = NULL;
+
+	if (UHP_REC_TOTAL(len) > e->ring_bytes) {
+		CNT_INC(e->too_big);
+		LOG_RATE("warning", "%s: refused a %u-byte record: larger than the ring",
+			 e->chan, len);
+		return A_TERM;
+	}
+	if (key) {
+		bool created;
+
+		idx = src_lookup(e, key, &created);
+		s = &st->src[idx];
+		s->seen_ns = now_ns();
+		if (created)
+			LOG_INFO("%s: new source %s", e->chan, key);
+		if (lseq != s->next &&
+		    rec_crc(len, w.type, w.flags, w.src, w.dst, w.useq, data) != w.crc)
+			goto bad_crc;
+		if (lseq < s->next) {
+			if (js) {
+				CNT_INC(e->dups);
+				return A_ACK;
+			}
+			CNT_INC(e->late);
+			LOG_RATE("warning", "%s: dropped a late record %s/%" PRIu64 " (expected %" PRIu64 ")",
+				 e->chan, key, lseq, s->next);
+			return A_NONE;
+		}
+		if (lseq > s->next && js) {
+			int64_t now = s->seen_ns;
+
+			if (!s->wait_since_ns)
+				s->wait_since_ns = now;
+			if (C.gap_timeout_ms <= 0 ||
+			    now - s->wait_since_ns < C.gap_timeout_ms * 1000000LL) {
+				if (hold_exists(e, idx, lseq)) {
+					CNT_INC(e->dups);
+					return A_ACK;
+				}
+				if (atomic_load(&e->held_now) < C.max_hold &&
+				    hold_put(e, idx, lseq, &w, data, len) == 0) {
+					CNT_INC(e->held);
+					return A_ACK;
+				}
+				CNT_INC(e->naks);
+				return A_NAK;
+			}
+			/* Give up on the missing ones, keeping what was held. */
+			CNT_INC(e->gap_timeouts);
+			LOG_ERR("%s: gave up waiting %" PRId64 " ms for %s/%" PRIu64
+				": records up to %" PRIu64 " that never came are counted lost",
+				e->chan, C.gap_timeout_ms, key, s->next, lseq - 1);
+			while (s->next < lseq && !g_stop) {
+				if (hold_exists(e, idx, s->next))
+					hold_drain(e, idx, m);
+				else {
+					CNT_INC(e->gaps);
+					s->next++;
+				}
+			}
+		} else if (lseq > s->next) {
+			LOG_RATE("warning", "%s: gap from %s: %" PRIu64 " record(s) missing before %" PRIu64,
+				 e->chan, key, lseq - s->next, lseq);
+			CNT_ADD(e->gaps, lseq - s->next);
+		}
+		s->wait_since_ns = 0;
+	}
+
+	rc = commit_rec(e, idx, lseq, &w, data, len, m, js);
+	if (rc == -ECANCELED)
+		return A_NONE;
+	if (rc == -EBADMSG)
+		goto bad_crc;
+	if (idx < 0)
+		CNT_INC(e->unsequenced);
+	if (s && js)
+		hold_drain(e, idx, m);
+	return A_ACK;
+
+bad_crc:
+	CNT_INC(e->crc_refused);
+	LOG_RATE("warning", "%s: refused a record with a bad CRC (wire %08x, computed %08x, link %s/%" PRIu64 ")",
+		 e->chan, w.crc, rec_crc(len, w.type, w.flags, w.src, w.dst, w.useq, data),
+		 key ? key : "-", lseq);
+	return A_TERM;
+}
+
+/* A batch frame: struct frame then len payload bytes (little-endian). */
+struct frame {
+	uint32_t len;
+	uint16_t type, flags;
+	uint32_t src, dst;
+	uint64_t seq;
+	uint32_t crc;
+} __attribute__((packed));
+
+/*
+ * One NATS message for an exported channel: a single record (its meta in
+ * the Uhp-* headers) or, with Uhp-Batch: N, N records framed in the payload
+ * whose link sequences follow the one in Uhp-Link.
+ */
+static enum act in_handle(struct export *e, natsMsg *m, bool js)
+{
+	const char *link = NULL, *bv = NULL, *data = natsMsg_GetData(m);
+	char key[SRC_KEY_MAX];
+	uint64_t lseq = 0, n;
+	uint32_t len = (uint32_t)natsMsg_GetDataLength(m);
+	bool has_key = false;
+	struct wire w;
+	enum act a = A_ACK;
+
+	CNT_INC(e->received);
+	if (natsMsgHeader_Get(m, "Uhp-Link", &link) != NATS_OK || !link)
+		link = NULL;
+	if (link) {
+		has_key = parse_link(link, key, sizeof(key), &lseq);
+		if (!has_key)
+			CNT_INC(e->malformed);	/* a link we cannot read: unsequenced */
+	}
+	if (natsMsgHeader_Get(m, "Uhp-Batch", &bv) == NATS_OK && bv) {
+		uint64_t off = 0;
+
+		if (!parse_u64(bv, 10, &n) || n == 0 || !has_key) {
+			CNT_INC(e->malformed);
+			LOG_RATE("warning", "%s: refused a batch without a valid Uhp-Batch/Uhp-Link", e->chan);
+			return A_TERM;
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			struct frame f;
+			enum act r;
+
+			if (off + sizeof(f) > len) {
+				CNT_INC(e->malformed);
+				LOG_RATE("warning", "%s: a batch from %s is truncated at record %" PRIu64,
+					 e->chan, key, i);
+				return a == A_NAK ? A_NAK : A_ACK;
+			}
+			memcpy(&f, data + off, sizeof(f));
+			off += sizeof(f);
+			if (f.len > len - off) {
+				CNT_INC(e->malformed);
+				LOG_RATE("warning", "%s: a batch from %s is truncated at record %" PRIu64,
+					 e->chan, key, i);
+				return a == A_NAK ? A_NAK : A_ACK;
+			}
+			w = (struct wire){ .src = f.src, .dst = f.dst, .crc = f.crc, .type = f.type,
+					   .flags = f.flags, .useq = f.seq };
+			if (i)
+				CNT_INC(e->received);
+			r = in_record(e, &w, data + off, f.len, key, lseq + i, m, js);
+			off += f.len;
+			if (r == A_NONE && g_stop)
+				return A_NONE;
+			if (r == A_NAK)
+				a = A_NAK;
+		}
+		return a;
+	}
+	if (!parse_wire(m, &w)) {
+		CNT_INC(e->malformed);
+		LOG_RATE("warning", "%s: refused a message without valid Uhp-* headers (subject %s)",
+			 e->chan, natsMsg_GetSubject(m));
+		return A_TERM;
+	}
+	return in_record(e, &w, data, len, has_key ? key : NULL, lseq, m, js);
+}
+
+/*
+ * After a crash, the one record that may have been committed without its
+ * mark: look at its tag through a fresh reservation on the same ring.
+ */
+static void recover_pending(struct export *e)
+{
+	struct in_state *st = e->st;
+	struct in_pending *p = &st->pend;
+	struct src_ent *s;
+	struct uhp_txn t;
+	uint64_t used, size, salt, tag;
+	const char *verdict;
+	unsigned old_ring;
+	int r;
+
+	if (!p->valid)
+		return;
+	if (p->src >= MAX_SRC || !st->src[p->src].used) {
+		p->valid = 0;
+		return;
+	}
+	s = &st->src[p->src];
+	if (s->next > p->seq) {		/* the mark made it */
+		p->valid = 0;
+		return;
+	}
+	old_ring = uhp_producer_ring(e->ch);
+	if (p->ring >= uhp_nr_rings(e->ch) ||
+	    uhp_ring_fill(e->ch, p->ring, &used, &size) ||
+	    uhp_set_producer_ring(e->ch, p->ring)) {
+		verdict = "unknown (ring gone)";
+		CNT_INC(e->probe_unknown);
+		s->next = p->seq + 1;
+		goto out;
+	}
+	while ((r = uhp_reserve(e->ch, 0, &t)) == -EAGAIN && !g_stop)
+		sleep_us(1000);
+	if (r) {
+		verdict = "unknown (no reservation)";
+		CNT_INC(e->probe_unknown);
+		s->next = p->seq + 1;
+		goto out_ring;
+	}
+	salt = txn_salt(&t);
+	if (salt != p->salt) {
+		verdict = "unknown (the channel was re-created)";
+		CNT_INC(e->probe_unknown);
+		s->next = p->seq + 1;
+	} else if (t.pos - p->pos >= size) {
+		verdict = "unknown (the ring went round since)";
+		CNT_INC(e->probe_unknown);
+		s->next = p->seq + 1;
+	} else {
+		const char *base = (const char *)t.payload - UHP_REC_HDR_SIZE -
+				   (t.pos & (size - 1));
+		const struct uhp_rec_hdr *h =
+			(const struct uhp_rec_hdr *)(base + (p->pos & (size - 1)));
+
+		tag = __atomic_load_n(&h->tag, __ATOMIC_ACQUIRE);
+		if (tag == (p->pos ^ salt)) {
+			verdict = "committed";
+			CNT_INC(e->probe_committed);
+			s->next = p->seq + 1;
+		} else if (tag == (p->pos ^ salt ^ UHP_TAG_BUSY)) {
+			verdict = "not committed (will be redelivered)";
+			CNT_INC(e->probe_uncommitted);
+		} else {
+			verdict = "unknown (overwritten)";
+			CNT_INC(e->probe_unknown);
+			s->next = p->seq + 1;
+		}
+	}
+	uhp_discard(e->ch, &t);
+out_ring:
+	uhp_set_producer_ring(e->ch, old_ring);
+out:
+	LOG_INFO("%s: record %s/%" PRIu64 " in flight at the last stop: %s",
+		 e->chan, s->key, p->seq, verdict);
+	p->valid = 0;
+}
+
+static void core_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+			void *closure)
+{
+	(void)nc;
+	(void)sub;
+	in_handle(closure, m, false);
+	natsMsg_Destroy(m);
+}
+
+static int open_export_channel(struct export *e)
+{
+	struct uhp_open_opts o = UHP_OPEN_OPTS_INIT;
+	uint64_t used;
+	int r;
+
+	o.flags = UHP_OPEN_CREATE;
+	o.ring_size = (uint64_t)e->ring_size;
+	r = uhp_open_channel(e->chan, &o, &e->ch);
+	if (r < 0) {
+		LOG_ERR("export %s: uhp_open_channel: %s", e->chan, strerror(-r));
+		return r;
+	}
+	if (uhp_ring_fill(e->ch, uhp_producer_ring(e->ch), &used, &e->ring_bytes))
+		e->ring_bytes = (uint64_t)e->ring_size;
+	e->avg_total = 128;
+	LOG_INFO("export %s (%s, %s): %s, subject %s%s%s", e->chan,
+		 uhp_channel_kind(e->ch), r ? "created" : "attached",
+		 mode_name(e->mode), e->subject,
+		 e->mode == MODE_JS ? ", stream " : "",
+		 e->mode == MODE_JS ? e->stream : "");
+	return 0;
+}
+
+static int open_in_state(struct export *e)
+{
+	char name[UHP_NAME_MAX + 32];
+	bool fresh;
+
+	snprintf(name, sizeof(name), "in.%s.state", e->chan);
+	e->st = map_file(name, sizeof(struct in_state), &fresh, &e->st_len);
+	if (!e->st)
+		return -EIO;
+	if (fresh || memcmp(e->st->magic, IN_MAGIC, 8)) {
+		if (!fresh)
+			LOG_WARN("%s: %s is not a state file: starting afresh", e->chan, name);
+		memset(e->st, 0, sizeof(*e->st));
+		memcpy(e->st->magic, IN_MAGIC, 8);
+		e->st->version = 1;
+	}
+	for (int i = 0; i < MAX_SRC; i++)
+		e->st->src[i].wait_since_ns = 0;
+	return 0;
+}
+
+static natsStatus ensure_stream(struct export *e)
+{
+	jsStreamConfig sc;
+	jsStreamInfo *si = NULL;
+	jsConsumerConfig cc;
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	const char *subjects[1] = { e->subject };
+	natsStatus s;
+
+	jsStreamConfig_Init(&sc);
+	sc.Name = e->stream;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.Retention = js_WorkQueuePolicy;
+	sc.Discard = js_DiscardNew;
+	sc.Storage = C.memory_storage ? js_MemoryStorage : js_FileStorage;
+	sc.Replicas = e->replicas;
+	sc.MaxMsgs = e->max_msgs;
+	sc.MaxBytes = e->max_bytes;
+	sc.Duplicates = C.dup_window_ms * 1000000LL;
+	s = js_AddStream(&si, g_js, &sc, NULL, &jerr);
+	if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+		(void)0;
+		s = js_UpdateStream(&si, g_js, &sc, NULL, &jerr);
+	}
+	if (s != NATS_OK) {
+		LOG_RATE("warning", "%s: stream %s: %s (%d)", e->chan, e->stream,
+			 nats_GetLastError(NULL), (int)jerr);
+		return s;
+	}
+	jsStreamInfo_Destroy(si);
+
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = "uhp-bridge";
+	cc.AckPolicy = js_AckExplicit;
+	cc.AckWait = C.ack_wait_ms * 1000000LL;
+	cc.MaxAckPending = C.max_ack_pending;
+	cc.MaxDeliver = -1;
+	cc.DeliverPolicy = js_DeliverAll;
+	cc.MaxWaiting = 512;
+	s = js_AddConsumer(&ci, g_js, e->stream, &cc, NULL, &jerr);
+	if (s != NATS_OK) {
+		(void)0;
+		s = js_UpdateConsumer(&ci, g_js, e->stream, &cc, NULL, &jerr);
+	}
+	if (s != NATS_OK) {
+		LOG_RATE("warning", "%s: consumer on %s: %s (%d)", e->chan, e->stream,
+			 nats_GetLastError(NULL), (int)jerr);
+		return s;
+	}
+	jsConsumerInfo_Destroy(ci);
+	LOG_INFO("%s: stream %s (R%d, %s, work queue) and its durable consumer are ready",
+		 e->chan, e->stream, e->replicas, C.memory_storage ? "memory" : "file");
+	return NATS_OK;
+}
+
+/* An outstanding pull request: its own reply subject, so we count exactly. */
+struct pull_req {
+	uint64_t id;
+	int64_t batch, got;
+	int64_t deadline_ns;
+	bool live;
+};
+
+#define MAX_REQS 4
+
+static void *js_pull_thread(void *arg)
+{
+	struct export *e = arg;
+	struct pull_req reqs[MAX_REQS] = { 0 };
+	natsSubscription *sub = NULL;
+	natsInbox *inbox = NULL;
+	char subj[256], rsubj[192], next_subj[256], body[128];
+	uint64_t req_id = 0;
+	int64_t last_rx = now_ns(), last_probe = 0;
+	size_t ilen;
+
+	while (!g_stop && ensure_stream(e) != NATS_OK)
+		for (int i = 0; i < 10 && !g_stop; i++)
+			sleep_us(100000);
+	if (g_stop)
+		return NULL;
+	natsInbox_Create(&inbox);
+	snprintf(subj, sizeof(subj), "%s.*", inbox);
+	ilen = strlen(inbox);
+	if (natsConnection_SubscribeSync(&sub, g_nc_in, subj) != NATS_OK) {
+		LOG_ERR("%s: subscribe %s: %s", e->chan, subj, nats_GetLastError(NULL));
+		natsInbox_Destroy(inbox);
+		return NULL;
+	}
+	natsSubscription_SetPendingLimits(sub, -1, -1);
+	snprintf(next_subj, sizeof(next_subj), "$JS.API.CONSUMER.MSG.NEXT.%s.uhp-bridge",
+		 e->stream);
+
+	while (!g_stop) {
+		int64_t now = now_ns(), outstanding = 0;
+		natsMsg *m = NULL;
+		natsStatus s;
+		int free_r = -1;
+
+		for (int i = 0; i < MAX_REQS; i++) {
+			if (reqs[i].live && now > reqs[i].deadline_ns)
+				reqs[i].live = false;	/* lost (server gone): re-ask */
+			if (reqs[i].live)
+				outstanding += reqs[i].batch - reqs[i].got;
+			else if (free_r < 0)
+				free_r = i;
+		}
+		/* Ask for more only while the ring has room for it. */
+		if (free_r >= 0 && outstanding <= C.fetch_batch / 2) {
+			uint64_t used = 0, size = 0;
+			int64_t room, want;
+
+			int fr = uhp_ring_fill(e->ch, uhp_producer_ring(e->ch), &used, &size);
+
+			if (fr)
+				LOG_RATE("warning", "%s: uhp_ring_fill: %s", e->chan, strerror(-fr));
+			room = (int64_t)((size > used ? size - used : 0) /
+					 (e->avg_total > 64 ? e->avg_total : 64));
+			want = room - outstanding;
+			if (want > C.fetch_batch - outstanding)
+				want = C.fetch_batch - outstanding;
+			if (want >= 1 && (want >= C.fetch_batch / 4 || outstanding == 0)) {
+				struct pull_req *r = &reqs[free_r];
+
+				r->id = ++req_id;
+				r->batch = want;
+				r->got = 0;
+				r->deadline_ns = now + (C.fetch_expires_ms + 1000) * 1000000LL;
+				r->live = true;
+				snprintf(rsubj, sizeof(rsubj), "%s.%" PRIu64, inbox, r->id);
+				snprintf(body, sizeof(body), "{\"batch\":%" PRId64 ",\"expires\":%" PRId64 "}",
+					 want, (int64_t)(C.fetch_expires_ms * 1000000LL));
+				if (natsConnection_PublishRequest(g_nc_in, next_subj, rsubj, body,
+								  (int)strlen(body)) != NATS_OK) {
+					r->live = false;
+					sleep_us(10000);
+				} else {
+					CNT_INC(e->pulls);
+					LOG_DBG("%s: pull %" PRIu64 " for %" PRId64 " (room %" PRId64 ", outstanding %" PRId64 ")",
+						e->chan, r->id, want, room, outstanding);
+				}
+				continue;
+			}
+		}
+		/*
+		 * A consumer whose leader sits on a replica that is behind (seen
+		 * with nats-server 2.9 after a server was killed) takes our
+		 * requests and delivers nothing. If we asked, got nothing for
+		 * stall_ms and the stream (its leader's view) holds messages,
+		 * have the consumer elect another leader.
+		 */
+		if (outstanding && C.stall_ms > 0 && now - last_rx > C.stall_ms * 1000000LL &&
+		    now - last_probe > C.stall_ms * 1000000LL) {
+			jsStreamInfo *si = NULL;
+			jsErrCode jerr = 0;
+
+			last_probe = now;
+			if (js_GetStreamInfo(&si, g_js, e->stream, NULL, &jerr) == NATS_OK && si) {
+				if (si->State.Msgs > 0) {
+					char sd[256];
+					natsMsg *resp = NULL;
+
+					snprintf(sd, sizeof(sd), "$JS.API.CONSUMER.LEADER.STEPDOWN.%s.uhp-bridge",
+						 e->stream);
+					LOG_WARN("%s: nothing delivered for %" PRId64 " ms while the stream holds %" PRIu64
+						 " message(s): asking the consumer to elect another leader",
+						 e->chan, C.stall_ms, si->State.Msgs);
+					if (natsConnection_RequestString(&resp, g_nc_in, sd, "", 2000) == NATS_OK)
+						natsMsg_Destroy(resp);
+					CNT_INC(e->stepdowns);
+					for (int i = 0; i < MAX_REQS; i++)
+						reqs[i].live = false;	/* ask the new leader */
+				}
+				jsStreamInfo_Destroy(si);
+			}
+			continue;
+		}
+		s = natsSubscription_NextMsg(&m, sub, outstanding ? 50 : 5);
+		if (s != NATS_OK || !m) {
+			if (s != NATS_TIMEOUT)
+				(void)0;
+			continue;
+		}
+		{
+			const char *ms = natsMsg_GetSubject(m), *st = NULL;
+			uint64_t id = 0;
+			struct pull_req *r = NULL;
+
+			if (strlen(ms) > ilen + 1)
+				parse_u64(ms + ilen + 1, 10, &id);
+			for (int i = 0; i < MAX_REQS; i++)
+				if (reqs[i].live && reqs[i].id == id)
+					r = &reqs[i];
+			if (natsMsg_GetDataLength(m) == 0 &&
+			    natsMsgHeader_Get(m, "Status", &st) == NATS_OK && st) {
+				/* 100: heartbeat; 404/408/409: request over */
+				if (strncmp(st, "100", 3) && r)
+					r->live = false;
+				natsMsg_Destroy(m);
+				continue;
+			}
+			/* Deliveries carry the stream's subject, not the
+			 * request's: the server fills waiting requests in order,
+			 * so a message belongs to the oldest live one. */
+			r = NULL;
+			for (int i = 0; i < MAX_REQS; i++)
+				if (reqs[i].live && (!r || reqs[i].id < r->id))
+					r = &reqs[i];
+			if (r && ++r->got >= r->batch)
+				r->live = false;
+			last_rx = now_ns();
+			{
+				enum act a;
+				const char *reply = natsMsg_GetReply(m);
+
+				e->msg_bytes = 0;
+				a = in_handle(e, m, true);
+				if (e->msg_bytes)
+					e->avg_total = e->avg_total * 0.95 + (double)e->msg_bytes * 0.05;
+
+				if (reply && *reply) {
+					if (a == A_ACK) {
+						natsConnection_Publish(g_nc_in, reply, "+ACK", 4);
+						CNT_INC(e->acks);
+					} else if (a == A_TERM) {
+						natsConnection_Publish(g_nc_in, reply, "+TERM", 5);
+					} else if (a == A_NAK) {
+						char nak[64];
+						int n = snprintf(nak, sizeof(nak), "-NAK {\"delay\":%" PRId64 "}",
+								 (int64_t)(C.nak_delay_ms * 1000000LL));
+						natsConnection_Publish(g_nc_in, reply, nak, n);
+					}
+				}
+			}
+			natsMsg_Destroy(m);
+		}
+	}
+	natsSubscription_Unsubscribe(sub);
+	natsSubscription_Destroy(sub);
+	natsInbox_Destroy(inbox);
+	return NULL;
+}
+
+static int start_export(struct export *e)
+{
+	int r;
+
+	if ((r = open_export_channel(e)) || (r = open_in_state(e)))
+		return r;
+	if (e->mode == MODE_JS) {
+		recover_pending(e);
+		hold_scan(e);
+		if (pthread_create(&e->thr, NULL, js_pull_thread, e))
+			return -errno;
+		e->thr_started = true;
+		return 0;
+	}
+	if (natsConnection_Subscribe(&e->sub, g_nc_in, e->subject, core_msg_cb, e) != NATS_OK) {
+		LOG_ERR("%s: subscribe: %s", e->chan, nats_GetLastError(NULL));
+		return -EIO;
+	}
+	natsSubscription_SetPendingLimits(e->sub, (int)C.core_pending_msgs,
+					  (int)(C.core_pending_msgs > 8388607 ? INT_MAX
+						: C.core_pending_msgs * 256));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* outbound                                                            */
+/* ------------------------------------------------------------------ */
+
+static int open_outbox(struct route *r)
+{
+	struct uhp_open_opts o = UHP_OPEN_OPTS_INIT;
+	int rc;
+
+	o.flags = UHP_OPEN_CREATE | UHP_OPEN_CONSUMER;
+	o.ring_size = (uint64_t)r->ring_size;
+	o.spin = (uint32_t)C.spin;
+	rc = uhp_open_channel(r->outbox, &o, &r->ch);
+	if (rc < 0) {
+		LOG_ERR("outbox %s: uhp_open_channel: %s", r->outbox, strerror(-rc));
+		return rc;
+	}
+	if (C.spin)
+		uhp_set_spin(r->ch, (unsigned)C.spin);
+	LOG_INFO("route %s -> %s/%s (%s, %s): %s, subject %s", r->outbox,
+		 r->dst_host, r->dst_chan, uhp_channel_kind(r->ch),
+		 rc ? "created" : "attached", mode_name(r->mode), r->subject);
+	return 0;
+}
+
+/* Build and publish one record; the payload is copied by nats.c. */
+static natsStatus publish_rec(struct route *r, const void *payload, uint32_t len,
+			      const struct wire *w, uint64_t lseq, const char *reply)
+{
+	char link[200];
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	snprintf(link, sizeof(link), "%s%" PRIu64, r->link_pfx, lseq);
+	s = natsMsg_Create(&m, r->subject, reply, payload, (int)len);
+	if (s != NATS_OK)
+		return s;
+	if (g_corrupt_every && len &&
+	    atomic_fetch_add(&g_corrupt_count, 1) % g_corrupt_every == g_corrupt_every - 1) {
+		/* the test hook: flip one bit of the copy on the wire */
+		((char *)natsMsg_GetData(m))[len / 2] ^= 0x10;
+		CNT_INC(r->corrupted_by_hook);
+	}
+	s = set_headers(m, w, link, r->mode == MODE_JS);
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(g_nc_out, m);
+	natsMsg_Destroy(m);
+	return s;
+}
+
+/* Publish frames [buf, buf+bytes) holding n records, the first lseq first. */
+static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
+				unsigned n, uint64_t lseq, const char *reply)
+{
+	char link[200], nb[16];
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	snprintf(link, sizeof(link), "%s%" PRIu64, r->link_pfx, lseq);
+	snprintf(nb, sizeof(nb), "%u", n);
+	s = natsMsg_Create(&m, r->subject, reply, buf, (int)bytes);
+	if (s != NATS_OK)
+		return s;
+	if (g_corrupt_every) {
+		/* the test hook, per record inside the batch */
+		char *d = (char *)natsMsg_GetData(m);
+		size_t off = 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct frame f;
+
+			memcpy(&f, d + off, sizeof(f));
+			if (f.len && atomic_fetch_add(&g_corrupt_count, 1) % g_corrupt_every ==
+				     g_corrupt_every - 1) {
+				d[off + sizeof(f) + f.len / 2] ^= 0x10;
+				CNT_INC(r->corrupted_by_hook);
+			}
+			off += sizeof(f) + f.len;
+		}
+	}
+	s = natsMsgHeader_Set(m, "Uhp-Batch", nb);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Uhp-Link", link);
+	if (s == NATS_OK && r->mode == MODE_JS)
+		s = natsMsgHeader_Set(m, "Nats-Msg-Id", link);
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(g_nc_out, m);
+	natsMsg_Destroy(m);
+	return s;
+}
+
+static size_t frame_put(char *dst, const void *payload, uint32_t len, const struct wire *w)
+{
+	struct frame f = { .len = len, .type = w->type, .flags = w->flags, .src = w->src,
+			   .dst = w->dst, .seq = w->useq, .crc = w->crc };
+
+	memcpy(dst, &f, sizeof(f));
+	memcpy(dst + sizeof(f), payload, len);
+	return sizeof(f) + len;
+}
+
+static void *core_route_thread(void *arg)
+{
+	struct route *r = arg;
+	int64_t last_err = 0;
+	size_t cap = (size_t)r->batch_bytes + sizeof(struct frame);
+	char *buf = malloc(cap);
+
+	while (!g_stop) {
+		struct uhp_rx rx;
+		unsigned n = 0;
+		size_t bytes = 0;
+		natsStatus s = NATS_OK;
+		int rc;
+
+		/* Natural batching: as many records as are there, no waiting. */
+		while (n < (unsigned)r->batch && (rc = uhp_peek(r->ch, &rx)) == 0) {
+			struct wire w = { .src = rx.meta.src, .dst = rx.meta.dst,
+					  .crc = rx.crc, .type = rx.meta.type,
+					  .flags = rx.meta.flags, .useq = rx.meta.seq };
+
+			if (r->batch > 1 && sizeof(struct frame) + rx.len <= cap) {
+				if (n && bytes + sizeof(struct frame) + rx.len > cap)
+					break;		/* next batch */
+				bytes += frame_put(buf + bytes, rx.payload, rx.len, &w);
+				uhp_release(r->ch, &rx);
+				n++;
+				CNT_INC(r->forwarded);
+				continue;
+			}
+			if (n)
+				break;			/* a big one: after this batch */
+			/* one record, its meta in headers */
+			while ((s = publish_rec(r, rx.payload, rx.len, &w, r->core_seq + 1, NULL)) != NATS_OK &&
+			       s != NATS_MAX_PAYLOAD && !g_stop) {
+				CNT_INC(r->pub_errors);
+				if (now_ns() - last_err > 1000000000LL) {
+					LOG_WARN("%s: publish failed (%s): holding records",
+						 r->outbox, natsStatus_GetText(s));
+					last_err = now_ns();
+				}
+				sleep_us(10000);
+			}
+			if (s == NATS_MAX_PAYLOAD) {
+				CNT_INC(r->too_big);
+				LOG_RATE("error", "%s: a %u-byte record exceeds the server's max_payload: dropped",
+					 r->outbox, rx.len);
+			} else if (s == NATS_OK) {
+				r->core_seq++;
+				CNT_INC(r->published);
+			}
+			uhp_release(r->ch, &rx);
+			CNT_INC(r->forwarded);
+			n = 0;
+			bytes = 0;
+			goto next;
+		}
+		if (n == 1) {
+			/* a batch of one goes as a plain record (what foreign
+			 * subscribers read best) */
+			struct frame f;
+			struct wire w;
+
+			memcpy(&f, buf, sizeof(f));
+			w = (struct wire){ .src = f.src, .dst = f.dst, .crc = f.crc, .type = f.type,
+					   .flags = f.flags, .useq = f.seq };
+			while ((s = publish_rec(r, buf + sizeof(f), f.len, &w, r->core_seq + 1, NULL)) != NATS_OK &&
+			       s != NATS_MAX_PAYLOAD && !g_stop)
+				sleep_us(10000), CNT_INC(r->pub_errors);
+		} else if (n > 1) {
+			while ((s = publish_batch(r, buf, bytes, n, r->core_seq + 1, NULL)) != NATS_OK &&
+			       s != NATS_MAX_PAYLOAD && !g_stop) {
+				CNT_INC(r->pub_errors);
+				if (now_ns() - last_err > 1000000000LL) {
+					LOG_WARN("%s: publish failed (%s): holding records",
+						 r->outbox, natsStatus_GetText(s));
+					last_err = now_ns();
+				}
+				sleep_us(10000);
+			}
+		}
+		if (n) {
+			if (s == NATS_MAX_PAYLOAD) {
+				CNT_ADD(r->too_big, n);
+				LOG_RATE("error", "%s: a batch exceeds the server's max_payload: lower batch_bytes",
+					 r->outbox);
+			}
+			r->core_seq += n;	/* lost ones show as a gap */
+			CNT_ADD(r->published, n);
+			continue;
+		}
+		uhp_wait(r->ch, 100);
+next:		;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* ---- spool ---- */
+
+static void spool_commit(struct route *r)
+{
+	uint64_t g = atomic_load_explicit(&r->sp->gen, memory_order_relaxed);
+
+	r->sp->st[(g + 1) & 1] = r->cur;
+	atomic_store_explicit(&r->sp->gen, g + 1, memory_order_release);
+}
+
+static struct spool_ent *spool_at(struct route *r, uint64_t off)
+{
+	return (struct spool_ent *)(r->sp_data + (off & (r->sp->size - 1)));
+}
+
+static int open_spool(struct route *r)
+{
+	char name[UHP_NAME_MAX + 32];
+	bool fresh;
+	size_t want = SPOOL_HDR + (size_t)C.spool_bytes;
+	struct spool_hdr *h;
+
+	snprintf(name, sizeof(name), "out.%s.spool", r->outbox);
+	h = map_file(name, want, &fresh, &r->sp_len);
+	if (!h)
+		return -EIO;
+	if (fresh || memcmp(h->magic, SPOOL_MAGIC, 8) || h->hdr_size != SPOOL_HDR ||
+	    h->size + SPOOL_HDR > r->sp_len || (h->size & (h->size - 1))) {
+		if (!fresh)
+			LOG_WARN("%s: %s is not a spool: starting a new link instance",
+				 r->outbox, name);
+		memset(h, 0, SPOOL_HDR);
+		memcpy(h->magic, SPOOL_MAGIC, 8);
+		h->version = 1;
+		h->hdr_size = SPOOL_HDR;
+		h->size = (uint64_t)C.spool_bytes;
+		h->instance = rand64();
+		h->st[0].head_seq = h->st[0].next_seq = 1;
+		h->st[1] = h->st[0];
+	}
+	r->sp = h;
+	r->sp_data = (unsigned char *)h + SPOOL_HDR;
+	r->cur = h->st[atomic_load(&h->gen) & 1];
+	r->instance = h->instance;
+	return 0;
+}
+
+static void on_puback(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+		      void *closure)
+{
+	struct route *r = closure;
+	const char *subj = natsMsg_GetSubject(m), *dot = strrchr(subj, '.');
+	const char *data = natsMsg_GetData(m), *st = NULL;
+	int dlen = natsMsg_GetDataLength(m);
+	uint64_t seq, cnt;
+	char first[32];
+	const char *dot1;
+	uint32_t to = S_ACKED;
+	bool any = false;
+
+	(void)nc;
+	(void)sub;
+	/* <ack_pfx>.<first lseq>.<count> */
+	if (!dot || !parse_u64(dot + 1, 10, &cnt) || cnt == 0 || cnt > r->cap)
+		goto out;
+	for (dot1 = dot - 1; dot1 > subj && *dot1 != '.'; dot1--)
+		;
+	if (*dot1 != '.' || (size_t)(dot - dot1 - 1) >= sizeof(first))
+		goto out;
+	memcpy(first, dot1 + 1, (size_t)(dot - dot1 - 1));
+	first[dot - dot1 - 1] = 0;
+	if (!parse_u64(first, 10, &seq))
+		goto out;
+	if (dlen == 0 && natsMsgHeader_Get(m, "Status", &st) == NATS_OK && st) {
+		to = S_FAILED;		/* 503: no stream (yet) */
+		LOG_RATE("warning", "%s: publish to %s: status %s (no stream yet?)",
+			 r->outbox, r->subject, st);
+	} else if (dlen > 0 && data && memmem(data, (size_t)dlen, "\"error\"", 7)) {
+		to = S_FAILED;
+		LOG_RATE("warning", "%s: publish to %s refused: %.*s", r->outbox,
+			 r->subject, dlen > 200 ? 200 : dlen, data);
+	} else if (dlen > 0 && data && memmem(data, (size_t)dlen, "\"duplicate\":true", 16)) {
+		CNT_INC(r->dup_acks);
+	}
+	for (uint64_t q = seq; q < seq + cnt; q++) {
+		struct slot *sl = &r->slots[q & (r->cap - 1)];
+		uint32_t want = S_SENT;
+
+		if (atomic_load(&sl->seq) != q ||
+		    !atomic_compare_exchange_strong(&sl->state, &want, to))
+			continue;
+		any = true;
+		if (to == S_FAILED) {
+			CNT_INC(r->pub_failed);
+			atomic_store(&r->failed_any, 1);
+		} else {
+			CNT_INC(r->acked);
+		}
+	}
+	if (any) {
+		if (atomic_load(&r->waiting)) {
+			pthread_mutex_lock(&r->mu);
+			pthread_cond_signal(&r->cv);
+			pthread_mutex_unlock(&r->mu);
+		}
+	}
+out:
+	natsMsg_Destroy(m);
+}
+
+static bool js_publish_slot(struct route *r, uint64_t seq)
+{
+	struct slot *sl = &r->slots[seq & (r->cap - 1)];
+	struct spool_ent *en = spool_at(r, sl->off);
+	struct wire w = { .src = en->src, .dst = en->dst, .crc = en->crc,
+			  .type = en->type, .flags = en->flags, .useq = en->useq };
+	char reply[160];
+	natsStatus s;
+
+	snprintf(reply, sizeof(reply), "%s.%" PRIu64 ".1", r->ack_pfx, seq);
+	sl->sent_ns = now_ns();
+	atomic_store(&sl->state, S_SENT);
+	s = publish_rec(r, en + 1, en->len, &w, seq, reply);
+	if (s != NATS_OK) {
+		(void)0;
+		CNT_INC(r->pub_errors);
+		atomic_store(&sl->state, S_FAILED);
+		atomic_store(&r->failed_any, 1);
+		return false;
+	}
+	CNT_INC(r->published);
+	return true;
+}
+
+/* Room for an entry of total bytes at the tail (with a pad to wrap)? */
+static bool spool_room(struct route *r, uint64_t total, uint64_t *pad)
+{
+	uint64_t size = r->sp->size, off = r->cur.tail_off & (size - 1);
+	uint64_t used = r->cur.tail_off - r->cur.head_off;
+
+	*pad = off + total > size ? size - off : 0;
+	return total <= size / 2 && used + *pad + total <= size;
+}
+
+static void *js_route_thread(void *arg)
+{
+	struct route *r = arg;
+	int64_t last_scan = 0, backoff_ms = 50;
+	bool deferred = false;
+	natsInbox *inbox = NULL;
+	char subj[200];
+
+	/* PubAcks come back on <inbox>.<lseq>. */
+	natsInbox_Create(&inbox);
+	snprintf(r->ack_pfx, sizeof(r->ack_pfx), "%s", inbox);
+	natsInbox_Destroy(inbox);
+	snprintf(subj, sizeof(subj), "%s.*.*", r->ack_pfx);
+	if (natsConnection_Subscribe(&r->acksub, g_nc_out, subj, on_puback, r) != NATS_OK) {
+		LOG_ERR("%s: subscribe %s: %s", r->outbox, subj, nats_GetLastError(NULL));
+		return NULL;
+	}
+	natsSubscription_SetPendingLimits(r->acksub, -1, -1);
+
+	/* Whatever the spool holds was not acked: send it again first. */
+	{
+		uint64_t off = r->cur.head_off, seq = r->cur.head_seq;
+
+		while (off != r->cur.tail_off) {
+			struct spool_ent *en = spool_at(r, off);
+
+			if (en->kind == ENT_REC) {
+				struct slot *sl = &r->slots[seq & (r->cap - 1)];
+
+				atomic_store(&sl->seq, seq);
+				sl->off = off;
+				sl->tries = 0;
+				js_publish_slot(r, seq);
+				CNT_INC(r->recovered);
+				seq++;
+			}
+			off += en->total;
+		}
+		if (seq != r->cur.next_seq)
+			LOG_ERR("%s: spool holds seqs up to %" PRIu64 ", state says %" PRIu64,
+				r->outbox, seq, r->cur.next_seq);
+		if (CNT_GET(r->recovered))
+			LOG_INFO("%s: resending %" PRIu64 " record(s) from the spool (%" PRIu64 "..%" PRIu64 ")",
+				 r->outbox, CNT_GET(r->recovered), r->cur.head_seq, seq - 1);
+	}
+
+	while (!g_stop) {
+		bool progress = false, popped = false;
+		int64_t now;
+
+		/* 1. drop what the stream acknowledged, in order */
+		while (r->cur.head_seq < r->cur.next_seq) {
+			struct slot *sl = &r->slots[r->cur.head_seq & (r->cap - 1)];
+			struct spool_ent *en;
+
+			if (atomic_load(&sl->state) != S_ACKED)
+				break;
+			en = spool_at(r, r->cur.head_off);
+			if (en->kind == ENT_PAD) {
+				r->cur.head_off += en->total;
+				continue;
+			}
+			atomic_store(&sl->state, S_FREE);
+			r->cur.head_off += en->total;
+			r->cur.head_seq++;
+			popped = true;
+		}
+		/* pads left at the head once the records are gone */
+		while (r->cur.head_off != r->cur.tail_off &&
+		       spool_at(r, r->cur.head_off)->kind == ENT_PAD)
+			r->cur.head_off += spool_at(r, r->cur.head_off)->total, popped = true;
+		if (popped) {
+			spool_commit(r);
+			progress = true;
+		}
+
+		/* 2. resend failures and records acked by nobody in time, oldest
+		 * first and a bounded number per round; while some wait for
+		 * their back-off, take nothing new (it would overtake them) */
+		now = now_ns();
+		if (atomic_load(&r->resend_all) || atomic_load(&r->failed_any) ||
+		    now - last_scan > 100000000LL) {
+			bool all = atomic_exchange(&r->resend_all, 0);
+			bool any_failed = false;
+			int budget = 512;
+
+			atomic_store(&r->failed_any, 0);
+			last_scan = now;
+			deferred = false;
+			for (uint64_t q = r->cur.head_seq; q < r->cur.next_seq && !g_stop; q++) {
+				struct slot *sl = &r->slots[q & (r->cap - 1)];
+				uint32_t stt = atomic_load(&sl->state);
+
+				if (stt == S_FAILED) {
+					any_failed = true;
+					if (now - sl->sent_ns < backoff_ms * 1000000LL || budget <= 0) {
+						deferred = true;
+						continue;
+					}
+				} else if (!(stt == S_SENT &&
+					     (all || now - sl->sent_ns > C.retry_ms * 1000000LL))) {
+					continue;
+				}
+				if (budget-- <= 0) {
+					deferred = true;
+					continue;
+				}
+				CNT_INC(r->retransmits);
+				sl->tries++;
+				js_publish_slot(r, q);
+				progress = true;
+			}
+			if (any_failed) {
+				if (backoff_ms < 1000)
+					backoff_ms *= 2;
+			} else {
+				backoff_ms = 50;
+			}
+		}
+
+		/* 3. take new records from the outbox while the window has room,
+		 * and publish what was there as one batch (natural batching) */
+		{
+			uint64_t first = r->cur.next_seq;
+			unsigned nb = 0;
+			size_t bytes = 0;
+
+			for (int n = 0; n < 256 && !g_stop && !deferred && !atomic_load(&r->failed_any) &&
+			     r->cur.next_seq - r->cur.head_seq < (uint64_t)C.max_inflight; n++) {
+				struct uhp_rx rx;
+				struct spool_ent *en;
+				struct slot *sl;
+				uint64_t total, pad, seq;
+				struct wire w;
+
+				if (nb >= (unsigned)r->batch)
+					break;
+				if (uhp_peek(r->ch, &rx))
+					break;
+				if (r->cur.last_valid && rx.meta.ring == r->cur.last_ring &&
+				    rx.pos == r->cur.last_pos && rx.crc == r->cur.last_crc &&
+				    rx.len == r->cur.last_len) {
+					/* spooled before the crash, never released */
+					uhp_release(r->ch, &rx);
+					r->cur.last_valid = 0;
+					continue;
+				}
+				total = ENT_TOTAL(rx.len);
+				if (total > r->sp->size / 2) {
+					CNT_INC(r->too_big);
+					LOG_RATE("error", "%s: a %u-byte record does not fit the spool: dropped",
+						 r->outbox, rx.len);
+					uhp_release(r->ch, &rx);
+					continue;
+				}
+				if (nb && bytes + sizeof(struct frame) + rx.len > r->batch_cap)
+					break;	/* the next batch */
+				if (!spool_room(r, total, &pad))
+					break;
+				if (pad) {
+					en = spool_at(r, r->cur.tail_off);
+					en->total = (uint32_t)pad;
+					en->kind = ENT_PAD;
+					r->cur.tail_off += pad;
+				}
+				seq = r->cur.next_seq;
+				en = spool_at(r, r->cur.tail_off);
+				en->total = (uint32_t)total;
+				en->kind = ENT_REC;
+				en->seq = seq;
+				en->len = rx.len;
+				en->crc = rx.crc;
+				en->src = rx.meta.src;
+				en->dst = rx.meta.dst;
+				en->useq = rx.meta.seq;
+				en->type = rx.meta.type;
+				en->flags = rx.meta.flags;
+				en->src_ring = rx.meta.ring;
+				en->src_pos = rx.pos;
+				memcpy(en + 1, rx.payload, rx.len);
+				sl = &r->slots[seq & (r->cap - 1)];
+				atomic_store(&sl->seq, seq);
+				sl->off = r->cur.tail_off;
+				sl->tries = 0;
+				r->cur.tail_off += total;
+				r->cur.next_seq = seq + 1;
+				r->cur.last_ring = rx.meta.ring;
+				r->cur.last_pos = rx.pos;
+				r->cur.last_crc = rx.crc;
+				r->cur.last_len = rx.len;
+				r->cur.last_valid = 1;
+				spool_commit(r);		/* now it is ours ... */
+				uhp_release(r->ch, &rx);	/* ... and no longer the ring's */
+				CNT_INC(r->forwarded);
+				progress = true;
+				if (sizeof(struct frame) + en->len > r->batch_cap) {
+					/* too big to batch: alone, after the batch */
+					if (nb)
+						break;
+					js_publish_slot(r, seq);
+					first = r->cur.next_seq;
+					continue;
+				}
+				w = (struct wire){ .src = en->src, .dst = en->dst, .crc = en->crc,
+						   .type = en->type, .flags = en->flags, .useq = en->useq };
+				bytes += frame_put(r->batch_buf + bytes, en + 1, en->len, &w);
+				nb++;
+			}
+			if (nb == 1) {
+				js_publish_slot(r, first);
+			} else if (nb > 1) {
+				char reply[160];
+				int64_t t = now_ns();
+				natsStatus st;
+
+				for (uint64_t q = first; q < first + nb; q++) {
+					struct slot *sl = &r->slots[q & (r->cap - 1)];
+
+					sl->sent_ns = t;
+					atomic_store(&sl->state, S_SENT);
+				}
+				snprintf(reply, sizeof(reply), "%s.%" PRIu64 ".%u", r->ack_pfx, first, nb);
+				st = publish_batch(r, r->batch_buf, bytes, nb, first, reply);
+				if (st != NATS_OK) {
+					CNT_INC(r->pub_errors);
+					for (uint64_t q = first; q < first + nb; q++)
+						atomic_store(&r->slots[q & (r->cap - 1)].state, S_FAILED);
+					atomic_store(&r->failed_any, 1);
+				} else {
+					CNT_ADD(r->published, nb);
+				}
+			}
+		}
+		if (progress)
+			continue;
+
+		/* 4. nothing to do: wait for records, acks or a timer */
+		if (r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight ||
+		    uhp_wait(r->ch, 0) != 1) {
+			bool full = r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight;
+
+			if (!full && r->cur.next_seq == r->cur.head_seq) {
+				uhp_wait(r->ch, 50);
+			} else if (!full) {
+				uhp_wait(r->ch, 2);
+			} else {
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += 2000000;
+				if (ts.tv_nsec >= 1000000000L) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000L;
+				}
+				pthread_mutex_lock(&r->mu);
+				atomic_store(&r->waiting, 1);
+				{
+					struct slot *sl = &r->slots[r->cur.head_seq & (r->cap - 1)];
+					if (atomic_load(&sl->state) != S_ACKED)
+						pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+				}
+				atomic_store(&r->waiting, 0);
+				pthread_mutex_unlock(&r->mu);
+			}
+		}
+	}
+	return NULL;
+}
+
+static int start_route(struct route *r)
+{
+	int rc;
+
+	if ((rc = open_outbox(r)))
+		return rc;
+	if (r->mode == MODE_CORE) {
+		r->instance = rand64();
+		snprintf(r->link_pfx, sizeof(r->link_pfx), "%s/%s/%016" PRIx64 "/",
+			 C.host, r->outbox, r->instance);
+		if (pthread_create(&r->thr, NULL, core_route_thread, r))
+			return -errno;
+		r->thr_started = true;
+		return 0;
+	}
+	if ((rc = open_spool(r)))
+		return rc;
+	snprintf(r->link_pfx, sizeof(r->link_pfx), "%s/%s/%016" PRIx64 "/",
+		 C.host, r->outbox, r->instance);
+	{
+		uint64_t n = r->cur.next_seq - r->cur.head_seq, want = (uint64_t)C.max_inflight;
+
+		if (n > want)
+			want = n;
+		r->cap = 1;
+		while (r->cap < want)
+			r->cap <<= 1;
+	}
+	r->slots = calloc(r->cap, sizeof(*r->slots));
+	r->batch_cap = (size_t)r->batch_bytes;
+	r->batch_buf = malloc(r->batch_cap + sizeof(struct frame));
+	if (!r->slots || !r->batch_buf)
+		return -ENOMEM;
+	pthread_mutex_init(&r->mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_cond_init(&r->cv, &ca);
+	}
+	LOG_INFO("%s: spool instance %016" PRIx64 ", next seq %" PRIu64 ", %" PRIu64 " unacked",
+		 r->outbox, r->instance, r->cur.next_seq, r->cur.next_seq - r->cur.head_seq);
+	if (pthread_create(&r->thr, NULL, js_route_thread, r))
+		return -errno;
+	r->thr_started = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* stats                                                               */
+/* ------------------------------------------------------------------ */
+
+static void write_stats(bool final)
+{
+	char path[PATH_MAX + 64], tmp[PATH_MAX + 64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/stats.json", C.state_dir);
+	snprintf(tmp, sizeof(tmp), "%s/.stats.json.tmp", C.state_dir);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "{\"host\":\"%s\",\"pid\":%d,\"final\":%s,\"exports\":[", C.host,
+		(int)getpid(), final ? "true" : "false");
+	for (int i = 0; i < C.nexports; i++) {
+		struct export *e = C.exports[i];
+		int64_t dropped = 0;
+
+		if (e->sub)
+			natsSubscription_GetDropped(e->sub, &dropped);
+		fprintf(f, "%s{\"channel\":\"%s\",\"mode\":\"%s\",\"subject\":\"%s\","
+			"\"received\":%" PRIu64 ",\"committed\":%" PRIu64 ",\"crc_refused\":%" PRIu64
+			",\"malformed\":%" PRIu64 ",\"dups\":%" PRIu64 ",\"gaps\":%" PRIu64
+			",\"late\":%" PRIu64 ",\"naks\":%" PRIu64 ",\"full_waits\":%" PRIu64
+			",\"unsequenced\":%" PRIu64 ",\"too_big\":%" PRIu64
+			",\"gap_timeouts\":%" PRIu64 ",\"probe_committed\":%" PRIu64
+			",\"probe_uncommitted\":%" PRIu64 ",\"probe_unknown\":%" PRIu64
+			",\"evictions\":%" PRIu64 ",\"pulls\":%" PRIu64 ",\"held\":%" PRIu64
+			",\"unheld\":%" PRIu64 ",\"held_now\":%" PRId64 ",\"stepdowns\":%" PRIu64
+			",\"slow_consumer_drops\":%" PRId64 "}",
+			i ? "," : "", e->chan, mode_name(e->mode), e->subject,
+			CNT_GET(e->received), CNT_GET(e->committed), CNT_GET(e->crc_refused),
+			CNT_GET(e->malformed), CNT_GET(e->dups), CNT_GET(e->gaps),
+			CNT_GET(e->late), CNT_GET(e->naks), CNT_GET(e->full_waits),
+			CNT_GET(e->unsequenced), CNT_GET(e->too_big), CNT_GET(e->gap_timeouts),
+			CNT_GET(e->probe_committed), CNT_GET(e->probe_uncommitted),
+			CNT_GET(e->probe_unknown), CNT_GET(e->evictions), CNT_GET(e->pulls),
+			CNT_GET(e->held), CNT_GET(e->unheld), (int64_t)atomic_load(&e->held_now),
+			CNT_GET(e->stepdowns), dropped);
+	}
+	fprintf(f, "],\"routes\":[");
+	for (int i = 0; i < C.nroutes; i++) {
+		struct route *r = C.routes[i];
+		uint64_t inflight = r->sp ? r->cur.next_seq - r->cur.head_seq : 0;
+
+		fprintf(f, "%s{\"outbox\":\"%s\",\"dest\":\"%s/%s\",\"mode\":\"%s\",\"subject\":\"%s\","
+			"\"instance\":\"%016" PRIx64 "\",\"forwarded\":%" PRIu64 ",\"published\":%" PRIu64
+			",\"acked\":%" PRIu64 ",\"dup_acks\":%" PRIu64 ",\"retransmits\":%" PRIu64
+			",\"pub_errors\":%" PRIu64 ",\"pub_failed\":%" PRIu64 ",\"too_big\":%" PRIu64
+			",\"corrupted_by_hook\":%" PRIu64 ",\"recovered\":%" PRIu64 ",\"inflight\":%" PRIu64 "}",
+			i ? "," : "", r->outbox, r->dst_host, r->dst_chan, mode_name(r->mode),
+			r->subject, r->instance, CNT_GET(r->forwarded), CNT_GET(r->published),
+			CNT_GET(r->acked), CNT_GET(r->dup_acks), CNT_GET(r->retransmits),
+			CNT_GET(r->pub_errors), CNT_GET(r->pub_failed), CNT_GET(r->too_big),
+			CNT_GET(r->corrupted_by_hook), CNT_GET(r->recovered), inflight);
+	}
+	fprintf(f, "]}\n");
+	fclose(f);
+	rename(tmp, path);
+}
+
+/* ------------------------------------------------------------------ */
+/* NATS connections                                                    */
+/* ------------------------------------------------------------------ */
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	LOG_WARN("%s connection: disconnected", (const char *)closure);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	char url[256] = "";
+
+	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	LOG_INFO("%s connection: reconnected to %s", (const char *)closure, url);
+	if (!strcmp(closure, "out"))
+		for (int i = 0; i < C.nroutes; i++)
+			atomic_store(&C.routes[i]->resend_all, 1);
+}
+
+static void on_async_err(natsConnection *nc, natsSubscription *sub, natsStatus err,
+			 void *closure)
+{
+	(void)nc;
+	(void)sub;
+	LOG_RATE("warning", "%s connection: %s", (const char *)closure,
+		 natsStatus_GetText(err));
+}
+
+static natsStatus connect_nats(natsConnection **nc, const char *name)
+{
+	natsOptions *o = NULL;
+	const char *servers[32];
+	char urls[1024], cname[96];
+	int n = 0;
+	natsStatus s;
+
+	snprintf(urls, sizeof(urls), "%s", C.nats);
+	for (char *save = NULL, *p = strtok_r(urls, ", ", &save); p && n < 32;
+	     p = strtok_r(NULL, ", ", &save))
+		servers[n++] = p;
+	snprintf(cname, sizeof(cname), "uhp-bridge %s %s", C.host, name);
+	s = natsOptions_Create(&o);
+	if (s == NATS_OK) s = natsOptions_SetServers(o, servers, n);
+	if (s == NATS_OK) s = natsOptions_SetName(o, cname);
+	if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
+	if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 100);
+	if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, (int)C.reconnect_buf);
+	if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+	if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, (void *)name);
+	if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, (void *)name);
+	if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_err, (void *)name);
+	/* nats.c derives a byte limit of msgs * 1024 (an int): keep it small here;
+	 * subscriptions set their own limits */
+	if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(o, 1 << 20);
+	if (s == NATS_OK) s = natsOptions_SetIOBufSize(o, 256 * 1024);
+	if (s == NATS_OK && C.send_asap) s = natsOptions_SetSendAsap(o, true);
+	if (s == NATS_OK) s = natsConnection_Connect(nc, o);
+	if (s == NATS_NOT_YET_CONNECTED) {
+		LOG_WARN("%s connection: no server yet, retrying in the background", name);
+		s = NATS_OK;
+	}
+	natsOptions_Destroy(o);
+	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* main                                                                */
+/* ------------------------------------------------------------------ */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: uhp-bridge -c CONFIG [-v] [--check]\n"
+		"  -c, --config FILE  the configuration (see uhp-bridge.conf(5): bridge/README.md)\n"
+		"  -n, --check        parse the configuration, print what it means, exit\n"
+		"  -v, --verbose      debug logging\n"
+		"  -V, --version\n"
+		"Signals: SIGTERM/SIGINT stop cleanly; SIGUSR1 writes state_dir/stats.json now.\n");
+}
+
+static volatile sig_atomic_t g_dump;
+static void on_usr1(int sig) { (void)sig; g_dump = 1; }
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *cfg = NULL, *ev;
+	bool check = false;
+	struct sigaction sa = { 0 };
+	int c, rc = 0;
+	int64_t last_stats = 0;
+
+	/* Handlers first: a SIGUSR1 (stats, please) that arrives while we
+	 * start must not take its default action and kill us. */
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	while ((c = getopt_long(argc, argv, "c:nvVh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': cfg = optarg; break;
+		case 'n': check = true; break;
+		case 'v': g_verbose = 1; break;
+		case 'V': printf("uhp-bridge %s (libuhp %u.%u.%u, nats.c %s)\n", BRIDGE_VERSION,
+				 uhp_version() >> 16, (uhp_version() >> 8) & 0xff,
+				 uhp_version() & 0xff, nats_GetVersion());
+			return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!cfg) {
+		usage(stderr);
+		return 2;
+	}
+	if (load_config(cfg))
+		return 2;
+	g_host = C.host;
+	if (check) {
+		printf("host %s, nats %s, state_dir %s\n", C.host, C.nats, C.state_dir);
+		for (int i = 0; i < C.nexports; i++)
+			printf("export %s: %s, subject %s%s%s\n", C.exports[i]->chan,
+			       mode_name(C.exports[i]->mode), C.exports[i]->subject,
+			       C.exports[i]->mode == MODE_JS ? ", stream " : "",
+			       C.exports[i]->mode == MODE_JS ? C.exports[i]->stream : "");
+		for (int i = 0; i < C.nroutes; i++)
+			printf("route %s -> %s/%s: %s, subject %s\n", C.routes[i]->outbox,
+			       C.routes[i]->dst_host, C.routes[i]->dst_chan,
+			       mode_name(C.routes[i]->mode), C.routes[i]->subject);
+		return 0;
+	}
+	if ((ev = getenv("UHP_BRIDGE_CORRUPT_EVERY")) && *ev) {
+		parse_u64(ev, 10, &g_corrupt_every);
+		if (g_corrupt_every)
+			LOG_WARN("test hook: flipping a payload bit of every %" PRIu64 "th record on the wire",
+				 g_corrupt_every);
+	}
+	if (mkdir_p(C.state_dir)) {
+		LOG_ERR("state_dir %s: %s", C.state_dir, strerror(errno));
+		return 1;
+	}
+
+	nats_Open(-1);
+	if (connect_nats(&g_nc_in, "in") != NATS_OK ||
+	    connect_nats(&g_nc_out, "out") != NATS_OK) {
+		LOG_ERR("NATS: %s", nats_GetLastError(NULL));
+		return 1;
+	}
+	if (natsConnection_JetStream(&g_js, g_nc_in, NULL) != NATS_OK) {
+		LOG_ERR("JetStream context: %s", nats_GetLastError(NULL));
+		return 1;
+	}
+	for (int i = 0; i < C.nexports && !rc; i++)
+		rc = start_export(C.exports[i]);
+	for (int i = 0; i < C.nroutes && !rc; i++)
+		rc = start_route(C.routes[i]);
+	if (rc) {
+		g_stop = 1;
+		rc = 1;
+	} else {
+		LOG_INFO("running: %d export(s), %d route(s), state in %s", C.nexports,
+			 C.nroutes, C.state_dir);
+	}
+
+	while (!g_stop) {
+		int64_t now = now_ns();
+
+		if (g_dump || now - last_stats >= C.stats_ms * 1000000LL) {
+			g_dump = 0;
+			last_stats = now;
+			write_stats(false);
+		}
+		sleep_us(20000);
+	}
+	LOG_INFO("stopping");
+	for (int i = 0; i < C.nroutes; i++)
+		if (C.routes[i]->thr_started)
+			pthread_join(C.routes[i]->thr, NULL);
+	for (int i = 0; i < C.nexports; i++) {
+		struct export *e = C.exports[i];
+
+		if (e->thr_started)
+			pthread_join(e->thr, NULL);
+		if (e->sub)
+			natsSubscription_Unsubscribe(e->sub);
+	}
+	natsConnection_FlushTimeout(g_nc_in, 2000);
+	natsConnection_FlushTimeout(g_nc_out, 2000);
+	write_stats(true);
+	for (int i = 0; i < C.nroutes; i++)
+		if (C.routes[i]->acksub)
+			natsSubscription_Unsubscribe(C.routes[i]->acksub);
+	jsCtx_Destroy(g_js);
+	natsConnection_Destroy(g_nc_in);
+	natsConnection_Destroy(g_nc_out);
+	for (int i = 0; i < C.nexports; i++)
+		if (C.exports[i]->sub)
+			natsSubscription_Destroy(C.exports[i]->sub);
+	for (int i = 0; i < C.nroutes; i++) {
+		if (C.routes[i]->acksub)
+			natsSubscription_Destroy(C.routes[i]->acksub);
+		uhp_close(C.routes[i]->ch);
+	}
+	for (int i = 0; i < C.nexports; i++)
+		uhp_close(C.exports[i]->ch);
+	nats_Close();
+	return rc;
+}
