@@ -267,52 +267,56 @@ UHP_API int uhp_send_wait(struct uhp_channel *ch, const void *buf, uint32_t len,
 	}
 }
 
+/* The deadline of a wait of timeout_ms (< 0: none, UINT64_MAX). */
+static uint64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? UINT64_MAX :
+	       uhp__now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+}
+
+/*
+ * A receive found nothing (-EAGAIN): wait for a record until deadline.
+ * 0: try again; -ETIMEDOUT, or a uhp_wait() -errno.
+ */
+static int wait_until(struct uhp_channel *ch, uint64_t deadline)
+{
+	uint64_t now = uhp__now_ns();
+	int w;
+
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	w = uhp_wait(ch, deadline == UINT64_MAX ? -1 :
+		     (int)((deadline - now + 999999) / 1000000));
+	return w < 0 ? w : 0;
+}
+
 UHP_API int uhp_recv_batch_wait(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
 				unsigned n, int timeout_ms)
 {
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
-			    uhp__now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	uint64_t deadline = deadline_of(timeout_ms);
+	int got, w;
 
 	if (n == 0)
 		return 0;
-	for (;;) {
-		int got = uhp_recv_batch(ch, msgs, n);
-		uint64_t now;
-		int left, w;
-
-		if (got != -EAGAIN)
-			return got;
-		now = uhp__now_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		left = deadline == UINT64_MAX ? -1 :
-		       (int)((deadline - now + 999999) / 1000000);
-		w = uhp_wait(ch, left);
-		if (w < 0)
+	while ((got = uhp_recv_batch(ch, msgs, n)) == -EAGAIN) {
+		w = wait_until(ch, deadline);
+		if (w)
 			return w;
 	}
+	return got;
 }
 
 UHP_API ssize_t uhp_recv_wait(struct uhp_channel *ch, void *buf, size_t cap,
 			      struct uhp_meta *meta_out, int timeout_ms)
 {
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
-			    uhp__now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	uint64_t deadline = deadline_of(timeout_ms);
+	ssize_t n;
+	int w;
 
-	for (;;) {
-		ssize_t n = uhp_recv(ch, buf, cap, meta_out);
-		uint64_t now;
-		int left, w;
-
-		if (n != -EAGAIN)
-			return n;
-		now = uhp__now_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		left = deadline == UINT64_MAX ? -1 :
-		       (int)((deadline - now + 999999) / 1000000);
-		w = uhp_wait(ch, left);
-		if (w < 0)
+	while ((n = uhp_recv(ch, buf, cap, meta_out)) == -EAGAIN) {
+		w = wait_until(ch, deadline);
+		if (w)
 			return w;
 	}
+	return n;
 }
