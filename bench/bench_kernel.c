@@ -130,8 +130,9 @@ static struct {
 	int rounds;
 	int samples;		/* latency samples per peer and size */
 	int producers;		/* -P: producing CPUs of the second table */
+	long spin;		/* -S: uhp_set_spin() checks; < 0: libuhp's */
 } cfg = { .ring = 1 << 20, .sizes = { 64, 1024 }, .nsizes = 2, .rounds = 9,
-	  .samples = 200, .producers = 2 };	/* rounds: see usage() */
+	  .samples = 200, .producers = 2, .spin = -1 };	/* rounds: see usage() */
 
 static int pin_ok = 1;
 static uint64_t cons_waits;	/* consumer calls that may sleep: uhp_wait,
@@ -344,6 +345,8 @@ static void uhp_setup(uint32_t size)
 	ret = uhp_create(U.dev, CHAN, &o, &U.ch);
 	if (ret)
 		die("uhp_create %s: %s", CHAN, strerror(-ret));
+	if (cfg.spin >= 0)
+		uhp_set_spin(U.ch, (unsigned)cfg.spin);
 	snprintf(cmd, sizeof(cmd), "insmod " TICKER_KO " channel=" CHAN
 		 " size=%u pburst_cpus=%d", size, cfg.producers);
 	if (system(cmd))
@@ -1087,7 +1090,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: bench_kernel [-s SIZE,...] [-n RECORDS] [-r ROUNDS] "
-		"[-l SAMPLES] [-R RING_BYTES] [-P PRODUCERS]\n"
+		"[-l SAMPLES] [-R RING_BYTES] [-P PRODUCERS] [-S CHECKS]\n"
 		"  -s  payload sizes, 16..%d (default 64,1024)\n"
 		"  -n  records per throughput run (default 100000 up to 256 B, "
 		"else 25000)\n"
@@ -1095,7 +1098,9 @@ static void usage(void)
 		"  -l  wake-up latency samples per peer and size (default 200)\n"
 		"  -R  bytes per ring, a power of two >= 64K (default 1M)\n"
 		"  -P  producing CPUs of the second throughput table (default 2,"
-		" max %d; 1: none)\n",
+		" max %d; 1: none)\n"
+		"  -S  uhp consumer: checks before it sleeps (uhp_set_spin();"
+		" default libuhp's)\n",
 		MAX_SIZE, MAX_ROUNDS, MAX_PROD);
 	exit(2);
 }
@@ -1120,7 +1125,7 @@ int main(int argc, char **argv)
 	struct stat st;
 	int c;
 
-	while ((c = getopt(argc, argv, "s:n:r:l:R:P:h")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:r:l:R:P:S:h")) != -1) {
 		switch (c) {
 		case 's':
 			cfg.nsizes = 0;
@@ -1145,6 +1150,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			cfg.producers = (int)bench_arg_count("-P", optarg, 1, MAX_PROD);
+			break;
+		case 'S':
+			cfg.spin = (long)bench_arg_count("-S", optarg, 0, 1U << 30);
 			break;
 		case 'R':
 			cfg.ring = bench_arg_size("-R", optarg, 65536, 1ULL << 30);
