@@ -19,27 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "tap.h"
 #include "uhp.h"
 
 static char name[64];
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static int reap(pid_t pid)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 static void t_names_and_errors(void)
 {
@@ -121,7 +105,7 @@ static void t_two_processes(void)
 				}
 		seq++;
 	}
-	tap_is(reap(pid), 0, "producer process exits 0");
+	tap_is(t_reap(pid), 0, "producer process exits 0");
 	tap_is(seq, n, "all %llu records arrive", (unsigned long long)n);
 	tap_is(bad, 0, "in order, with the right bytes");
 	uhp_stats(ch, &st);
@@ -155,10 +139,10 @@ static void t_futex_wakeup(void)
 			_exit(2);
 		_exit(st.notifies == 1 ? 0 : 3);	/* it saw need_wakeup */
 	}
-	t0 = now_ns();
+	t0 = t_now_ns();
 	tap_is(uhp_recv_wait(ch, b, sizeof(b), NULL, 10000), 4, "the sleeping consumer gets the record");
-	waited = now_ns() - t0;
-	tap_is(reap(pid), 0, "the producer saw need_wakeup and woke the futex");
+	waited = t_now_ns() - t0;
+	tap_is(t_reap(pid), 0, "the producer saw need_wakeup and woke the futex");
 	/* Woken, not timed out: well before the 1 s sleep cap. */
 	tap_ok(waited > 250000000ULL && waited < 900000000ULL,
 	       "woken after %llu ms (the producer slept 300 ms)",
@@ -205,7 +189,7 @@ static void t_consumer_role(void)
 	tap_is(uhp_arena_attach(name, UHP_ATTACH_CONSUMER, &c2), -EBUSY,
 	       "held by a live process: -EBUSY");
 	kill(pid, SIGKILL);
-	reap(pid);
+	t_reap(pid);
 	tap_is(uhp_arena_attach(name, UHP_ATTACH_CONSUMER, &c2), 0,
 	       "held by a dead process: taken over");
 	uhp_close(c2);
@@ -329,7 +313,7 @@ static void t_exclusive_rings(void)
 		tap_bail("attach");
 	tap_is(uhp_claim_ring(c), -EBUSY, "both claimed, one by a live process: -EBUSY");
 	kill(pid, SIGKILL);
-	reap(pid);
+	t_reap(pid);
 	tap_is(uhp_claim_ring(c), ka, "claimed by a dead process: taken over");
 	uhp_close(c);
 
@@ -337,7 +321,7 @@ static void t_exclusive_rings(void)
 	pid = fork();
 	if (pid == 0)
 		_exit(uhp_producer_ring(b) < nr - 2 && send_n(b, 2, 100) == 0 ? 0 : 1);
-	tap_is(reap(pid), 0, "a fork()ed child's copy sends to a shared ring");
+	tap_is(t_reap(pid), 0, "a fork()ed child's copy sends to a shared ring");
 	tap_ok(send_n(b, 1, 50) == 0 && uhp_producer_ring(b) == (unsigned)kb,
 	       "while the parent keeps its claim");
 	got = bad = 0;

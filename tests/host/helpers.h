@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared by the host tests: payload patterns, an independent record CRC, a
- * clock, and access to a ring's shared words (the tests play hostile peers).
+ * Shared by the host tests: payload patterns, an independent record CRC,
+ * proc.h's clock, and access to a ring's shared words (the tests play
+ * hostile peers).
  */
 #ifndef UHP_TEST_HELPERS_H
 #define UHP_TEST_HELPERS_H
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "proc.h"
 #include "uhp_internal.h"
 
 /* Payload bytes depend on (id, seq, index): any mix-up shows. */
@@ -49,21 +51,6 @@ static inline uint32_t ref_rec_crc(const void *rec)
 
 	memcpy(&len, p + 8, sizeof(len));
 	return ref_crc32c(ref_crc32c(~0U, p + 8, 24), p + UHP_REC_HDR_SIZE, len) ^ ~0U;
-}
-
-static inline uint64_t t_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static inline void t_sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 static inline struct uhp_ring *t_ring(struct uhp_channel *ch, unsigned k)

@@ -27,35 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "tap.h"
 #include "uhp.h"
 
 static char name[64];
 static char fifo[128];
-
-static int reap(pid_t pid)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec d = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&d, NULL);
-}
 
 /* A newer program's struct: ours plus fields this library does not know. */
 struct opts_v9 {
@@ -154,12 +131,12 @@ static void t_auto_and_create_or_attach(void)
 			k.ring_size = 1 << 20;	/* a longer creation: a wider race */
 			r = uhp_open_channel(name, &k, &ch);
 			if (r >= 0)
-				sleep_ms(50);	/* hold it while the others come */
+				t_sleep_ms(50);	/* hold it while the others come */
 			_exit(r == 1 ? 10 : r == 0 ? 11 : 12);
 		}
 	}
 	for (int i = 0; i < KIDS; i++) {
-		int st = reap(pid[i]);
+		int st = t_reap(pid[i]);
 
 		created += st == 10;
 		attached += st == 11;
@@ -202,13 +179,13 @@ static void t_arena_pollfd(void)
 
 		if (uhp_arena_attach(name, 0, &q))
 			_exit(1);
-		sleep_ms(100);
+		t_sleep_ms(100);
 		_exit(uhp_send(q, "tick", 4, NULL) ? 2 : 0);
 	}
 	pfd.revents = 0;
 	tap_is(poll(&pfd, 1, 5000), 1, "POLLIN once another process sent");
 	tap_ok(pfd.revents == POLLIN, "POLLIN only (revents %#x)", pfd.revents);
-	tap_is(reap(pid), 0, "the producer exits 0");
+	tap_is(t_reap(pid), 0, "the producer exits 0");
 	uhp_end_sleep(ch);
 	pfd.revents = 0;
 	tap_is(poll(&pfd, 1, 0), 0, "uhp_end_sleep() drained the FIFO");
@@ -360,11 +337,11 @@ static void t_batch_wait_and_eintr(void)
 	tap_is(uhp_recv_batch_wait(c, m, 4, 1000), 3, "then the 3 records there, at once");
 	sigaction(SIGALRM, &sa, NULL);
 	setitimer(ITIMER_REAL, &it, NULL);
-	t0 = now_ns();
+	t0 = t_now_ns();
 	r = uhp_wait(c, 5000);
-	tap_ok(r == -EINTR && now_ns() - t0 < 3000000000ULL,
+	tap_ok(r == -EINTR && t_now_ns() - t0 < 3000000000ULL,
 	       "a signal ends an arena's wait: %d after %llu ms", r,
-	       (unsigned long long)((now_ns() - t0) / 1000000));
+	       (unsigned long long)((t_now_ns() - t0) / 1000000));
 	signal(SIGALRM, SIG_DFL);
 	uhp_close(c);
 	uhp_arena_unlink(name);
@@ -391,14 +368,14 @@ static int notifies_with_spin(unsigned spin)
 
 		if (uhp_arena_attach(name, 0, &p))
 			_exit(100);
-		sleep_ms(50);
+		t_sleep_ms(50);
 		if (uhp_send(p, "s", 1, NULL) || uhp_stats(p, &s))
 			_exit(101);
 		_exit((int)s.notifies);
 	}
 	if (uhp_recv_wait(ch, b, sizeof(b), NULL, 5000) != 1)
 		tap_diag("no record with spin %u", spin);
-	st = reap(pid);
+	st = t_reap(pid);
 	uhp_close(ch);
 	uhp_arena_unlink(name);
 	return st;
