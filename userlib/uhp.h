@@ -389,6 +389,25 @@ UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx);
 UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx);
 
 /*
+ * Up to n records of one ring in place, in its order, each CRC checked, as
+ * uhp_peek() returns one: the batch stops early where the next record is
+ * not committed yet or needs attention (a discard, a bad record: the next
+ * call meets it at the head). Returns how many (>= 1), or what uhp_peek()
+ * returns when there is none (-EAGAIN, -EBADMSG, ...); 0 for n == 0.
+ */
+UHP_API int uhp_peek_batch(struct uhp_channel *ch, struct uhp_rx *rx,
+			   unsigned n);
+
+/*
+ * Consume rx[0..n), the first n records the last uhp_peek_batch() returned
+ * (all of them, or the ones handled so far): read_pos is stored once.
+ * Returns 0, or -EINVAL (not those records, in that order, or not the
+ * consumer; nothing is consumed then).
+ */
+UHP_API int uhp_release_batch(struct uhp_channel *ch, const struct uhp_rx *rx,
+			      unsigned n);
+
+/*
  * Receive up to n records into msgs[]. Returns the number received; when
  * none, -EAGAIN, -EMSGSIZE, -EBADMSG, -EPERM or -EINVAL as uhp_recv(). An
  * error met after the first record is returned by the next call (the bad

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # abi_check: the shared library as users get it. libuhp.so exports exactly
-# the functions uhp.h declares UHP_API (versions UHP_0.1 and UHP_0.2, no
+# the functions uhp.h declares UHP_API (versions UHP_0.1 to UHP_0.3, no
 # internal uhp__ names), keeps uhp_wait@UHP_0.1 for programs linked against
 # 0.1 (0 on a timeout, where 0.2 says -ETIMEDOUT), has soname libuhp.so.0,
 # and an installed copy (make install into a scratch DESTDIR) builds and
@@ -23,16 +23,16 @@ make -s -C "$ROOT/userlib" O="$O" >"$TMP/build.log" 2>&1
 ok $? "libuhp builds (make -C userlib)"
 
 nm -D --defined-only "$LIB" | awk '{print $3}' | sort >"$TMP/exported"
-grep -v -E '^(uhp_[a-z0-9_]+@@UHP_0\.[12]|UHP_0\.[12]|uhp_wait@UHP_0\.1)$' "$TMP/exported" >"$TMP/stray"
+grep -v -E '^(uhp_[a-z0-9_]+@@UHP_0\.[123]|UHP_0\.[123]|uhp_wait@UHP_0\.1)$' "$TMP/exported" >"$TMP/stray"
 grep -q '^uhp__' "$TMP/exported"
 internal=$?
 [ ! -s "$TMP/stray" ] && [ $internal -ne 0 ]
-ok $? "only uhp_* symbols exported, all versioned UHP_0.1 or UHP_0.2 ($(wc -l <"$TMP/exported") symbols)"
+ok $? "only uhp_* symbols exported, all versioned UHP_0.1 to UHP_0.3 ($(wc -l <"$TMP/exported") symbols)"
 sed 's/ /\n/g' "$TMP/stray" | head -5 | sed 's/^/# stray: /'
 
 sed -n 's/^UHP_API [^(]*[ *]\(uhp_[a-z0-9_]*\)(.*/\1/p' "$ROOT/userlib/uhp.h" \
 	"$ROOT/userlib/uhp_runtime.h" | sort >"$TMP/declared"
-grep '@@' "$TMP/exported" | sed 's/@@UHP_0\.[12]$//' | grep '^uhp_' | sort >"$TMP/exported_names"
+grep '@@' "$TMP/exported" | sed 's/@@UHP_0\.[123]$//' | grep '^uhp_' | sort >"$TMP/exported_names"
 cmp -s "$TMP/declared" "$TMP/exported_names"
 ok $? "exactly the $(wc -l <"$TMP/declared") UHP_API functions of uhp.h and uhp_runtime.h are exported"
 diff "$TMP/declared" "$TMP/exported_names" | sed 's/^/# /'

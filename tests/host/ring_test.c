@@ -616,9 +616,112 @@ static void t_seal_path(void)
 	       want == UHP_SEAL_SSE42 ? "sse4.2" : "generic", force ? force : "unset");
 }
 
+/*
+ * uhp_peek_batch()/uhp_release_batch(): records of one ring in place, in
+ * order, read_pos stored once; a batch stops where the next record needs
+ * the head's handling (uncommitted, discard, bad CRC), and a release that
+ * is not exactly what was peeked changes nothing.
+ */
+static void t_peek_batch(void)
+{
+	static const uint32_t sizes[10] = { 100, 600, 64, 0, 256, 257, 8, 1000, 33, 200 };
+	struct uhp_channel *ch = mk(1, 1 << 14);
+	struct uhp_rx rx[16], bad_rx[16];
+	struct uhp_txn t;
+	struct uhp_stats st;
+	uint64_t end4 = 0;
+	int n, bad = 0;
+
+	tap_is(uhp_peek_batch(ch, rx, 16), -EAGAIN, "peek_batch on an empty ring: -EAGAIN");
+	tap_is(uhp_peek_batch(ch, rx, 0), 0, "peek_batch of 0: 0");
+	for (int i = 0; i < 10; i++) {
+		pat_fill(in, sizes[i], 7, (uint64_t)i);
+		uhp_send(ch, in, sizes[i], &(struct uhp_meta){ .seq = (uint64_t)i, .type = 3 });
+	}
+	n = uhp_peek_batch(ch, rx, 16);
+	tap_is(n, 10, "peek_batch returns all 10 records, short and long");
+	for (int i = 0; i < n; i++)
+		if (rx[i].len != sizes[i] || rx[i].meta.seq != (uint64_t)i ||
+		    rx[i].meta.type != 3 || rx[i].meta.ring != 0 ||
+		    pat_check(rx[i].payload, sizes[i], 7, (uint64_t)i))
+			bad++;
+	tap_is(bad, 0, "... in order, in place, with their metadata");
+	tap_is(t_ring(ch, 0)->cons->read_pos, 0, "peeking moved no read_pos");
+	for (int i = 0; i < 4; i++)
+		end4 += UHP_REC_TOTAL(sizes[i]);
+
+	memcpy(bad_rx, rx, sizeof(rx));
+	bad_rx[2].len = 8;
+	tap_is(uhp_release_batch(ch, bad_rx, 4), -EINVAL,
+	       "release_batch with a length other than the ring's: -EINVAL");
+	tap_is(uhp_release_batch(ch, rx + 1, 3), -EINVAL,
+	       "release_batch not from the head: -EINVAL");
+	memcpy(bad_rx, rx, sizeof(rx));
+	bad_rx[4] = bad_rx[5];
+	tap_is(uhp_release_batch(ch, bad_rx, 5), -EINVAL,
+	       "release_batch with a record left out: -EINVAL");
+	tap_is(uhp_release_batch(ch, rx, 11), -EINVAL,
+	       "release_batch of more than was peeked: -EINVAL");
+	tap_is(t_ring(ch, 0)->cons->read_pos, 0, "none of these moved read_pos");
+
+	tap_is(uhp_release_batch(ch, rx, 4), 0, "release_batch of the first 4");
+	uhp_stats(ch, &st);
+	tap_ok(t_ring(ch, 0)->cons->read_pos == end4 && st.received == 4,
+	       "read_pos at the end of the 4th, 4 counted");
+	tap_is(uhp_release_batch(ch, rx, 4), -EINVAL, "releasing them again: -EINVAL");
+	tap_is(uhp_release_batch(ch, rx + 4, 6), 0, "then the other 6");
+	tap_is(uhp_peek(ch, rx), -EAGAIN, "then empty");
+
+	/* A discard and a bad record end a batch; the head handles them. */
+	uhp_send(ch, in, 40, &(struct uhp_meta){ .seq = 20 });
+	tap_is(uhp_reserve(ch, 50, &t), 0, "a reservation behind it");
+	uhp_send(ch, in, 40, &(struct uhp_meta){ .seq = 21 });
+	tap_is(uhp_peek_batch(ch, rx, 16), 1, "an uncommitted record ends the batch");
+	uhp_discard(ch, &t);
+	tap_is(uhp_peek_batch(ch, rx, 16), 1, "a discard ends the batch too");
+	tap_is(uhp_release_batch(ch, rx, 1), 0, "release it");
+	n = uhp_peek_batch(ch, rx, 16);
+	tap_ok(n == 1 && rx[0].meta.seq == 21, "the discard is skipped at the head");
+	uhp_release_batch(ch, rx, 1);
+
+	for (int i = 0; i < 3; i++)
+		uhp_send(ch, in, 64, &(struct uhp_meta){ .seq = 30 + (uint64_t)i });
+	n = uhp_peek_batch(ch, rx, 16);
+	((uint8_t *)rx[1].payload)[5] ^= 1;	/* the middle one goes bad */
+	uhp_release_batch(ch, rx, 1);
+	tap_is(uhp_peek_batch(ch, rx, 16), -EBADMSG,
+	       "a bad CRC at the head: -EBADMSG (consumed and counted)");
+	n = uhp_peek_batch(ch, rx, 16);
+	tap_ok(n == 1 && rx[0].meta.seq == 32, "then the record after it");
+	uhp_release_batch(ch, rx, n);
+	for (int i = 0; i < 3; i++)
+		uhp_send(ch, in, 64, &(struct uhp_meta){ .seq = 40 + (uint64_t)i });
+	t_hdr(ch, 0, t_ring(ch, 0)->rpos + UHP_REC_TOTAL(64))->crc ^= 1;
+	n = uhp_peek_batch(ch, rx, 16);
+	tap_ok(n == 1 && rx[0].meta.seq == 40, "a bad CRC after the head ends the batch before it");
+	uhp_stats(ch, &st);
+	tap_is(st.crc_errors, 1, "... and is not counted until it is at the head");
+	uhp_close(ch);
+
+	/* Two rings: a batch comes from one; the round robin moves on after it. */
+	ch = mk(2, 1 << 14);
+	for (int i = 0; i < 4; i++) {
+		uhp_set_producer_ring(ch, (unsigned)i & 1);
+		uhp_send(ch, in, 16, &(struct uhp_meta){ .seq = (uint64_t)i });
+	}
+	n = uhp_peek_batch(ch, rx, 16);
+	tap_ok(n == 2 && rx[0].meta.ring == rx[1].meta.ring &&
+	       rx[1].meta.seq == rx[0].meta.seq + 2, "two rings: a batch holds one ring's records");
+	uhp_release_batch(ch, rx, n);
+	n = uhp_peek_batch(ch, bad_rx, 16);
+	tap_ok(n == 2 && bad_rx[0].meta.ring != rx[0].meta.ring, "the next batch, the other ring's");
+	uhp_release_batch(ch, bad_rx, n);
+	uhp_close(ch);
+}
+
 int main(void)
 {
-	tap_plan(86);
+	tap_plan(112);
 	t_round_trip();
 	t_sizes_and_full();
 	t_wrap();
@@ -632,5 +735,6 @@ int main(void)
 	t_every_small_size();
 	t_ring_fill();
 	t_seal_path();
+	t_peek_batch();
 	return tap_done();
 }

@@ -724,6 +724,21 @@ static inline void rr_taken(struct uhp_channel *ch, unsigned k)
 	rr_step(ch, k);
 }
 
+/* n records from ring k at once (uhp_release_batch()): one turn's worth. */
+static void rr_taken_n(struct uhp_channel *ch, unsigned k, unsigned n)
+{
+	if (k != ch->rr) {
+		ch->rr = k;
+		ch->rr_left = UHP_RR_QUANTUM;
+	}
+	if (n >= ch->rr_left) {
+		ch->rr = k + 1 < ch->nr_rings ? k + 1 : 0;
+		ch->rr_left = UHP_RR_QUANTUM;
+	} else {
+		ch->rr_left -= n;
+	}
+}
+
 /* Consume the head record of hd->ring and move the round-robin cursor. */
 static void take(struct uhp_channel *ch, const struct uhp_head *hd, bool good)
 {
@@ -1059,6 +1074,19 @@ UHP_API int uhp_recv_batch(struct uhp_channel *ch, struct uhp_rx_msg *msgs,
 	return recv_batch_generic(ch, msgs, n);
 }
 
+/* rx for the checked record hd, which now ends what this handle peeked. */
+static void rx_fill(struct uhp_channel *ch, struct uhp_rx *rx,
+		    const struct uhp_head *hd)
+{
+	rx->payload = hd->rec + UHP_REC_HDR_SIZE;
+	rx->len = hd->h.len;
+	meta_fill(ch, &rx->meta, hd);
+	rx->pos = hd->pos;
+	ch->rings[hd->ring].peek_end = hd->pos + hd->total;
+	rx->crc = hd->h.crc;
+	rx->pad_ = 0;
+}
+
 static int peek_slow(struct uhp_channel *ch, struct uhp_rx *rx)
 {
 	struct uhp_head hd;
@@ -1090,13 +1118,7 @@ static int peek_slow(struct uhp_channel *ch, struct uhp_rx *rx)
 		}
 		return -EBADMSG;
 	}
-	rx->payload = payload;
-	rx->len = hd.h.len;
-	meta_fill(ch, &rx->meta, &hd);
-	rx->pos = hd.pos;
-	ch->rings[hd.ring].peek_end = hd.pos + hd.total;
-	rx->crc = hd.h.crc;
-	rx->pad_ = 0;
+	rx_fill(ch, rx, &hd);
 	return 0;
 }
 
@@ -1183,6 +1205,91 @@ UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx)
 	hd.pos = rx->pos;
 	hd.total = UHP_REC_TOTAL(rx->len);
 	take(ch, &hd, true);
+	return 0;
+}
+
+/*
+ * The record after the last one peeked in ring k, in place, if it is
+ * committed, whole, no discard and its CRC checks: true and rx filled
+ * (what peek_end covers grows by it). Anything else ends a batch there, to
+ * be met at the head by a later uhp_peek() (stall recovery, discards, bad
+ * records: one place for them). The batch never spans more than the ring:
+ * a header that claims more is not trusted.
+ */
+static bool peek_next(struct uhp_channel *ch, unsigned k, struct uhp_rx *rx)
+{
+	struct uhp_ring *r = &ch->rings[k];
+	uint64_t pos = r->peek_end;
+	const struct uhp_rec_hdr *h = rec_at(r, pos);
+	struct uhp_head hd;
+
+	/* Pairs with the producer's store-release of the committed tag. */
+	if (__atomic_load_n(&h->tag, __ATOMIC_ACQUIRE) != (pos ^ r->salt))
+		return false;
+	memcpy(&hd.h, h, sizeof(hd.h));		/* one read of the header */
+	hd.total = UHP_REC_TOTAL(hd.h.len);
+	if (uhp_unlikely(hd.total > ch->data_size ||
+			 pos + hd.total - r->rpos > ch->data_size ||
+			 (hd.h.flags & UHP_REC_F_DISCARD)))
+		return false;
+	hd.rec = (const unsigned char *)h;
+	if (uhp_unlikely(uhp__rec_crc(&hd.h, hd.rec + UHP_REC_HDR_SIZE,
+				      hd.h.len) != hd.h.crc))
+		return false;
+	hd.pos = pos;
+	hd.ring = k;
+	rx_fill(ch, rx, &hd);
+	return true;
+}
+
+UHP_API int uhp_peek_batch(struct uhp_channel *ch, struct uhp_rx *rx,
+			   unsigned n)
+{
+	unsigned i;
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = uhp_peek(ch, rx);		/* the head: checks, errors, stalls */
+	if (ret)
+		return ret;
+	for (i = 1; i < n && peek_next(ch, rx[0].meta.ring, &rx[i]); i++)
+		;
+	return (int)i;
+}
+
+/*
+ * rx[0..n) must be what uhp_peek_batch() (or uhp_peek()) returned, in its
+ * order, from the head of one ring: each starts where the one before ends,
+ * its length is the one in the ring, and none ends past what was peeked. So
+ * read_pos can only move to the end of a record this handle checked. One
+ * read_pos store and one count for all of them.
+ */
+UHP_API int uhp_release_batch(struct uhp_channel *ch, const struct uhp_rx *rx,
+			      unsigned n)
+{
+	const struct uhp_ring *r;
+	uint64_t pos, peeked;
+	unsigned k;
+
+	if (!n)
+		return 0;
+	if (!rx || !ch->consumer || rx[0].meta.ring >= ch->nr_rings)
+		return -EINVAL;
+	k = rx[0].meta.ring;
+	r = &ch->rings[k];
+	pos = r->rpos;
+	peeked = r->peek_end - pos;
+	for (unsigned i = 0; i < n; i++) {
+		if (rx[i].meta.ring != k || rx[i].pos != pos ||
+		    UHP_REC_TOTAL(rx[i].len) > peeked - (pos - r->rpos) ||
+		    rec_at(r, pos)->len != rx[i].len)
+			return -EINVAL;
+		pos += UHP_REC_TOTAL(rx[i].len);
+	}
+	uhp__ring_consume(ch, &ch->rings[k], pos);
+	uhp__count(&ch->rings[k].cons->records, n);
+	rr_taken_n(ch, k, n);
 	return 0;
 }
 
