@@ -9,8 +9,9 @@
  * thread) on CPU 1, rings of the same size (-R, default 1 MiB):
  *   uhp          samples/uhp_ticker.ko into a channel with kernel rings;
  *                "burst" N (a kworker; waits 50..200 us when the ring is
- *                full), the consumer uhp_peek()s in place (libuhp checks
- *                every CRC32C) and sleeps in uhp_wait().
+ *                full), the consumer uhp_peek_batch()es up to 64 records
+ *                in place (libuhp checks every CRC32C), releases them at
+ *                once and sleeps in uhp_wait().
  *   bpf_ringbuf  bpf/ringbuf_peer.bpf.c, a SEC("syscall") program run with
  *                BPF_PROG_TEST_RUN by a thread: bpf_loop() +
  *                bpf_ringbuf_output(); when the ring is full it returns and
@@ -92,6 +93,7 @@
 #define PROD_CPU	0
 #define CONS_CPU	1
 #define WAIT_MS		20000		/* a stuck peer fails the run */
+#define UHP_DRAIN_BATCH	64		/* uhp_peek_batch(), as BPF's consumer takes what is there */
 
 /* The BPF object, embedded at build time (BPF_OBJ is its path). */
 __asm__(".pushsection .rodata\n"
@@ -384,24 +386,31 @@ static uint64_t *uhp_expect(uint16_t type, const struct uhp_meta *m)
 static uint64_t uhp_drain(uint16_t type, uint64_t n, uint64_t *lat)
 {
 	uint64_t got = 0, bad = 0, stamp;
-	struct uhp_rx rx;
+	struct uhp_rx rx[UHP_DRAIN_BATCH];
 
 	while (got < n) {
-		int r = uhp_peek(U.ch, &rx);
+		/* latency: one record at a time, stamped as it arrives */
+		unsigned want_n = lat ? 1 : UHP_DRAIN_BATCH;
+		int r = uhp_peek_batch(U.ch, rx, want_n);
 
-		if (r == 0) {
-			uint64_t t = lat ? now_ns() : 0, *want = uhp_expect(type, &rx.meta);
+		if (r > 0) {
+			uint64_t t = lat ? now_ns() : 0;
 
-			if (!want || !(rx.meta.flags & UHP_REC_F_KERNEL) ||
-			    rx.meta.seq != *want ||
-			    check(rx.payload, rx.len, U.size, *want, &stamp))
-				bad++;
-			else if (lat)
-				lat[got] = t - stamp;
-			uhp_release(U.ch, &rx);
-			if (want)
-				(*want)++;
-			got++;
+			for (int i = 0; i < r; i++) {
+				uint64_t *want = uhp_expect(type, &rx[i].meta);
+
+				if (!want || !(rx[i].meta.flags & UHP_REC_F_KERNEL) ||
+				    rx[i].meta.seq != *want ||
+				    check(rx[i].payload, rx[i].len, U.size, *want, &stamp))
+					bad++;
+				else if (lat)
+					lat[got] = t - stamp;
+				if (want)
+					(*want)++;
+			}
+			if (uhp_release_batch(U.ch, rx, (unsigned)r))
+				die("uhp_release_batch: refused");
+			got += (uint64_t)r;
 			if (lat)
 				__atomic_store_n(&U.lat_seen, U.lat_seen + 1,
 						 __ATOMIC_RELEASE);
@@ -419,7 +428,7 @@ static uint64_t uhp_drain(uint16_t type, uint64_t n, uint64_t *lat)
 				U.seq[type]++;
 			got++;
 		} else {
-			die("uhp_peek: %s", strerror(-r));
+			die("uhp_peek_batch: %s", strerror(-r));
 		}
 	}
 	return bad;

@@ -14,6 +14,8 @@
  *                claims one (uhp_claim_ring(), excl_rings = K), so its
  *                sends store write_pos instead of CASing it
  *   uhp_batch    uhp_send_batch() of 32 / uhp_recv_batch() of 64
+ *   uhp_peekb    uhp_send_batch() of 32 / uhp_peek_batch() of 64, each
+ *                record checked in place, uhp_release_batch() (no copy out)
  *   pipe         one write() / read() of S bytes per message
  *   seqpacket    AF_UNIX SOCK_SEQPACKET socketpair, send() / recv()
  *   mqueue       POSIX mq_send() / mq_receive()
@@ -479,6 +481,32 @@ static void uhpb_consumer(void)
 			bad++, got++;
 		else
 			fail("uhp_recv_batch", -n);
+	}
+	consumer_done();
+	uhp_check_stats(ch);
+	uhp_close(ch);
+}
+
+static void uhpp_consumer(void)
+{
+	struct uhp_channel *ch = uhp_join(true);
+	struct uhp_rx rx[RX_BATCH];
+
+	wait_go();
+	while (got < (uint64_t)total) {
+		int n = uhp_peek_batch(ch, rx, RX_BATCH);
+
+		if (n > 0) {
+			for (int j = 0; j < n; j++)
+				check(rx[j].payload, rx[j].len);
+			uhp_release_batch(ch, rx, (unsigned)n);
+		} else if (n == -EAGAIN) {
+			uhp_wait(ch, -1);
+		} else if (n == -EBADMSG) {
+			bad++, got++;
+		} else {
+			fail("uhp_peek_batch", -n);
+		}
 	}
 	consumer_done();
 	uhp_check_stats(ch);
@@ -1290,6 +1318,7 @@ static struct impl impls[] = {
 	{ "uhp_spin", uhp_setup, uhp_producer, uhp_spin_consumer, uhp_teardown, NULL },
 	{ "uhp_excl", uhp_excl_setup, uhp_producer, uhp_spin_consumer, uhp_excl_teardown, NULL },
 	{ "uhp_batch", uhp_setup, uhpb_producer, uhpb_consumer, uhp_teardown, NULL },
+	{ "uhp_peekb", uhp_setup, uhpb_producer, uhpp_consumer, uhp_teardown, NULL },
 	{ "pipe", pipe_setup, fd_producer, pipe_consumer, fds_teardown, NULL },
 	{ "seqpacket", seqp_setup, fd_producer, seqp_consumer, fds_teardown, NULL },
 	{ "mqueue", mq_setup, mq_producer, mq_consumer, mq_teardown, NULL },
