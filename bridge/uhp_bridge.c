@@ -1793,6 +1793,9 @@ static void *js_pull_thread(void *arg)
 
 				e->msg_bytes = 0;
 				a = in_handle(e, m, true);
+				/* in_handle() may have waited long for room in the
+				 * channel: that time is ours, not the consumer's */
+				last_rx = now_ns();
 				if (e->msg_bytes)
 					e->avg_total = e->avg_total * 0.95 + (double)e->msg_bytes * 0.05;
 
