@@ -365,9 +365,37 @@ struct export {
 	_Atomic uint64_t received, committed, crc_refused, malformed, dups,
 		gaps, late, naks, full_waits, unsequenced, too_big,
 		gap_timeouts, probe_committed, probe_uncommitted,
-		probe_unknown, evictions, acks, pulls, held, unheld, stepdowns;
+		probe_unknown, evictions, acks, pulls, held, unheld, stepdowns,
+		credit_replies;
 	_Atomic int64_t held_now;
+
+	/* jetstream: credit for the senders (see credit_cb()) */
+	natsSubscription *credit_sub;
+	pthread_mutex_t src_mu;		/* src[] entries appearing, going */
+	int64_t credit_ns[MAX_SRC];	/* a source's last credit request */
 };
+
+/*
+ * Credit (jetstream): a sending bridge takes a new record from its outbox
+ * only while the receiving bridge's grant allows it, so that the stream
+ * never reaches its limits. (An R3 work-queue stream that refuses messages
+ * at a limit lets its replicas diverge: each replica checks the limit when
+ * it applies a message, against acked messages it removed at its own pace,
+ * so replicas refuse different messages; seen with nats-server 2.9.10,
+ * records PubAck'd to the sender then never reach the consumer.)
+ *
+ * The sender asks on <prefix>.credit.<host>.<channel> with its link key;
+ * the receiver answers "<mark> <msgs> <bytes>": it committed the link's
+ * records up to mark, and the sender may have msgs records, costing bytes
+ * (payload + CREDIT_REC_COST each), beyond it: 1/CREDIT_SHARE of the
+ * stream's limits, split among the sources that asked lately. A record
+ * stored twice (in a batch and alone, after a lost PubAck) and the
+ * messages' headers stay well inside the limits that way.
+ */
+#define CREDIT_REC_COST		512
+#define CREDIT_SHARE		4
+#define CREDIT_ACTIVE_NS	5000000000LL
+#define CREDIT_RING		(1u << 16)	/* records a sender tracks */
 
 /* ---- outbound spool (jetstream routes) ---- */
 
@@ -454,8 +482,21 @@ struct route {
 	char *batch_buf;
 	size_t batch_cap;
 
+	/* credit: the receiver's last grant, and what we took since */
+	char credit_subj[256];
+	char credit_inbox[128];
+	natsSubscription *credit_sub;
+	_Atomic uint64_t credit_mark, credit_msgs, credit_bytes;
+	_Atomic int credit_asked;	/* a request is out */
+	_Atomic int64_t credit_ivl_ns;	/* between requests while we wait */
+	int64_t credit_ask_ns;
+	uint64_t *cost_cum;		/* [lseq % CREDIT_RING]: cost_total through lseq */
+	uint64_t cost_base;		/* the first lseq taken by this process */
+	uint64_t cost_total;
+
 	_Atomic uint64_t forwarded, published, acked, dup_acks, retransmits,
-		pub_errors, pub_failed, too_big, corrupted_by_hook, recovered;
+		pub_errors, pub_failed, too_big, corrupted_by_hook, recovered,
+		credit_waits;
 };
 
 /* Bit-flip hook: every Nth outbound record gets a payload bit flipped on the
@@ -963,6 +1004,7 @@ static int src_lookup(struct export *e, const char *key, bool *created)
 		struct src_ent *s = &st->src[free_i];
 
 		memset(s, 0, sizeof(*s));
+		e->credit_ns[free_i] = 0;
 		snprintf(s->key, sizeof(s->key), "%s", key);
 		s->next = 1;	/* every link instance starts at 1 */
 		atomic_thread_fence(memory_order_release);
@@ -1282,7 +1324,9 @@ static enum act in_record(struct export *e, const struct wire *wp, const char *d
 	if (key) {
 		bool created;
 
+		pthread_mutex_lock(&e->src_mu);	/* credit_cb() reads src[] */
 		idx = src_lookup(e, key, &created);
+		pthread_mutex_unlock(&e->src_mu);
 		s = &st->src[idx];
 		s->seen_ns = now_ns();
 		if (created)
@@ -1526,6 +1570,61 @@ static void core_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 	(void)nc;
 	(void)sub;
 	in_handle(closure, m, false);
+	natsMsg_Destroy(m);
+}
+
+/* Limit / CREDIT_SHARE / sources; a limit of 0 or less is none. */
+static uint64_t credit_share(int64_t limit, int sources)
+{
+	if (limit <= 0)
+		return UINT64_MAX;
+	return (uint64_t)limit / CREDIT_SHARE / (uint64_t)sources;
+}
+
+/*
+ * A sending bridge asks for credit (see CREDIT_REC_COST): the payload is
+ * its link key, the answer "<mark> <msgs> <bytes>". Runs on nats.c's
+ * thread, beside the puller: src[] entries are looked at under src_mu, a
+ * mark is read as the puller stores it (release).
+ */
+static void credit_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+		      void *closure)
+{
+	struct export *e = closure;
+	const char *reply = natsMsg_GetReply(m);
+	int len = natsMsg_GetDataLength(m), found = -1, sources = 0, n;
+	char key[SRC_KEY_MAX], out[96];
+	uint64_t mark = 0;
+	int64_t now = now_ns();
+
+	(void)sub;
+	if (!reply || !*reply || len <= 0 || len >= SRC_KEY_MAX)
+		goto out;
+	memcpy(key, natsMsg_GetData(m), (size_t)len);
+	key[len] = 0;
+	pthread_mutex_lock(&e->src_mu);
+	for (int i = 0; i < MAX_SRC; i++) {
+		struct src_ent *s = &e->st->src[i];
+
+		if (!s->used)
+			continue;
+		if (found < 0 && !strcmp(s->key, key)) {
+			found = i;
+			mark = atomic_load_explicit((_Atomic uint64_t *)&s->next,
+						    memory_order_acquire) - 1;
+			e->credit_ns[i] = now;
+		}
+		if (now - e->credit_ns[i] < CREDIT_ACTIVE_NS)
+			sources++;
+	}
+	pthread_mutex_unlock(&e->src_mu);
+	if (found < 0)		/* a link we have not heard of yet starts at 1 */
+		sources++;
+	n = snprintf(out, sizeof(out), "%" PRIu64 " %" PRIu64 " %" PRIu64, mark,
+		     credit_share(e->max_msgs, sources), credit_share(e->max_bytes, sources));
+	natsConnection_Publish(nc, reply, out, n);
+	CNT_INC(e->credit_replies);
+out:
 	natsMsg_Destroy(m);
 }
 
@@ -1826,11 +1925,19 @@ static int start_export(struct export *e)
 {
 	int r;
 
+	pthread_mutex_init(&e->src_mu, NULL);
 	if ((r = open_export_channel(e)) || (r = open_in_state(e)))
 		return r;
 	if (e->mode == MODE_JS) {
+		char subj[256];
+
 		recover_pending(e);
 		hold_scan(e);
+		snprintf(subj, sizeof(subj), "%s.credit.%s.%s", C.prefix, C.host, e->chan);
+		if (natsConnection_Subscribe(&e->credit_sub, g_nc_in, subj, credit_cb, e) != NATS_OK) {
+			LOG_ERR("%s: subscribe %s: %s", e->chan, subj, nats_GetLastError(NULL));
+			return -EIO;
+		}
 		if (pthread_create(&e->thr, NULL, js_pull_thread, e))
 			return -errno;
 		e->thr_started = true;
@@ -2178,6 +2285,89 @@ static bool js_publish_slot(struct route *r, uint64_t seq)
 	return true;
 }
 
+/* The receiver's grant (see CREDIT_REC_COST); a stale one is ignored. */
+static void on_credit(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+		      void *closure)
+{
+	struct route *r = closure;
+	char buf[96];
+	int len = natsMsg_GetDataLength(m);
+	uint64_t mark, msgs, bytes;
+
+	(void)nc;
+	(void)sub;
+	if (len <= 0 || len >= (int)sizeof(buf))
+		goto out;
+	memcpy(buf, natsMsg_GetData(m), (size_t)len);
+	buf[len] = 0;
+	if (sscanf(buf, "%" SCNu64 " %" SCNu64 " %" SCNu64, &mark, &msgs, &bytes) != 3) {
+		LOG_RATE("warning", "%s: a credit answer we cannot read: %s", r->outbox, buf);
+		goto out;
+	}
+	/* the receiver moved on: ask again soon; it did not: less often */
+	if (mark > atomic_load(&r->credit_mark))
+		atomic_store(&r->credit_ivl_ns, 1000000LL);
+	else if (atomic_load(&r->credit_ivl_ns) < 100000000LL)
+		atomic_store(&r->credit_ivl_ns, atomic_load(&r->credit_ivl_ns) * 2);
+	if (mark >= atomic_load(&r->credit_mark)) {
+		atomic_store(&r->credit_msgs, msgs);
+		atomic_store(&r->credit_bytes, bytes);
+		atomic_store(&r->credit_mark, mark);
+	}
+	atomic_store(&r->credit_asked, 0);
+	if (atomic_load(&r->waiting)) {
+		pthread_mutex_lock(&r->mu);
+		pthread_cond_signal(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+out:
+	natsMsg_Destroy(m);
+}
+
+/* Does the grant let us take a record of len payload bytes as the next? */
+static bool credit_allows(struct route *r, uint32_t len)
+{
+	uint64_t mark = atomic_load(&r->credit_mark), last = r->cur.next_seq - 1;
+	uint64_t msgs, bytes;
+
+	if (mark >= last)
+		return true;	/* nothing of ours waits: one record always goes */
+	msgs = last - mark;
+	/* sizes from before our start, or too many back: wait for the mark */
+	if (mark + 1 < r->cost_base || msgs >= CREDIT_RING)
+		return false;
+	bytes = r->cost_total - (mark + 1 == r->cost_base ? 0 :
+				 r->cost_cum[mark % CREDIT_RING]);
+	return msgs < atomic_load(&r->credit_msgs) &&
+	       bytes + len + CREDIT_REC_COST <= atomic_load(&r->credit_bytes);
+}
+
+static void credit_took(struct route *r, uint64_t seq, uint32_t len)
+{
+	r->cost_total += len + CREDIT_REC_COST;
+	r->cost_cum[seq % CREDIT_RING] = r->cost_total;
+}
+
+/* Ask for a fresh grant: often while we wait for one, now and then while
+ * records of ours wait at the receiver (its mark moves on). */
+static void credit_ask(struct route *r, bool blocked)
+{
+	int64_t now = now_ns(), since = now - r->credit_ask_ns;
+
+	if (!blocked && atomic_load(&r->credit_mark) + 1 >= r->cur.next_seq &&
+	    r->credit_ask_ns)
+		return;
+	if (atomic_load(&r->credit_asked) && since < 500000000LL)
+		return;
+	if (since < (blocked ? atomic_load(&r->credit_ivl_ns) : 50000000LL))
+		return;
+	r->credit_ask_ns = now;
+	atomic_store(&r->credit_asked, 1);
+	/* link_pfx without its trailing '/': the key */
+	natsConnection_PublishRequest(g_nc_out, r->credit_subj, r->credit_inbox, r->link_pfx,
+				      (int)strlen(r->link_pfx) - 1);
+}
+
 /* Room for an entry of total bytes at the tail (with a pad to wrap)? */
 static bool spool_room(struct route *r, uint64_t total, uint64_t *pad)
 {
@@ -2192,7 +2382,7 @@ static void *js_route_thread(void *arg)
 {
 	struct route *r = arg;
 	int64_t last_scan = 0, backoff_ms = 50;
-	bool deferred = false;
+	bool deferred = false, credit_blocked = false;
 	natsInbox *inbox = NULL;
 	char subj[200];
 
@@ -2206,6 +2396,13 @@ static void *js_route_thread(void *arg)
 		return NULL;
 	}
 	natsSubscription_SetPendingLimits(r->acksub, -1, -1);
+	natsInbox_Create(&inbox);
+	snprintf(r->credit_inbox, sizeof(r->credit_inbox), "%s", inbox);
+	natsInbox_Destroy(inbox);
+	if (natsConnection_Subscribe(&r->credit_sub, g_nc_out, r->credit_inbox, on_credit, r) != NATS_OK) {
+		LOG_ERR("%s: subscribe %s: %s", r->outbox, r->credit_inbox, nats_GetLastError(NULL));
+		return NULL;
+	}
 
 	/* Whatever the spool holds was not acked: send it again first. */
 	{
@@ -2237,6 +2434,9 @@ static void *js_route_thread(void *arg)
 	while (!g_stop) {
 		bool progress = false, popped = false;
 		int64_t now;
+
+		credit_ask(r, credit_blocked);
+		credit_blocked = false;
 
 		/* 1. drop what the stream acknowledged, in order */
 		while (r->cur.head_seq < r->cur.next_seq) {
@@ -2335,6 +2535,12 @@ static void *js_route_thread(void *arg)
 					r->cur.last_valid = 0;
 					continue;
 				}
+				if (!credit_allows(r, rx.len)) {
+					if (!credit_blocked)
+						CNT_INC(r->credit_waits);
+					credit_blocked = true;
+					break;
+				}
 				total = ENT_TOTAL(rx.len);
 				if (total > r->sp->size / 2) {
 					CNT_INC(r->too_big);
@@ -2379,6 +2585,7 @@ static void *js_route_thread(void *arg)
 				r->cur.last_crc = rx.crc;
 				r->cur.last_len = rx.len;
 				r->cur.last_valid = 1;
+				credit_took(r, seq, rx.len);
 				spool_commit(r);		/* now it is ours ... */
 				uhp_release(r->ch, &rx);	/* ... and no longer the ring's */
 				CNT_INC(r->forwarded);
@@ -2424,10 +2631,12 @@ static void *js_route_thread(void *arg)
 		if (progress)
 			continue;
 
-		/* 4. nothing to do: wait for records, acks or a timer */
-		if (r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight ||
+		/* 4. nothing to do: wait for records, acks, credit or a timer */
+		if (credit_blocked ||
+		    r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight ||
 		    uhp_wait(r->ch, 0) != 1) {
-			bool full = r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight;
+			bool full = credit_blocked ||
+				    r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight;
 
 			if (!full && r->cur.next_seq == r->cur.head_seq) {
 				uhp_wait(r->ch, 50);
@@ -2446,7 +2655,7 @@ static void *js_route_thread(void *arg)
 				atomic_store(&r->waiting, 1);
 				{
 					struct slot *sl = &r->slots[r->cur.head_seq & (r->cap - 1)];
-					if (atomic_load(&sl->state) != S_ACKED)
+					if (credit_blocked || atomic_load(&sl->state) != S_ACKED)
 						pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 				}
 				atomic_store(&r->waiting, 0);
@@ -2488,8 +2697,13 @@ static int start_route(struct route *r)
 	r->slots = calloc(r->cap, sizeof(*r->slots));
 	r->batch_cap = (size_t)r->batch_bytes;
 	r->batch_buf = malloc(r->batch_cap + sizeof(struct frame));
-	if (!r->slots || !r->batch_buf)
+	r->cost_cum = calloc(CREDIT_RING, sizeof(*r->cost_cum));
+	if (!r->slots || !r->batch_buf || !r->cost_cum)
 		return -ENOMEM;
+	r->cost_base = r->cur.next_seq;
+	r->credit_ivl_ns = 1000000LL;
+	snprintf(r->credit_subj, sizeof(r->credit_subj), "%s.credit.%s.%s", C.prefix,
+		 r->dst_host, r->dst_chan);
 	pthread_mutex_init(&r->mu, NULL);
 	{
 		pthread_condattr_t ca;
@@ -2536,7 +2750,7 @@ static void write_stats(bool final)
 			",\"probe_uncommitted\":%" PRIu64 ",\"probe_unknown\":%" PRIu64
 			",\"evictions\":%" PRIu64 ",\"pulls\":%" PRIu64 ",\"held\":%" PRIu64
 			",\"unheld\":%" PRIu64 ",\"held_now\":%" PRId64 ",\"stepdowns\":%" PRIu64
-			",\"slow_consumer_drops\":%" PRId64 "}",
+			",\"credit_replies\":%" PRIu64 ",\"slow_consumer_drops\":%" PRId64 "}",
 			i ? "," : "", e->chan, mode_name(e->mode), e->subject,
 			CNT_GET(e->received), CNT_GET(e->committed), CNT_GET(e->crc_refused),
 			CNT_GET(e->malformed), CNT_GET(e->dups), CNT_GET(e->gaps),
@@ -2545,7 +2759,7 @@ static void write_stats(bool final)
 			CNT_GET(e->probe_committed), CNT_GET(e->probe_uncommitted),
 			CNT_GET(e->probe_unknown), CNT_GET(e->evictions), CNT_GET(e->pulls),
 			CNT_GET(e->held), CNT_GET(e->unheld), (int64_t)atomic_load(&e->held_now),
-			CNT_GET(e->stepdowns), dropped);
+			CNT_GET(e->stepdowns), CNT_GET(e->credit_replies), dropped);
 	}
 	fprintf(f, "],\"routes\":[");
 	for (int i = 0; i < C.nroutes; i++) {
@@ -2556,12 +2770,14 @@ static void write_stats(bool final)
 			"\"instance\":\"%016" PRIx64 "\",\"forwarded\":%" PRIu64 ",\"published\":%" PRIu64
 			",\"acked\":%" PRIu64 ",\"dup_acks\":%" PRIu64 ",\"retransmits\":%" PRIu64
 			",\"pub_errors\":%" PRIu64 ",\"pub_failed\":%" PRIu64 ",\"too_big\":%" PRIu64
-			",\"corrupted_by_hook\":%" PRIu64 ",\"recovered\":%" PRIu64 ",\"inflight\":%" PRIu64 "}",
+			",\"corrupted_by_hook\":%" PRIu64 ",\"recovered\":%" PRIu64 ",\"inflight\":%" PRIu64
+			",\"credit_waits\":%" PRIu64 ",\"credit_mark\":%" PRIu64 "}",
 			i ? "," : "", r->outbox, r->dst_host, r->dst_chan, mode_name(r->mode),
 			r->subject, r->instance, CNT_GET(r->forwarded), CNT_GET(r->published),
 			CNT_GET(r->acked), CNT_GET(r->dup_acks), CNT_GET(r->retransmits),
 			CNT_GET(r->pub_errors), CNT_GET(r->pub_failed), CNT_GET(r->too_big),
-			CNT_GET(r->corrupted_by_hook), CNT_GET(r->recovered), inflight);
+			CNT_GET(r->corrupted_by_hook), CNT_GET(r->recovered), inflight,
+			CNT_GET(r->credit_waits), (uint64_t)atomic_load(&r->credit_mark));
 	}
 	fprintf(f, "]}\n");
 	fclose(f);
@@ -2771,6 +2987,8 @@ int main(int argc, char **argv)
 			pthread_join(e->thr, NULL);
 		if (e->sub)
 			natsSubscription_Unsubscribe(e->sub);
+		if (e->credit_sub)
+			natsSubscription_Unsubscribe(e->credit_sub);
 	}
 	natsConnection_FlushTimeout(g_nc_in, 2000);
 	natsConnection_FlushTimeout(g_nc_out, 2000);
@@ -2778,15 +2996,23 @@ int main(int argc, char **argv)
 	for (int i = 0; i < C.nroutes; i++)
 		if (C.routes[i]->acksub)
 			natsSubscription_Unsubscribe(C.routes[i]->acksub);
+	for (int i = 0; i < C.nroutes; i++)
+		if (C.routes[i]->credit_sub)
+			natsSubscription_Unsubscribe(C.routes[i]->credit_sub);
 	jsCtx_Destroy(g_js);
 	natsConnection_Destroy(g_nc_in);
 	natsConnection_Destroy(g_nc_out);
-	for (int i = 0; i < C.nexports; i++)
+	for (int i = 0; i < C.nexports; i++) {
 		if (C.exports[i]->sub)
 			natsSubscription_Destroy(C.exports[i]->sub);
+		if (C.exports[i]->credit_sub)
+			natsSubscription_Destroy(C.exports[i]->credit_sub);
+	}
 	for (int i = 0; i < C.nroutes; i++) {
 		if (C.routes[i]->acksub)
 			natsSubscription_Destroy(C.routes[i]->acksub);
+		if (C.routes[i]->credit_sub)
+			natsSubscription_Destroy(C.routes[i]->credit_sub);
 		uhp_close(C.routes[i]->ch);
 	}
 	for (int i = 0; i < C.nexports; i++)
