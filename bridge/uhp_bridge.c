@@ -496,13 +496,18 @@ struct route {
 
 	_Atomic uint64_t forwarded, published, acked, dup_acks, retransmits,
 		pub_errors, pub_failed, too_big, corrupted_by_hook, recovered,
-		credit_waits;
+		credit_waits, dropped_by_hook;
 };
 
 /* Bit-flip hook: every Nth outbound record gets a payload bit flipped on the
  * wire (never in the spool). UHP_BRIDGE_CORRUPT_EVERY=N; tests only. */
 static uint64_t g_corrupt_every;
 static _Atomic uint64_t g_corrupt_count;
+
+/* Loss hook: every jetstream publish (and resend) is lost on the way, so
+ * records stay in the spool unacknowledged. UHP_BRIDGE_DROP_JS=1; tests
+ * only (the resend from the spool after a restart). */
+static uint64_t g_drop_js;
 
 static natsConnection *g_nc_out, *g_nc_in;
 static jsCtx *g_js;
@@ -1986,6 +1991,10 @@ static natsStatus publish_rec(struct route *r, const void *payload, uint32_t len
 	natsMsg *m = NULL;
 	natsStatus s;
 
+	if (g_drop_js && r->mode == MODE_JS) {
+		CNT_INC(r->dropped_by_hook);
+		return NATS_OK;
+	}
 	snprintf(link, sizeof(link), "%s%" PRIu64, r->link_pfx, lseq);
 	s = natsMsg_Create(&m, r->subject, reply, payload, (int)len);
 	if (s != NATS_OK)
@@ -2011,6 +2020,10 @@ static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
 	natsMsg *m = NULL;
 	natsStatus s;
 
+	if (g_drop_js && r->mode == MODE_JS) {
+		CNT_ADD(r->dropped_by_hook, n);
+		return NATS_OK;
+	}
 	snprintf(link, sizeof(link), "%s%" PRIu64, r->link_pfx, lseq);
 	snprintf(nb, sizeof(nb), "%u", n);
 	s = natsMsg_Create(&m, r->subject, reply, buf, (int)bytes);
@@ -2771,13 +2784,15 @@ static void write_stats(bool final)
 			",\"acked\":%" PRIu64 ",\"dup_acks\":%" PRIu64 ",\"retransmits\":%" PRIu64
 			",\"pub_errors\":%" PRIu64 ",\"pub_failed\":%" PRIu64 ",\"too_big\":%" PRIu64
 			",\"corrupted_by_hook\":%" PRIu64 ",\"recovered\":%" PRIu64 ",\"inflight\":%" PRIu64
-			",\"credit_waits\":%" PRIu64 ",\"credit_mark\":%" PRIu64 "}",
+			",\"credit_waits\":%" PRIu64 ",\"credit_mark\":%" PRIu64
+			",\"dropped_by_hook\":%" PRIu64 "}",
 			i ? "," : "", r->outbox, r->dst_host, r->dst_chan, mode_name(r->mode),
 			r->subject, r->instance, CNT_GET(r->forwarded), CNT_GET(r->published),
 			CNT_GET(r->acked), CNT_GET(r->dup_acks), CNT_GET(r->retransmits),
 			CNT_GET(r->pub_errors), CNT_GET(r->pub_failed), CNT_GET(r->too_big),
 			CNT_GET(r->corrupted_by_hook), CNT_GET(r->recovered), inflight,
-			CNT_GET(r->credit_waits), (uint64_t)atomic_load(&r->credit_mark));
+			CNT_GET(r->credit_waits), (uint64_t)atomic_load(&r->credit_mark),
+			CNT_GET(r->dropped_by_hook));
 	}
 	fprintf(f, "]}\n");
 	fclose(f);
@@ -2938,6 +2953,11 @@ int main(int argc, char **argv)
 		if (g_corrupt_every)
 			LOG_WARN("test hook: flipping a payload bit of every %" PRIu64 "th record on the wire",
 				 g_corrupt_every);
+	}
+	if ((ev = getenv("UHP_BRIDGE_DROP_JS")) && *ev) {
+		parse_u64(ev, 10, &g_drop_js);
+		if (g_drop_js)
+			LOG_WARN("test hook: every jetstream publish is lost on the way");
 	}
 	if (mkdir_p(C.state_dir)) {
 		LOG_ERR("state_dir %s: %s", C.state_dir, strerror(errno));
