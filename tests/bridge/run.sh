@@ -359,14 +359,6 @@ t7() {
 # ---- 8. backpressure: a full channel slows the remote producer down ----
 t8() {
     local n=30000 rc=0
-    # Known to fail about one run in three (#13 is open): after the stream
-    # filled, the receiving bridge takes the redeliveries for duplicates and
-    # stops committing. make check runs without it until that is fixed;
-    # make check-bridge (and UHP_BRIDGE_ALL=1) runs it.
-    if [[ ${UHP_BRIDGE_ALL:-0} != 1 ]]; then
-        skip "backpressure" "fails intermittently: the receiving bridge stalls on redeliveries after the stream filled (#13 open; UHP_BRIDGE_ALL=1 runs it)"
-        return
-    fi
     bg "$AGENT" recv "$R.bp" --expect "$n" --pause-ms 6000 --idle-ms 30000 --max-ms 300000 >"$T/t8.r" 2>&1
     local rr=$!
     sleep 0.3
