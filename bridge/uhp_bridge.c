@@ -533,6 +533,24 @@ static bool kv_mode(const char *v, enum mode *m)
 	return true;
 }
 
+/*
+ * The keys export and route lines share: 1 handled, 0 not one of them,
+ * -1 a bad value (*why says which).
+ */
+static int kv_channel(const char *k, const char *v, enum mode *m, int64_t *ring_size,
+		      const char **why)
+{
+	if (!strcmp(k, "mode")) {
+		*why = "mode: core or jetstream";
+		return kv_mode(v, m) ? 1 : -1;
+	}
+	if (!strcmp(k, "ring_size")) {
+		*why = "ring_size";
+		return parse_size(v, ring_size) ? 1 : -1;
+	}
+	return 0;
+}
+
 static int parse_global(const char *k, const char *v)
 {
 	struct { const char *name; int64_t *p; } nums[] = {
@@ -656,13 +674,18 @@ static int load_config(const char *file)
 					e->ring_size = C.ring_size;
 					while ((kv = tok(&s))) {
 						char *eq = strchr(kv, '=');
+						const char *why;
+						int k;
+
 						if (!eq)
 							return cfg_err(file, ln, "export: key=value expected");
 						*eq++ = 0;
-						if (!strcmp(kv, "mode")) {
-							if (!kv_mode(eq, &e->mode))
-								return cfg_err(file, ln, "mode: core or jetstream");
-						} else if (!strcmp(kv, "stream")) {
+						k = kv_channel(kv, eq, &e->mode, &e->ring_size, &why);
+						if (k < 0)
+							return cfg_err(file, ln, why);
+						if (k > 0)
+							continue;
+						if (!strcmp(kv, "stream")) {
 							if (!valid_host(eq))
 								return cfg_err(file, ln, "stream: [A-Za-z0-9_-]");
 							snprintf(e->stream, sizeof(e->stream), "%s", eq);
@@ -672,9 +695,6 @@ static int load_config(const char *file)
 						} else if (!strcmp(kv, "max_bytes")) {
 							if (!parse_size(eq, &e->max_bytes))
 								return cfg_err(file, ln, "max_bytes");
-						} else if (!strcmp(kv, "ring_size")) {
-							if (!parse_size(eq, &e->ring_size))
-								return cfg_err(file, ln, "ring_size");
 						} else if (!strcmp(kv, "replicas")) {
 							int64_t r;
 							if (!parse_size(eq, &r) || r < 1 || r > 5)
@@ -710,16 +730,18 @@ static int load_config(const char *file)
 					r->batch_bytes = C.batch_bytes;
 					while ((kv = tok(&s))) {
 						char *eq = strchr(kv, '=');
+						const char *why;
+						int k;
+
 						if (!eq)
 							return cfg_err(file, ln, "route: key=value expected");
 						*eq++ = 0;
-						if (!strcmp(kv, "mode")) {
-							if (!kv_mode(eq, &r->mode))
-								return cfg_err(file, ln, "mode: core or jetstream");
-						} else if (!strcmp(kv, "ring_size")) {
-							if (!parse_size(eq, &r->ring_size))
-								return cfg_err(file, ln, "ring_size");
-						} else if (!strcmp(kv, "batch")) {
+						k = kv_channel(kv, eq, &r->mode, &r->ring_size, &why);
+						if (k < 0)
+							return cfg_err(file, ln, why);
+						if (k > 0)
+							continue;
+						if (!strcmp(kv, "batch")) {
 							if (!parse_size(eq, &r->batch) || r->batch < 1 || r->batch > 4096)
 								return cfg_err(file, ln, "batch: 1..4096");
 						} else if (!strcmp(kv, "batch_bytes")) {
@@ -878,8 +900,8 @@ struct wire {
 	uint64_t useq;
 };
 
-static natsStatus set_headers(natsMsg *m, const struct wire *w,
-			      const char *link, bool msgid)
+/* A single record's meta; its link is publish_link()'s. */
+static natsStatus set_headers(natsMsg *m, const struct wire *w)
 {
 	char b[32];
 	natsStatus s;
@@ -902,10 +924,6 @@ static natsStatus set_headers(natsMsg *m, const struct wire *w,
 		snprintf(b, sizeof(b), "%u", (unsigned)w->flags);
 		s = natsMsgHeader_Set(m, "Uhp-Flags", b);
 	}
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Uhp-Link", link);
-	if (msgid && s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Nats-Msg-Id", link);
 	return s;
 }
 
@@ -1983,70 +2001,33 @@ static int open_outbox(struct route *r)
 	return 0;
 }
 
-/* Build and publish one record; the payload is copied by nats.c. */
-static natsStatus publish_rec(struct route *r, const void *payload, uint32_t len,
-			      const struct wire *w, uint64_t lseq, const char *reply)
+/* The loss hook (UHP_BRIDGE_DROP_JS): true when n records are lost. */
+static bool drop_by_hook(struct route *r, unsigned n)
 {
-	char link[200];
-	natsMsg *m = NULL;
-	natsStatus s;
-
-	if (g_drop_js && r->mode == MODE_JS) {
-		CNT_INC(r->dropped_by_hook);
-		return NATS_OK;
-	}
-	snprintf(link, sizeof(link), "%s%" PRIu64, r->link_pfx, lseq);
-	s = natsMsg_Create(&m, r->subject, reply, payload, (int)len);
-	if (s != NATS_OK)
-		return s;
-	if (g_corrupt_every && len &&
-	    atomic_fetch_add(&g_corrupt_count, 1) % g_corrupt_every == g_corrupt_every - 1) {
-		/* the test hook: flip one bit of the copy on the wire */
-		((char *)natsMsg_GetData(m))[len / 2] ^= 0x10;
-		CNT_INC(r->corrupted_by_hook);
-	}
-	s = set_headers(m, w, link, r->mode == MODE_JS);
-	if (s == NATS_OK)
-		s = natsConnection_PublishMsg(g_nc_out, m);
-	natsMsg_Destroy(m);
-	return s;
+	if (!g_drop_js || r->mode != MODE_JS)
+		return false;
+	CNT_ADD(r->dropped_by_hook, n);
+	return true;
 }
 
-/* Publish frames [buf, buf+bytes) holding n records, the first lseq first. */
-static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
-				unsigned n, uint64_t lseq, const char *reply)
+/* The corruption hook (UHP_BRIDGE_CORRUPT_EVERY): flip one bit of the copy
+ * on the wire of every Nth record that has a payload. */
+static void corrupt_by_hook(struct route *r, char *payload, uint32_t len)
 {
-	char link[200], nb[16];
-	natsMsg *m = NULL;
-	natsStatus s;
-
-	if (g_drop_js && r->mode == MODE_JS) {
-		CNT_ADD(r->dropped_by_hook, n);
-		return NATS_OK;
+	if (g_corrupt_every && len &&
+	    atomic_fetch_add(&g_corrupt_count, 1) % g_corrupt_every == g_corrupt_every - 1) {
+		payload[len / 2] ^= 0x10;
+		CNT_INC(r->corrupted_by_hook);
 	}
+}
+
+/* Add the link of the (first) record, lseq, publish m (whatever s says
+ * of its headers so far) and destroy it. */
+static natsStatus publish_link(struct route *r, natsMsg *m, uint64_t lseq, natsStatus s)
+{
+	char link[200];
+
 	snprintf(link, sizeof(link), "%s%" PRIu64, r->link_pfx, lseq);
-	snprintf(nb, sizeof(nb), "%u", n);
-	s = natsMsg_Create(&m, r->subject, reply, buf, (int)bytes);
-	if (s != NATS_OK)
-		return s;
-	if (g_corrupt_every) {
-		/* the test hook, per record inside the batch */
-		char *d = (char *)natsMsg_GetData(m);
-		size_t off = 0;
-
-		for (unsigned i = 0; i < n; i++) {
-			struct frame f;
-
-			memcpy(&f, d + off, sizeof(f));
-			if (f.len && atomic_fetch_add(&g_corrupt_count, 1) % g_corrupt_every ==
-				     g_corrupt_every - 1) {
-				d[off + sizeof(f) + f.len / 2] ^= 0x10;
-				CNT_INC(r->corrupted_by_hook);
-			}
-			off += sizeof(f) + f.len;
-		}
-	}
-	s = natsMsgHeader_Set(m, "Uhp-Batch", nb);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(m, "Uhp-Link", link);
 	if (s == NATS_OK && r->mode == MODE_JS)
@@ -2057,6 +2038,61 @@ static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
 	return s;
 }
 
+/* Build and publish one record; the payload is copied by nats.c. */
+static natsStatus publish_rec(struct route *r, const void *payload, uint32_t len,
+			      const struct wire *w, uint64_t lseq, const char *reply)
+{
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	if (drop_by_hook(r, 1))
+		return NATS_OK;
+	s = natsMsg_Create(&m, r->subject, reply, payload, (int)len);
+	if (s != NATS_OK)
+		return s;
+	corrupt_by_hook(r, (char *)natsMsg_GetData(m), len);
+	return publish_link(r, m, lseq, set_headers(m, w));
+}
+
+/* Publish frames [buf, buf+bytes) holding n records, the first lseq first. */
+static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
+				unsigned n, uint64_t lseq, const char *reply)
+{
+	char nb[16];
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	if (drop_by_hook(r, n))
+		return NATS_OK;
+	snprintf(nb, sizeof(nb), "%u", n);
+	s = natsMsg_Create(&m, r->subject, reply, buf, (int)bytes);
+	if (s != NATS_OK)
+		return s;
+	if (g_corrupt_every) {
+		/* per record inside the batch */
+		char *d = (char *)natsMsg_GetData(m);
+		size_t off = 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct frame f;
+
+			memcpy(&f, d + off, sizeof(f));
+			corrupt_by_hook(r, d + off + sizeof(f), f.len);
+			off += sizeof(f) + f.len;
+		}
+	}
+	return publish_link(r, m, lseq, natsMsgHeader_Set(m, "Uhp-Batch", nb));
+}
+
+/* One record (w: its meta) or a batch of n (w NULL: frames in buf). */
+static natsStatus publish_out(struct route *r, const char *buf, size_t bytes, unsigned n,
+			      const struct wire *w, uint64_t lseq, const char *reply)
+{
+	if (w)
+		return publish_rec(r, buf, (uint32_t)bytes, w, lseq, reply);
+	return publish_batch(r, buf, bytes, n, lseq, reply);
+}
+
 static size_t frame_put(char *dst, const void *payload, uint32_t len, const struct wire *w)
 {
 	struct frame f = { .len = len, .type = w->type, .flags = w->flags, .src = w->src,
@@ -2065,6 +2101,30 @@ static size_t frame_put(char *dst, const void *payload, uint32_t len, const stru
 	memcpy(dst, &f, sizeof(f));
 	memcpy(dst + sizeof(f), payload, len);
 	return sizeof(f) + len;
+}
+
+/*
+ * Core mode: publish until the client takes it (closed connection,
+ * reconnect buffer full: the records are held, not dropped), the server
+ * could never take it (NATS_MAX_PAYLOAD) or we stop. last_err NULL: no
+ * warning.
+ */
+static natsStatus core_publish_held(struct route *r, const char *buf, size_t bytes,
+				    unsigned n, const struct wire *w, int64_t *last_err)
+{
+	natsStatus s;
+
+	while ((s = publish_out(r, buf, bytes, n, w, r->core_seq + 1, NULL)) != NATS_OK &&
+	       s != NATS_MAX_PAYLOAD && !g_stop) {
+		CNT_INC(r->pub_errors);
+		if (last_err && now_ns() - *last_err > 1000000000LL) {
+			LOG_WARN("%s: publish failed (%s): holding records",
+				 r->outbox, natsStatus_GetText(s));
+			*last_err = now_ns();
+		}
+		sleep_us(10000);
+	}
+	return s;
 }
 
 static void *core_route_thread(void *arg)
@@ -2099,16 +2159,7 @@ static void *core_route_thread(void *arg)
 			if (n)
 				break;			/* a big one: after this batch */
 			/* one record, its meta in headers */
-			while ((s = publish_rec(r, rx.payload, rx.len, &w, r->core_seq + 1, NULL)) != NATS_OK &&
-			       s != NATS_MAX_PAYLOAD && !g_stop) {
-				CNT_INC(r->pub_errors);
-				if (now_ns() - last_err > 1000000000LL) {
-					LOG_WARN("%s: publish failed (%s): holding records",
-						 r->outbox, natsStatus_GetText(s));
-					last_err = now_ns();
-				}
-				sleep_us(10000);
-			}
+			s = core_publish_held(r, rx.payload, rx.len, 1, &w, &last_err);
 			if (s == NATS_MAX_PAYLOAD) {
 				CNT_INC(r->too_big);
 				LOG_RATE("error", "%s: a %u-byte record exceeds the server's max_payload: dropped",
@@ -2132,20 +2183,9 @@ static void *core_route_thread(void *arg)
 			memcpy(&f, buf, sizeof(f));
 			w = (struct wire){ .src = f.src, .dst = f.dst, .crc = f.crc, .type = f.type,
 					   .flags = f.flags, .useq = f.seq };
-			while ((s = publish_rec(r, buf + sizeof(f), f.len, &w, r->core_seq + 1, NULL)) != NATS_OK &&
-			       s != NATS_MAX_PAYLOAD && !g_stop)
-				sleep_us(10000), CNT_INC(r->pub_errors);
+			s = core_publish_held(r, buf + sizeof(f), f.len, 1, &w, NULL);
 		} else if (n > 1) {
-			while ((s = publish_batch(r, buf, bytes, n, r->core_seq + 1, NULL)) != NATS_OK &&
-			       s != NATS_MAX_PAYLOAD && !g_stop) {
-				CNT_INC(r->pub_errors);
-				if (now_ns() - last_err > 1000000000LL) {
-					LOG_WARN("%s: publish failed (%s): holding records",
-						 r->outbox, natsStatus_GetText(s));
-					last_err = now_ns();
-				}
-				sleep_us(10000);
-			}
+			s = core_publish_held(r, buf, bytes, n, NULL, &last_err);
 		}
 		if (n) {
 			if (s == NATS_MAX_PAYLOAD) {
@@ -2274,28 +2314,46 @@ out:
 	natsMsg_Destroy(m);
 }
 
-static bool js_publish_slot(struct route *r, uint64_t seq)
+/*
+ * Jetstream: publish the spooled records first .. first + n - 1 (one
+ * record, its meta in w, or a batch of n frames in buf) with the PubAck to
+ * <ack_pfx>.<first>.<n>; their slots are sent, or failed (to be resent)
+ * if the client refused the publish.
+ */
+static bool js_publish(struct route *r, uint64_t first, unsigned n, const char *buf,
+		       size_t bytes, const struct wire *w)
 {
-	struct slot *sl = &r->slots[seq & (r->cap - 1)];
-	struct spool_ent *en = spool_at(r, sl->off);
-	struct wire w = { .src = en->src, .dst = en->dst, .crc = en->crc,
-			  .type = en->type, .flags = en->flags, .useq = en->useq };
 	char reply[160];
+	int64_t t = now_ns();
 	natsStatus s;
 
-	snprintf(reply, sizeof(reply), "%s.%" PRIu64 ".1", r->ack_pfx, seq);
-	sl->sent_ns = now_ns();
-	atomic_store(&sl->state, S_SENT);
-	s = publish_rec(r, en + 1, en->len, &w, seq, reply);
+	for (uint64_t q = first; q < first + n; q++) {
+		struct slot *sl = &r->slots[q & (r->cap - 1)];
+
+		sl->sent_ns = t;
+		atomic_store(&sl->state, S_SENT);
+	}
+	snprintf(reply, sizeof(reply), "%s.%" PRIu64 ".%u", r->ack_pfx, first, n);
+	s = publish_out(r, buf, bytes, n, w, first, reply);
 	if (s != NATS_OK) {
-		(void)0;
 		CNT_INC(r->pub_errors);
-		atomic_store(&sl->state, S_FAILED);
+		for (uint64_t q = first; q < first + n; q++)
+			atomic_store(&r->slots[q & (r->cap - 1)].state, S_FAILED);
 		atomic_store(&r->failed_any, 1);
 		return false;
 	}
-	CNT_INC(r->published);
+	CNT_ADD(r->published, n);
 	return true;
+}
+
+/* One spooled record, alone (the first of a batch of one, a resend). */
+static bool js_publish_slot(struct route *r, uint64_t seq)
+{
+	struct spool_ent *en = spool_at(r, r->slots[seq & (r->cap - 1)].off);
+	struct wire w = { .src = en->src, .dst = en->dst, .crc = en->crc,
+			  .type = en->type, .flags = en->flags, .useq = en->useq };
+
+	return js_publish(r, seq, 1, (const char *)(en + 1), en->len, &w);
 }
 
 /* The receiver's grant (see CREDIT_REC_COST); a stale one is ignored. */
@@ -2616,30 +2674,10 @@ static void *js_route_thread(void *arg)
 				bytes += frame_put(r->batch_buf + bytes, en + 1, en->len, &w);
 				nb++;
 			}
-			if (nb == 1) {
+			if (nb == 1)
 				js_publish_slot(r, first);
-			} else if (nb > 1) {
-				char reply[160];
-				int64_t t = now_ns();
-				natsStatus st;
-
-				for (uint64_t q = first; q < first + nb; q++) {
-					struct slot *sl = &r->slots[q & (r->cap - 1)];
-
-					sl->sent_ns = t;
-					atomic_store(&sl->state, S_SENT);
-				}
-				snprintf(reply, sizeof(reply), "%s.%" PRIu64 ".%u", r->ack_pfx, first, nb);
-				st = publish_batch(r, r->batch_buf, bytes, nb, first, reply);
-				if (st != NATS_OK) {
-					CNT_INC(r->pub_errors);
-					for (uint64_t q = first; q < first + nb; q++)
-						atomic_store(&r->slots[q & (r->cap - 1)].state, S_FAILED);
-					atomic_store(&r->failed_any, 1);
-				} else {
-					CNT_ADD(r->published, nb);
-				}
-			}
+			else if (nb > 1)
+				js_publish(r, first, nb, r->batch_buf, bytes, NULL);
 		}
 		if (progress)
 			continue;
