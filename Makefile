@@ -160,7 +160,7 @@ bridge: lib
 # The bridge's tests alone: a 3-node nats-server cluster on loopback, two
 # bridges, agents on both sides (tests/bridge/run.sh, TAP).
 check-bridge: deps lib
-	UHP_BRIDGE_ALL=1 tests/bridge/run.sh
+	tests/bridge/run.sh
 
 # ---- test ------------------------------------------------------------------
 

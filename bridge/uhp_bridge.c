@@ -365,9 +365,37 @@ struct export {
 	_Atomic uint64_t received, committed, crc_refused, malformed, dups,
 		gaps, late, naks, full_waits, unsequenced, too_big,
 		gap_timeouts, probe_committed, probe_uncommitted,
-		probe_unknown, evictions, acks, pulls, held, unheld, stepdowns;
+		probe_unknown, evictions, acks, pulls, held, unheld, stepdowns,
+		credit_replies;
 	_Atomic int64_t held_now;
+
+	/* jetstream: credit for the senders (see credit_cb()) */
+	natsSubscription *credit_sub;
+	pthread_mutex_t src_mu;		/* src[] entries appearing, going */
+	int64_t credit_ns[MAX_SRC];	/* a source's last credit request */
 };
+
+/*
+ * Credit (jetstream): a sending bridge takes a new record from its outbox
+ * only while the receiving bridge's grant allows it, so that the stream
+ * never reaches its limits. (An R3 work-queue stream that refuses messages
+ * at a limit lets its replicas diverge: each replica checks the limit when
+ * it applies a message, against acked messages it removed at its own pace,
+ * so replicas refuse different messages; seen with nats-server 2.9.10,
+ * records PubAck'd to the sender then never reach the consumer.)
+ *
+ * The sender asks on <prefix>.credit.<host>.<channel> with its link key;
+ * the receiver answers "<mark> <msgs> <bytes>": it committed the link's
+ * records up to mark, and the sender may have msgs records, costing bytes
+ * (payload + CREDIT_REC_COST each), beyond it: 1/CREDIT_SHARE of the
+ * stream's limits, split among the sources that asked lately. A record
+ * stored twice (in a batch and alone, after a lost PubAck) and the
+ * messages' headers stay well inside the limits that way.
+ */
+#define CREDIT_REC_COST		512
+#define CREDIT_SHARE		4
+#define CREDIT_ACTIVE_NS	5000000000LL
+#define CREDIT_RING		(1u << 16)	/* records a sender tracks */
 
 /* ---- outbound spool (jetstream routes) ---- */
 
@@ -454,14 +482,32 @@ struct route {
 	char *batch_buf;
 	size_t batch_cap;
 
+	/* credit: the receiver's last grant, and what we took since */
+	char credit_subj[256];
+	char credit_inbox[128];
+	natsSubscription *credit_sub;
+	_Atomic uint64_t credit_mark, credit_msgs, credit_bytes;
+	_Atomic int credit_asked;	/* a request is out */
+	_Atomic int64_t credit_ivl_ns;	/* between requests while we wait */
+	int64_t credit_ask_ns;
+	uint64_t *cost_cum;		/* [lseq % CREDIT_RING]: cost_total through lseq */
+	uint64_t cost_base;		/* the first lseq taken by this process */
+	uint64_t cost_total;
+
 	_Atomic uint64_t forwarded, published, acked, dup_acks, retransmits,
-		pub_errors, pub_failed, too_big, corrupted_by_hook, recovered;
+		pub_errors, pub_failed, too_big, corrupted_by_hook, recovered,
+		credit_waits, dropped_by_hook;
 };
 
 /* Bit-flip hook: every Nth outbound record gets a payload bit flipped on the
  * wire (never in the spool). UHP_BRIDGE_CORRUPT_EVERY=N; tests only. */
 static uint64_t g_corrupt_every;
 static _Atomic uint64_t g_corrupt_count;
+
+/* Loss hook: every jetstream publish (and resend) is lost on the way, so
+ * records stay in the spool unacknowledged. UHP_BRIDGE_DROP_JS=1; tests
+ * only (the resend from the spool after a restart). */
+static uint64_t g_drop_js;
 
 static natsConnection *g_nc_out, *g_nc_in;
 static jsCtx *g_js;
@@ -485,6 +531,24 @@ static bool kv_mode(const char *v, enum mode *m)
 	else
 		return false;
 	return true;
+}
+
+/*
+ * The keys export and route lines share: 1 handled, 0 not one of them,
+ * -1 a bad value (*why says which).
+ */
+static int kv_channel(const char *k, const char *v, enum mode *m, int64_t *ring_size,
+		      const char **why)
+{
+	if (!strcmp(k, "mode")) {
+		*why = "mode: core or jetstream";
+		return kv_mode(v, m) ? 1 : -1;
+	}
+	if (!strcmp(k, "ring_size")) {
+		*why = "ring_size";
+		return parse_size(v, ring_size) ? 1 : -1;
+	}
+	return 0;
 }
 
 static int parse_global(const char *k, const char *v)
@@ -610,13 +674,18 @@ static int load_config(const char *file)
 					e->ring_size = C.ring_size;
 					while ((kv = tok(&s))) {
 						char *eq = strchr(kv, '=');
+						const char *why;
+						int k;
+
 						if (!eq)
 							return cfg_err(file, ln, "export: key=value expected");
 						*eq++ = 0;
-						if (!strcmp(kv, "mode")) {
-							if (!kv_mode(eq, &e->mode))
-								return cfg_err(file, ln, "mode: core or jetstream");
-						} else if (!strcmp(kv, "stream")) {
+						k = kv_channel(kv, eq, &e->mode, &e->ring_size, &why);
+						if (k < 0)
+							return cfg_err(file, ln, why);
+						if (k > 0)
+							continue;
+						if (!strcmp(kv, "stream")) {
 							if (!valid_host(eq))
 								return cfg_err(file, ln, "stream: [A-Za-z0-9_-]");
 							snprintf(e->stream, sizeof(e->stream), "%s", eq);
@@ -626,9 +695,6 @@ static int load_config(const char *file)
 						} else if (!strcmp(kv, "max_bytes")) {
 							if (!parse_size(eq, &e->max_bytes))
 								return cfg_err(file, ln, "max_bytes");
-						} else if (!strcmp(kv, "ring_size")) {
-							if (!parse_size(eq, &e->ring_size))
-								return cfg_err(file, ln, "ring_size");
 						} else if (!strcmp(kv, "replicas")) {
 							int64_t r;
 							if (!parse_size(eq, &r) || r < 1 || r > 5)
@@ -664,16 +730,18 @@ static int load_config(const char *file)
 					r->batch_bytes = C.batch_bytes;
 					while ((kv = tok(&s))) {
 						char *eq = strchr(kv, '=');
+						const char *why;
+						int k;
+
 						if (!eq)
 							return cfg_err(file, ln, "route: key=value expected");
 						*eq++ = 0;
-						if (!strcmp(kv, "mode")) {
-							if (!kv_mode(eq, &r->mode))
-								return cfg_err(file, ln, "mode: core or jetstream");
-						} else if (!strcmp(kv, "ring_size")) {
-							if (!parse_size(eq, &r->ring_size))
-								return cfg_err(file, ln, "ring_size");
-						} else if (!strcmp(kv, "batch")) {
+						k = kv_channel(kv, eq, &r->mode, &r->ring_size, &why);
+						if (k < 0)
+							return cfg_err(file, ln, why);
+						if (k > 0)
+							continue;
+						if (!strcmp(kv, "batch")) {
 							if (!parse_size(eq, &r->batch) || r->batch < 1 || r->batch > 4096)
 								return cfg_err(file, ln, "batch: 1..4096");
 						} else if (!strcmp(kv, "batch_bytes")) {
@@ -832,8 +900,8 @@ struct wire {
 	uint64_t useq;
 };
 
-static natsStatus set_headers(natsMsg *m, const struct wire *w,
-			      const char *link, bool msgid)
+/* A single record's meta; its link is publish_link()'s. */
+static natsStatus set_headers(natsMsg *m, const struct wire *w)
 {
 	char b[32];
 	natsStatus s;
@@ -856,10 +924,6 @@ static natsStatus set_headers(natsMsg *m, const struct wire *w,
 		snprintf(b, sizeof(b), "%u", (unsigned)w->flags);
 		s = natsMsgHeader_Set(m, "Uhp-Flags", b);
 	}
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Uhp-Link", link);
-	if (msgid && s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Nats-Msg-Id", link);
 	return s;
 }
 
@@ -963,6 +1027,7 @@ static int src_lookup(struct export *e, const char *key, bool *created)
 		struct src_ent *s = &st->src[free_i];
 
 		memset(s, 0, sizeof(*s));
+		e->credit_ns[free_i] = 0;
 		snprintf(s->key, sizeof(s->key), "%s", key);
 		s->next = 1;	/* every link instance starts at 1 */
 		atomic_thread_fence(memory_order_release);
@@ -1282,7 +1347,9 @@ static enum act in_record(struct export *e, const struct wire *wp, const char *d
 	if (key) {
 		bool created;
 
+		pthread_mutex_lock(&e->src_mu);	/* credit_cb() reads src[] */
 		idx = src_lookup(e, key, &created);
+		pthread_mutex_unlock(&e->src_mu);
 		s = &st->src[idx];
 		s->seen_ns = now_ns();
 		if (created)
@@ -1526,6 +1593,61 @@ static void core_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 	(void)nc;
 	(void)sub;
 	in_handle(closure, m, false);
+	natsMsg_Destroy(m);
+}
+
+/* Limit / CREDIT_SHARE / sources; a limit of 0 or less is none. */
+static uint64_t credit_share(int64_t limit, int sources)
+{
+	if (limit <= 0)
+		return UINT64_MAX;
+	return (uint64_t)limit / CREDIT_SHARE / (uint64_t)sources;
+}
+
+/*
+ * A sending bridge asks for credit (see CREDIT_REC_COST): the payload is
+ * its link key, the answer "<mark> <msgs> <bytes>". Runs on nats.c's
+ * thread, beside the puller: src[] entries are looked at under src_mu, a
+ * mark is read as the puller stores it (release).
+ */
+static void credit_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+		      void *closure)
+{
+	struct export *e = closure;
+	const char *reply = natsMsg_GetReply(m);
+	int len = natsMsg_GetDataLength(m), found = -1, sources = 0, n;
+	char key[SRC_KEY_MAX], out[96];
+	uint64_t mark = 0;
+	int64_t now = now_ns();
+
+	(void)sub;
+	if (!reply || !*reply || len <= 0 || len >= SRC_KEY_MAX)
+		goto out;
+	memcpy(key, natsMsg_GetData(m), (size_t)len);
+	key[len] = 0;
+	pthread_mutex_lock(&e->src_mu);
+	for (int i = 0; i < MAX_SRC; i++) {
+		struct src_ent *s = &e->st->src[i];
+
+		if (!s->used)
+			continue;
+		if (found < 0 && !strcmp(s->key, key)) {
+			found = i;
+			mark = atomic_load_explicit((_Atomic uint64_t *)&s->next,
+						    memory_order_acquire) - 1;
+			e->credit_ns[i] = now;
+		}
+		if (now - e->credit_ns[i] < CREDIT_ACTIVE_NS)
+			sources++;
+	}
+	pthread_mutex_unlock(&e->src_mu);
+	if (found < 0)		/* a link we have not heard of yet starts at 1 */
+		sources++;
+	n = snprintf(out, sizeof(out), "%" PRIu64 " %" PRIu64 " %" PRIu64, mark,
+		     credit_share(e->max_msgs, sources), credit_share(e->max_bytes, sources));
+	natsConnection_Publish(nc, reply, out, n);
+	CNT_INC(e->credit_replies);
+out:
 	natsMsg_Destroy(m);
 }
 
@@ -1793,6 +1915,9 @@ static void *js_pull_thread(void *arg)
 
 				e->msg_bytes = 0;
 				a = in_handle(e, m, true);
+				/* in_handle() may have waited long for room in the
+				 * channel: that time is ours, not the consumer's */
+				last_rx = now_ns();
 				if (e->msg_bytes)
 					e->avg_total = e->avg_total * 0.95 + (double)e->msg_bytes * 0.05;
 
@@ -1823,11 +1948,19 @@ static int start_export(struct export *e)
 {
 	int r;
 
+	pthread_mutex_init(&e->src_mu, NULL);
 	if ((r = open_export_channel(e)) || (r = open_in_state(e)))
 		return r;
 	if (e->mode == MODE_JS) {
+		char subj[256];
+
 		recover_pending(e);
 		hold_scan(e);
+		snprintf(subj, sizeof(subj), "%s.credit.%s.%s", C.prefix, C.host, e->chan);
+		if (natsConnection_Subscribe(&e->credit_sub, g_nc_in, subj, credit_cb, e) != NATS_OK) {
+			LOG_ERR("%s: subscribe %s: %s", e->chan, subj, nats_GetLastError(NULL));
+			return -EIO;
+		}
 		if (pthread_create(&e->thr, NULL, js_pull_thread, e))
 			return -errno;
 		e->thr_started = true;
@@ -1868,62 +2001,33 @@ static int open_outbox(struct route *r)
 	return 0;
 }
 
-/* Build and publish one record; the payload is copied by nats.c. */
-static natsStatus publish_rec(struct route *r, const void *payload, uint32_t len,
-			      const struct wire *w, uint64_t lseq, const char *reply)
+/* The loss hook (UHP_BRIDGE_DROP_JS): true when n records are lost. */
+static bool drop_by_hook(struct route *r, unsigned n)
 {
-	char link[200];
-	natsMsg *m = NULL;
-	natsStatus s;
-
-	snprintf(link, sizeof(link), "%s%" PRIu64, r->link_pfx, lseq);
-	s = natsMsg_Create(&m, r->subject, reply, payload, (int)len);
-	if (s != NATS_OK)
-		return s;
-	if (g_corrupt_every && len &&
-	    atomic_fetch_add(&g_corrupt_count, 1) % g_corrupt_every == g_corrupt_every - 1) {
-		/* the test hook: flip one bit of the copy on the wire */
-		((char *)natsMsg_GetData(m))[len / 2] ^= 0x10;
-		CNT_INC(r->corrupted_by_hook);
-	}
-	s = set_headers(m, w, link, r->mode == MODE_JS);
-	if (s == NATS_OK)
-		s = natsConnection_PublishMsg(g_nc_out, m);
-	natsMsg_Destroy(m);
-	return s;
+	if (!g_drop_js || r->mode != MODE_JS)
+		return false;
+	CNT_ADD(r->dropped_by_hook, n);
+	return true;
 }
 
-/* Publish frames [buf, buf+bytes) holding n records, the first lseq first. */
-static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
-				unsigned n, uint64_t lseq, const char *reply)
+/* The corruption hook (UHP_BRIDGE_CORRUPT_EVERY): flip one bit of the copy
+ * on the wire of every Nth record that has a payload. */
+static void corrupt_by_hook(struct route *r, char *payload, uint32_t len)
 {
-	char link[200], nb[16];
-	natsMsg *m = NULL;
-	natsStatus s;
+	if (g_corrupt_every && len &&
+	    atomic_fetch_add(&g_corrupt_count, 1) % g_corrupt_every == g_corrupt_every - 1) {
+		payload[len / 2] ^= 0x10;
+		CNT_INC(r->corrupted_by_hook);
+	}
+}
+
+/* Add the link of the (first) record, lseq, publish m (whatever s says
+ * of its headers so far) and destroy it. */
+static natsStatus publish_link(struct route *r, natsMsg *m, uint64_t lseq, natsStatus s)
+{
+	char link[200];
 
 	snprintf(link, sizeof(link), "%s%" PRIu64, r->link_pfx, lseq);
-	snprintf(nb, sizeof(nb), "%u", n);
-	s = natsMsg_Create(&m, r->subject, reply, buf, (int)bytes);
-	if (s != NATS_OK)
-		return s;
-	if (g_corrupt_every) {
-		/* the test hook, per record inside the batch */
-		char *d = (char *)natsMsg_GetData(m);
-		size_t off = 0;
-
-		for (unsigned i = 0; i < n; i++) {
-			struct frame f;
-
-			memcpy(&f, d + off, sizeof(f));
-			if (f.len && atomic_fetch_add(&g_corrupt_count, 1) % g_corrupt_every ==
-				     g_corrupt_every - 1) {
-				d[off + sizeof(f) + f.len / 2] ^= 0x10;
-				CNT_INC(r->corrupted_by_hook);
-			}
-			off += sizeof(f) + f.len;
-		}
-	}
-	s = natsMsgHeader_Set(m, "Uhp-Batch", nb);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(m, "Uhp-Link", link);
 	if (s == NATS_OK && r->mode == MODE_JS)
@@ -1934,6 +2038,61 @@ static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
 	return s;
 }
 
+/* Build and publish one record; the payload is copied by nats.c. */
+static natsStatus publish_rec(struct route *r, const void *payload, uint32_t len,
+			      const struct wire *w, uint64_t lseq, const char *reply)
+{
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	if (drop_by_hook(r, 1))
+		return NATS_OK;
+	s = natsMsg_Create(&m, r->subject, reply, payload, (int)len);
+	if (s != NATS_OK)
+		return s;
+	corrupt_by_hook(r, (char *)natsMsg_GetData(m), len);
+	return publish_link(r, m, lseq, set_headers(m, w));
+}
+
+/* Publish frames [buf, buf+bytes) holding n records, the first lseq first. */
+static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
+				unsigned n, uint64_t lseq, const char *reply)
+{
+	char nb[16];
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	if (drop_by_hook(r, n))
+		return NATS_OK;
+	snprintf(nb, sizeof(nb), "%u", n);
+	s = natsMsg_Create(&m, r->subject, reply, buf, (int)bytes);
+	if (s != NATS_OK)
+		return s;
+	if (g_corrupt_every) {
+		/* per record inside the batch */
+		char *d = (char *)natsMsg_GetData(m);
+		size_t off = 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct frame f;
+
+			memcpy(&f, d + off, sizeof(f));
+			corrupt_by_hook(r, d + off + sizeof(f), f.len);
+			off += sizeof(f) + f.len;
+		}
+	}
+	return publish_link(r, m, lseq, natsMsgHeader_Set(m, "Uhp-Batch", nb));
+}
+
+/* One record (w: its meta) or a batch of n (w NULL: frames in buf). */
+static natsStatus publish_out(struct route *r, const char *buf, size_t bytes, unsigned n,
+			      const struct wire *w, uint64_t lseq, const char *reply)
+{
+	if (w)
+		return publish_rec(r, buf, (uint32_t)bytes, w, lseq, reply);
+	return publish_batch(r, buf, bytes, n, lseq, reply);
+}
+
 static size_t frame_put(char *dst, const void *payload, uint32_t len, const struct wire *w)
 {
 	struct frame f = { .len = len, .type = w->type, .flags = w->flags, .src = w->src,
@@ -1942,6 +2101,30 @@ static size_t frame_put(char *dst, const void *payload, uint32_t len, const stru
 	memcpy(dst, &f, sizeof(f));
 	memcpy(dst + sizeof(f), payload, len);
 	return sizeof(f) + len;
+}
+
+/*
+ * Core mode: publish until the client takes it (closed connection,
+ * reconnect buffer full: the records are held, not dropped), the server
+ * could never take it (NATS_MAX_PAYLOAD) or we stop. last_err NULL: no
+ * warning.
+ */
+static natsStatus core_publish_held(struct route *r, const char *buf, size_t bytes,
+				    unsigned n, const struct wire *w, int64_t *last_err)
+{
+	natsStatus s;
+
+	while ((s = publish_out(r, buf, bytes, n, w, r->core_seq + 1, NULL)) != NATS_OK &&
+	       s != NATS_MAX_PAYLOAD && !g_stop) {
+		CNT_INC(r->pub_errors);
+		if (last_err && now_ns() - *last_err > 1000000000LL) {
+			LOG_WARN("%s: publish failed (%s): holding records",
+				 r->outbox, natsStatus_GetText(s));
+			*last_err = now_ns();
+		}
+		sleep_us(10000);
+	}
+	return s;
 }
 
 static void *core_route_thread(void *arg)
@@ -1976,16 +2159,7 @@ static void *core_route_thread(void *arg)
 			if (n)
 				break;			/* a big one: after this batch */
 			/* one record, its meta in headers */
-			while ((s = publish_rec(r, rx.payload, rx.len, &w, r->core_seq + 1, NULL)) != NATS_OK &&
-			       s != NATS_MAX_PAYLOAD && !g_stop) {
-				CNT_INC(r->pub_errors);
-				if (now_ns() - last_err > 1000000000LL) {
-					LOG_WARN("%s: publish failed (%s): holding records",
-						 r->outbox, natsStatus_GetText(s));
-					last_err = now_ns();
-				}
-				sleep_us(10000);
-			}
+			s = core_publish_held(r, rx.payload, rx.len, 1, &w, &last_err);
 			if (s == NATS_MAX_PAYLOAD) {
 				CNT_INC(r->too_big);
 				LOG_RATE("error", "%s: a %u-byte record exceeds the server's max_payload: dropped",
@@ -2009,20 +2183,9 @@ static void *core_route_thread(void *arg)
 			memcpy(&f, buf, sizeof(f));
 			w = (struct wire){ .src = f.src, .dst = f.dst, .crc = f.crc, .type = f.type,
 					   .flags = f.flags, .useq = f.seq };
-			while ((s = publish_rec(r, buf + sizeof(f), f.len, &w, r->core_seq + 1, NULL)) != NATS_OK &&
-			       s != NATS_MAX_PAYLOAD && !g_stop)
-				sleep_us(10000), CNT_INC(r->pub_errors);
+			s = core_publish_held(r, buf + sizeof(f), f.len, 1, &w, NULL);
 		} else if (n > 1) {
-			while ((s = publish_batch(r, buf, bytes, n, r->core_seq + 1, NULL)) != NATS_OK &&
-			       s != NATS_MAX_PAYLOAD && !g_stop) {
-				CNT_INC(r->pub_errors);
-				if (now_ns() - last_err > 1000000000LL) {
-					LOG_WARN("%s: publish failed (%s): holding records",
-						 r->outbox, natsStatus_GetText(s));
-					last_err = now_ns();
-				}
-				sleep_us(10000);
-			}
+			s = core_publish_held(r, buf, bytes, n, NULL, &last_err);
 		}
 		if (n) {
 			if (s == NATS_MAX_PAYLOAD) {
@@ -2151,28 +2314,129 @@ out:
 	natsMsg_Destroy(m);
 }
 
-static bool js_publish_slot(struct route *r, uint64_t seq)
+/*
+ * Jetstream: publish the spooled records first .. first + n - 1 (one
+ * record, its meta in w, or a batch of n frames in buf) with the PubAck to
+ * <ack_pfx>.<first>.<n>; their slots are sent, or failed (to be resent)
+ * if the client refused the publish.
+ */
+static bool js_publish(struct route *r, uint64_t first, unsigned n, const char *buf,
+		       size_t bytes, const struct wire *w)
 {
-	struct slot *sl = &r->slots[seq & (r->cap - 1)];
-	struct spool_ent *en = spool_at(r, sl->off);
-	struct wire w = { .src = en->src, .dst = en->dst, .crc = en->crc,
-			  .type = en->type, .flags = en->flags, .useq = en->useq };
 	char reply[160];
+	int64_t t = now_ns();
 	natsStatus s;
 
-	snprintf(reply, sizeof(reply), "%s.%" PRIu64 ".1", r->ack_pfx, seq);
-	sl->sent_ns = now_ns();
-	atomic_store(&sl->state, S_SENT);
-	s = publish_rec(r, en + 1, en->len, &w, seq, reply);
+	for (uint64_t q = first; q < first + n; q++) {
+		struct slot *sl = &r->slots[q & (r->cap - 1)];
+
+		sl->sent_ns = t;
+		atomic_store(&sl->state, S_SENT);
+	}
+	snprintf(reply, sizeof(reply), "%s.%" PRIu64 ".%u", r->ack_pfx, first, n);
+	s = publish_out(r, buf, bytes, n, w, first, reply);
 	if (s != NATS_OK) {
-		(void)0;
 		CNT_INC(r->pub_errors);
-		atomic_store(&sl->state, S_FAILED);
+		for (uint64_t q = first; q < first + n; q++)
+			atomic_store(&r->slots[q & (r->cap - 1)].state, S_FAILED);
 		atomic_store(&r->failed_any, 1);
 		return false;
 	}
-	CNT_INC(r->published);
+	CNT_ADD(r->published, n);
 	return true;
+}
+
+/* One spooled record, alone (the first of a batch of one, a resend). */
+static bool js_publish_slot(struct route *r, uint64_t seq)
+{
+	struct spool_ent *en = spool_at(r, r->slots[seq & (r->cap - 1)].off);
+	struct wire w = { .src = en->src, .dst = en->dst, .crc = en->crc,
+			  .type = en->type, .flags = en->flags, .useq = en->useq };
+
+	return js_publish(r, seq, 1, (const char *)(en + 1), en->len, &w);
+}
+
+/* The receiver's grant (see CREDIT_REC_COST); a stale one is ignored. */
+static void on_credit(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+		      void *closure)
+{
+	struct route *r = closure;
+	char buf[96];
+	int len = natsMsg_GetDataLength(m);
+	uint64_t mark, msgs, bytes;
+
+	(void)nc;
+	(void)sub;
+	if (len <= 0 || len >= (int)sizeof(buf))
+		goto out;
+	memcpy(buf, natsMsg_GetData(m), (size_t)len);
+	buf[len] = 0;
+	if (sscanf(buf, "%" SCNu64 " %" SCNu64 " %" SCNu64, &mark, &msgs, &bytes) != 3) {
+		LOG_RATE("warning", "%s: a credit answer we cannot read: %s", r->outbox, buf);
+		goto out;
+	}
+	/* the receiver moved on: ask again soon; it did not: less often */
+	if (mark > atomic_load(&r->credit_mark))
+		atomic_store(&r->credit_ivl_ns, 1000000LL);
+	else if (atomic_load(&r->credit_ivl_ns) < 100000000LL)
+		atomic_store(&r->credit_ivl_ns, atomic_load(&r->credit_ivl_ns) * 2);
+	if (mark >= atomic_load(&r->credit_mark)) {
+		atomic_store(&r->credit_msgs, msgs);
+		atomic_store(&r->credit_bytes, bytes);
+		atomic_store(&r->credit_mark, mark);
+	}
+	atomic_store(&r->credit_asked, 0);
+	if (atomic_load(&r->waiting)) {
+		pthread_mutex_lock(&r->mu);
+		pthread_cond_signal(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+out:
+	natsMsg_Destroy(m);
+}
+
+/* Does the grant let us take a record of len payload bytes as the next? */
+static bool credit_allows(struct route *r, uint32_t len)
+{
+	uint64_t mark = atomic_load(&r->credit_mark), last = r->cur.next_seq - 1;
+	uint64_t msgs, bytes;
+
+	if (mark >= last)
+		return true;	/* nothing of ours waits: one record always goes */
+	msgs = last - mark;
+	/* sizes from before our start, or too many back: wait for the mark */
+	if (mark + 1 < r->cost_base || msgs >= CREDIT_RING)
+		return false;
+	bytes = r->cost_total - (mark + 1 == r->cost_base ? 0 :
+				 r->cost_cum[mark % CREDIT_RING]);
+	return msgs < atomic_load(&r->credit_msgs) &&
+	       bytes + len + CREDIT_REC_COST <= atomic_load(&r->credit_bytes);
+}
+
+static void credit_took(struct route *r, uint64_t seq, uint32_t len)
+{
+	r->cost_total += len + CREDIT_REC_COST;
+	r->cost_cum[seq % CREDIT_RING] = r->cost_total;
+}
+
+/* Ask for a fresh grant: often while we wait for one, now and then while
+ * records of ours wait at the receiver (its mark moves on). */
+static void credit_ask(struct route *r, bool blocked)
+{
+	int64_t now = now_ns(), since = now - r->credit_ask_ns;
+
+	if (!blocked && atomic_load(&r->credit_mark) + 1 >= r->cur.next_seq &&
+	    r->credit_ask_ns)
+		return;
+	if (atomic_load(&r->credit_asked) && since < 500000000LL)
+		return;
+	if (since < (blocked ? atomic_load(&r->credit_ivl_ns) : 50000000LL))
+		return;
+	r->credit_ask_ns = now;
+	atomic_store(&r->credit_asked, 1);
+	/* link_pfx without its trailing '/': the key */
+	natsConnection_PublishRequest(g_nc_out, r->credit_subj, r->credit_inbox, r->link_pfx,
+				      (int)strlen(r->link_pfx) - 1);
 }
 
 /* Room for an entry of total bytes at the tail (with a pad to wrap)? */
@@ -2189,7 +2453,7 @@ static void *js_route_thread(void *arg)
 {
 	struct route *r = arg;
 	int64_t last_scan = 0, backoff_ms = 50;
-	bool deferred = false;
+	bool deferred = false, credit_blocked = false;
 	natsInbox *inbox = NULL;
 	char subj[200];
 
@@ -2203,6 +2467,13 @@ static void *js_route_thread(void *arg)
 		return NULL;
 	}
 	natsSubscription_SetPendingLimits(r->acksub, -1, -1);
+	natsInbox_Create(&inbox);
+	snprintf(r->credit_inbox, sizeof(r->credit_inbox), "%s", inbox);
+	natsInbox_Destroy(inbox);
+	if (natsConnection_Subscribe(&r->credit_sub, g_nc_out, r->credit_inbox, on_credit, r) != NATS_OK) {
+		LOG_ERR("%s: subscribe %s: %s", r->outbox, r->credit_inbox, nats_GetLastError(NULL));
+		return NULL;
+	}
 
 	/* Whatever the spool holds was not acked: send it again first. */
 	{
@@ -2234,6 +2505,9 @@ static void *js_route_thread(void *arg)
 	while (!g_stop) {
 		bool progress = false, popped = false;
 		int64_t now;
+
+		credit_ask(r, credit_blocked);
+		credit_blocked = false;
 
 		/* 1. drop what the stream acknowledged, in order */
 		while (r->cur.head_seq < r->cur.next_seq) {
@@ -2332,6 +2606,12 @@ static void *js_route_thread(void *arg)
 					r->cur.last_valid = 0;
 					continue;
 				}
+				if (!credit_allows(r, rx.len)) {
+					if (!credit_blocked)
+						CNT_INC(r->credit_waits);
+					credit_blocked = true;
+					break;
+				}
 				total = ENT_TOTAL(rx.len);
 				if (total > r->sp->size / 2) {
 					CNT_INC(r->too_big);
@@ -2376,6 +2656,7 @@ static void *js_route_thread(void *arg)
 				r->cur.last_crc = rx.crc;
 				r->cur.last_len = rx.len;
 				r->cur.last_valid = 1;
+				credit_took(r, seq, rx.len);
 				spool_commit(r);		/* now it is ours ... */
 				uhp_release(r->ch, &rx);	/* ... and no longer the ring's */
 				CNT_INC(r->forwarded);
@@ -2393,38 +2674,20 @@ static void *js_route_thread(void *arg)
 				bytes += frame_put(r->batch_buf + bytes, en + 1, en->len, &w);
 				nb++;
 			}
-			if (nb == 1) {
+			if (nb == 1)
 				js_publish_slot(r, first);
-			} else if (nb > 1) {
-				char reply[160];
-				int64_t t = now_ns();
-				natsStatus st;
-
-				for (uint64_t q = first; q < first + nb; q++) {
-					struct slot *sl = &r->slots[q & (r->cap - 1)];
-
-					sl->sent_ns = t;
-					atomic_store(&sl->state, S_SENT);
-				}
-				snprintf(reply, sizeof(reply), "%s.%" PRIu64 ".%u", r->ack_pfx, first, nb);
-				st = publish_batch(r, r->batch_buf, bytes, nb, first, reply);
-				if (st != NATS_OK) {
-					CNT_INC(r->pub_errors);
-					for (uint64_t q = first; q < first + nb; q++)
-						atomic_store(&r->slots[q & (r->cap - 1)].state, S_FAILED);
-					atomic_store(&r->failed_any, 1);
-				} else {
-					CNT_ADD(r->published, nb);
-				}
-			}
+			else if (nb > 1)
+				js_publish(r, first, nb, r->batch_buf, bytes, NULL);
 		}
 		if (progress)
 			continue;
 
-		/* 4. nothing to do: wait for records, acks or a timer */
-		if (r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight ||
+		/* 4. nothing to do: wait for records, acks, credit or a timer */
+		if (credit_blocked ||
+		    r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight ||
 		    uhp_wait(r->ch, 0) != 1) {
-			bool full = r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight;
+			bool full = credit_blocked ||
+				    r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight;
 
 			if (!full && r->cur.next_seq == r->cur.head_seq) {
 				uhp_wait(r->ch, 50);
@@ -2443,7 +2706,7 @@ static void *js_route_thread(void *arg)
 				atomic_store(&r->waiting, 1);
 				{
 					struct slot *sl = &r->slots[r->cur.head_seq & (r->cap - 1)];
-					if (atomic_load(&sl->state) != S_ACKED)
+					if (credit_blocked || atomic_load(&sl->state) != S_ACKED)
 						pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 				}
 				atomic_store(&r->waiting, 0);
@@ -2485,8 +2748,13 @@ static int start_route(struct route *r)
 	r->slots = calloc(r->cap, sizeof(*r->slots));
 	r->batch_cap = (size_t)r->batch_bytes;
 	r->batch_buf = malloc(r->batch_cap + sizeof(struct frame));
-	if (!r->slots || !r->batch_buf)
+	r->cost_cum = calloc(CREDIT_RING, sizeof(*r->cost_cum));
+	if (!r->slots || !r->batch_buf || !r->cost_cum)
 		return -ENOMEM;
+	r->cost_base = r->cur.next_seq;
+	r->credit_ivl_ns = 1000000LL;
+	snprintf(r->credit_subj, sizeof(r->credit_subj), "%s.credit.%s.%s", C.prefix,
+		 r->dst_host, r->dst_chan);
 	pthread_mutex_init(&r->mu, NULL);
 	{
 		pthread_condattr_t ca;
@@ -2533,7 +2801,7 @@ static void write_stats(bool final)
 			",\"probe_uncommitted\":%" PRIu64 ",\"probe_unknown\":%" PRIu64
 			",\"evictions\":%" PRIu64 ",\"pulls\":%" PRIu64 ",\"held\":%" PRIu64
 			",\"unheld\":%" PRIu64 ",\"held_now\":%" PRId64 ",\"stepdowns\":%" PRIu64
-			",\"slow_consumer_drops\":%" PRId64 "}",
+			",\"credit_replies\":%" PRIu64 ",\"slow_consumer_drops\":%" PRId64 "}",
 			i ? "," : "", e->chan, mode_name(e->mode), e->subject,
 			CNT_GET(e->received), CNT_GET(e->committed), CNT_GET(e->crc_refused),
 			CNT_GET(e->malformed), CNT_GET(e->dups), CNT_GET(e->gaps),
@@ -2542,7 +2810,7 @@ static void write_stats(bool final)
 			CNT_GET(e->probe_committed), CNT_GET(e->probe_uncommitted),
 			CNT_GET(e->probe_unknown), CNT_GET(e->evictions), CNT_GET(e->pulls),
 			CNT_GET(e->held), CNT_GET(e->unheld), (int64_t)atomic_load(&e->held_now),
-			CNT_GET(e->stepdowns), dropped);
+			CNT_GET(e->stepdowns), CNT_GET(e->credit_replies), dropped);
 	}
 	fprintf(f, "],\"routes\":[");
 	for (int i = 0; i < C.nroutes; i++) {
@@ -2553,12 +2821,16 @@ static void write_stats(bool final)
 			"\"instance\":\"%016" PRIx64 "\",\"forwarded\":%" PRIu64 ",\"published\":%" PRIu64
 			",\"acked\":%" PRIu64 ",\"dup_acks\":%" PRIu64 ",\"retransmits\":%" PRIu64
 			",\"pub_errors\":%" PRIu64 ",\"pub_failed\":%" PRIu64 ",\"too_big\":%" PRIu64
-			",\"corrupted_by_hook\":%" PRIu64 ",\"recovered\":%" PRIu64 ",\"inflight\":%" PRIu64 "}",
+			",\"corrupted_by_hook\":%" PRIu64 ",\"recovered\":%" PRIu64 ",\"inflight\":%" PRIu64
+			",\"credit_waits\":%" PRIu64 ",\"credit_mark\":%" PRIu64
+			",\"dropped_by_hook\":%" PRIu64 "}",
 			i ? "," : "", r->outbox, r->dst_host, r->dst_chan, mode_name(r->mode),
 			r->subject, r->instance, CNT_GET(r->forwarded), CNT_GET(r->published),
 			CNT_GET(r->acked), CNT_GET(r->dup_acks), CNT_GET(r->retransmits),
 			CNT_GET(r->pub_errors), CNT_GET(r->pub_failed), CNT_GET(r->too_big),
-			CNT_GET(r->corrupted_by_hook), CNT_GET(r->recovered), inflight);
+			CNT_GET(r->corrupted_by_hook), CNT_GET(r->recovered), inflight,
+			CNT_GET(r->credit_waits), (uint64_t)atomic_load(&r->credit_mark),
+			CNT_GET(r->dropped_by_hook));
 	}
 	fprintf(f, "]}\n");
 	fclose(f);
@@ -2720,6 +2992,11 @@ int main(int argc, char **argv)
 			LOG_WARN("test hook: flipping a payload bit of every %" PRIu64 "th record on the wire",
 				 g_corrupt_every);
 	}
+	if ((ev = getenv("UHP_BRIDGE_DROP_JS")) && *ev) {
+		parse_u64(ev, 10, &g_drop_js);
+		if (g_drop_js)
+			LOG_WARN("test hook: every jetstream publish is lost on the way");
+	}
 	if (mkdir_p(C.state_dir)) {
 		LOG_ERR("state_dir %s: %s", C.state_dir, strerror(errno));
 		return 1;
@@ -2768,6 +3045,8 @@ int main(int argc, char **argv)
 			pthread_join(e->thr, NULL);
 		if (e->sub)
 			natsSubscription_Unsubscribe(e->sub);
+		if (e->credit_sub)
+			natsSubscription_Unsubscribe(e->credit_sub);
 	}
 	natsConnection_FlushTimeout(g_nc_in, 2000);
 	natsConnection_FlushTimeout(g_nc_out, 2000);
@@ -2775,15 +3054,23 @@ int main(int argc, char **argv)
 	for (int i = 0; i < C.nroutes; i++)
 		if (C.routes[i]->acksub)
 			natsSubscription_Unsubscribe(C.routes[i]->acksub);
+	for (int i = 0; i < C.nroutes; i++)
+		if (C.routes[i]->credit_sub)
+			natsSubscription_Unsubscribe(C.routes[i]->credit_sub);
 	jsCtx_Destroy(g_js);
 	natsConnection_Destroy(g_nc_in);
 	natsConnection_Destroy(g_nc_out);
-	for (int i = 0; i < C.nexports; i++)
+	for (int i = 0; i < C.nexports; i++) {
 		if (C.exports[i]->sub)
 			natsSubscription_Destroy(C.exports[i]->sub);
+		if (C.exports[i]->credit_sub)
+			natsSubscription_Destroy(C.exports[i]->credit_sub);
+	}
 	for (int i = 0; i < C.nroutes; i++) {
 		if (C.routes[i]->acksub)
 			natsSubscription_Destroy(C.routes[i]->acksub);
+		if (C.routes[i]->credit_sub)
+			natsSubscription_Destroy(C.routes[i]->credit_sub);
 		uhp_close(C.routes[i]->ch);
 	}
 	for (int i = 0; i < C.nexports; i++)

@@ -49,6 +49,7 @@ server_name: n$i
 listen: 127.0.0.1:${NATS_PORT[i]}
 http: 127.0.0.1:${HTTP_PORT[i]}
 max_payload: 8MB
+${NATS_EXTRA_CONF:-}
 jetstream { store_dir: "$T/n$i" }
 cluster {
   name: c1
@@ -75,6 +76,20 @@ stop_nats() {             # i [signal]
 }
 
 jsz() { curl -s --max-time 2 "http://127.0.0.1:${HTTP_PORT[$1]}/jsz${2:-}"; }
+
+# every live server's view of a stream and its consumers, one line each
+stream_views() {          # stream
+    local i
+    for i in 0 1 2; do
+        [[ -n ${NATS_PID[i]:-} ]] || continue
+        jsz "$i" "?consumers=1" | jq -c --arg s "$1" --arg n "n$i" \
+            '.account_details[]?.stream_detail[]? | select(.name==$s) |
+             {server: $n, leader: .cluster.leader, msgs: .state.messages, first: .state.first_seq,
+              last: .state.last_seq, consumers: [.consumer_detail[]? |
+              {leader: .cluster.leader, delivered: .delivered.stream_seq, ack_floor: .ack_floor.stream_seq,
+               pending: .num_pending, ack_pending: .num_ack_pending, redelivered: .num_redelivered}]}' 2>/dev/null
+    done
+}
 
 # a meta leader that sees every live peer as current (streams can be placed)
 wait_meta_leader() {      # [timeout s]
