@@ -32,6 +32,14 @@
  * pinned and running the program, into the one ring (seq = k << 40 + i).
  * The consumer checks every producer's records in its order. No pipe peer
  * there (one writer per pipe is what the single-producer table shows).
+ * Reading that table in a guest with two CPUs: the consumer shares CPU 1
+ * with producer 1, so a run lasts about as long as CPU 1 needs for its
+ * producer's half plus every record's consumer work (CPU 0 finishes first
+ * and idles). The ratio is then one of per-record CPU cost on CPU 1, where
+ * uhp checks a CRC32C (the table under TCG, ~2x the bench's own byte
+ * check per record) that BPF's consumer does not; cons.cpu shows it. More
+ * producing CPUs than the consumer's own are needed to show what one ring
+ * per node buys against BPF's one locked ring.
  *
  * Throughput: the clock starts at the trigger (the sysfs write, the post
  * that wakes the BPF thread, the command to the pipe child) and stops at

@@ -1127,88 +1127,6 @@ typedef uint32_t (*seal_check_fn)(const void *src, uint32_t len,
 				  uint64_t q0, uint64_t q1, uint64_t q2);
 
 /*
- * uhp_peek()'s common case, as recv_fast() (same checks, the header read
- * once into registers) but the CRC is computed in place and nothing is
- * copied or consumed; anything else is peek_slow().
- */
-static inline __attribute__((always_inline)) int
-peek_body(struct uhp_channel *ch, struct uhp_rx *rx, seal_check_fn check_crc)
-{
-	unsigned k = ch->rr;
-	struct uhp_ring *r = &ch->rings[k];
-	uint64_t pos = r->rpos, q0, q1, q2, q3, tfr;
-	const unsigned char *b = (const unsigned char *)rec_at(r, pos);
-	uint32_t len;
-
-	if (uhp_unlikely(!ch->consumer || !rx))
-		return peek_slow(ch, rx);
-	/* Pairs with the producer's store-release of the committed tag. */
-	if (__atomic_load_n((const uint64_t *)b, __ATOMIC_ACQUIRE) != (pos ^ r->salt))
-		return peek_slow(ch, rx);
-	memcpy(&q0, b + 8, 8);
-	memcpy(&q1, b + 16, 8);
-	memcpy(&q2, b + 24, 8);
-	memcpy(&q3, b + 32, 8);
-	len = (uint32_t)q0;
-	if (uhp_unlikely(len > UHP_SEAL_COPY_MAX ||
-			 (q0 & (uint64_t)UHP_REC_F_DISCARD << 48) ||
-			 check_crc(b + UHP_REC_HDR_SIZE, len, q0, q1, q2) !=
-			 (uint32_t)q3))
-		return peek_slow(ch, rx);
-	rx->payload = b + UHP_REC_HDR_SIZE;
-	rx->len = len;
-	tfr = q0 >> 32 | (uint64_t)k << 32;
-	/* As in meta_fill(): only kernel rings say UHP_REC_F_KERNEL. */
-	if (!r->kernel)
-		tfr &= ~((uint64_t)UHP_REC_F_KERNEL << 16);
-	memcpy(&rx->meta, &q2, 8);
-	memcpy((char *)&rx->meta + offsetof(struct uhp_meta, src), &q1, 8);
-	memcpy((char *)&rx->meta + offsetof(struct uhp_meta, type), &tfr, 8);
-	rx->pos = pos;
-	r->peek_end = pos + UHP_REC_TOTAL(len);
-	rx->crc = (uint32_t)q3;
-	rx->pad_ = 0;
-	return 0;
-}
-
-static __attribute__((noinline)) int peek_generic(struct uhp_channel *ch,
-						  struct uhp_rx *rx)
-{
-	return peek_body(ch, rx, uhp__seal_check_generic);
-}
-
-#if defined(__x86_64__)
-UHP_T_SSE42 static int peek_sse42(struct uhp_channel *ch, struct uhp_rx *rx)
-{
-	return peek_body(ch, rx, uhp__seal_check_sse42);
-}
-#endif
-
-UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
-{
-#if defined(__x86_64__)
-	if (seal_sse42())
-		return peek_sse42(ch, rx);
-#endif
-	return peek_generic(ch, rx);
-}
-
-UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx)
-{
-	struct uhp_head hd;
-
-	if (!rx || !ch->consumer || rx->meta.ring >= ch->nr_rings ||
-	    ch->rings[rx->meta.ring].rpos != rx->pos ||
-	    ch->rings[rx->meta.ring].peek_end != rx->pos + UHP_REC_TOTAL(rx->len))
-		return -EINVAL;
-	hd.ring = rx->meta.ring;
-	hd.pos = rx->pos;
-	hd.total = UHP_REC_TOTAL(rx->len);
-	take(ch, &hd, true);
-	return 0;
-}
-
-/*
  * The record after the last one peeked in ring k, in place, if it is
  * committed, whole, no discard and its CRC checks: true and rx filled
  * (what peek_end covers grows by it). Anything else ends a batch there, to
@@ -1242,20 +1160,150 @@ static bool peek_next(struct uhp_channel *ch, unsigned k, struct uhp_rx *rx)
 	return true;
 }
 
-UHP_API int uhp_peek_batch(struct uhp_channel *ch, struct uhp_rx *rx,
-			   unsigned n)
+/*
+ * The record at pos of ring k, the common case only, as recv_fast() sees it
+ * (same checks, the header read once into registers) but the CRC computed
+ * in place and nothing copied or consumed: true and rx filled (peek_end at
+ * its end). False for anything else: not committed, a discard, longer than
+ * UHP_SEAL_COPY_MAX, a bad CRC, or (a batch) past a ring's worth from the
+ * head.
+ */
+static inline __attribute__((always_inline)) bool
+peek_rec(struct uhp_channel *ch, unsigned k, uint64_t pos, struct uhp_rx *rx,
+	 seal_check_fn check_crc)
 {
-	unsigned i;
+	struct uhp_ring *r = &ch->rings[k];
+	const unsigned char *b = (const unsigned char *)rec_at(r, pos);
+	uint64_t q0, q1, q2, q3, tfr;
+	uint32_t len;
+
+	/* Pairs with the producer's store-release of the committed tag. */
+	if (__atomic_load_n((const uint64_t *)b, __ATOMIC_ACQUIRE) != (pos ^ r->salt))
+		return false;
+	memcpy(&q0, b + 8, 8);
+	memcpy(&q1, b + 16, 8);
+	memcpy(&q2, b + 24, 8);
+	memcpy(&q3, b + 32, 8);
+	len = (uint32_t)q0;
+	if (uhp_unlikely(len > UHP_SEAL_COPY_MAX ||
+			 pos + UHP_REC_TOTAL(len) - r->rpos > ch->data_size ||
+			 (q0 & (uint64_t)UHP_REC_F_DISCARD << 48) ||
+			 check_crc(b + UHP_REC_HDR_SIZE, len, q0, q1, q2) !=
+			 (uint32_t)q3))
+		return false;
+	rx->payload = b + UHP_REC_HDR_SIZE;
+	rx->len = len;
+	tfr = q0 >> 32 | (uint64_t)k << 32;
+	/* As in meta_fill(): only kernel rings say UHP_REC_F_KERNEL. */
+	if (!r->kernel)
+		tfr &= ~((uint64_t)UHP_REC_F_KERNEL << 16);
+	memcpy(&rx->meta, &q2, 8);
+	memcpy((char *)&rx->meta + offsetof(struct uhp_meta, src), &q1, 8);
+	memcpy((char *)&rx->meta + offsetof(struct uhp_meta, type), &tfr, 8);
+	rx->pos = pos;
+	r->peek_end = pos + UHP_REC_TOTAL(len);
+	rx->crc = (uint32_t)q3;
+	rx->pad_ = 0;
+	return true;
+}
+
+/* uhp_peek(): peek_rec() at the cursor's head, else peek_slow(). */
+static inline __attribute__((always_inline)) int
+peek_body(struct uhp_channel *ch, struct uhp_rx *rx, seal_check_fn check_crc)
+{
+	unsigned k = ch->rr;
+
+	if (uhp_unlikely(!ch->consumer || !rx ||
+			 !peek_rec(ch, k, ch->rings[k].rpos, rx, check_crc)))
+		return peek_slow(ch, rx);
+	return 0;
+}
+
+/*
+ * uhp_peek_batch(): the head as uhp_peek() finds it, then the records after
+ * it in that ring, each through peek_rec() or, when that says no (a long
+ * record, say), peek_next(), which tells the rest apart; the first no
+ * from both ends the batch.
+ */
+static inline __attribute__((always_inline)) int
+peek_batch_body(struct uhp_channel *ch, struct uhp_rx *rx, unsigned n,
+		seal_check_fn check_crc)
+{
+	struct uhp_ring *r;
+	unsigned i, k;
 	int ret;
 
 	if (!n)
 		return 0;
-	ret = uhp_peek(ch, rx);		/* the head: checks, errors, stalls */
+	ret = peek_body(ch, rx, check_crc);
 	if (ret)
 		return ret;
-	for (i = 1; i < n && peek_next(ch, rx[0].meta.ring, &rx[i]); i++)
-		;
+	k = rx[0].meta.ring;
+	r = &ch->rings[k];
+	for (i = 1; i < n; i++)
+		if (!peek_rec(ch, k, r->peek_end, &rx[i], check_crc) &&
+		    !peek_next(ch, k, &rx[i]))
+			break;
 	return (int)i;
+}
+
+static __attribute__((noinline)) int peek_generic(struct uhp_channel *ch,
+						  struct uhp_rx *rx)
+{
+	return peek_body(ch, rx, uhp__seal_check_generic);
+}
+
+static __attribute__((noinline)) int
+peek_batch_generic(struct uhp_channel *ch, struct uhp_rx *rx, unsigned n)
+{
+	return peek_batch_body(ch, rx, n, uhp__seal_check_generic);
+}
+
+#if defined(__x86_64__)
+UHP_T_SSE42 static int peek_sse42(struct uhp_channel *ch, struct uhp_rx *rx)
+{
+	return peek_body(ch, rx, uhp__seal_check_sse42);
+}
+
+UHP_T_SSE42 static int peek_batch_sse42(struct uhp_channel *ch,
+					struct uhp_rx *rx, unsigned n)
+{
+	return peek_batch_body(ch, rx, n, uhp__seal_check_sse42);
+}
+#endif
+
+UHP_API int uhp_peek_batch(struct uhp_channel *ch, struct uhp_rx *rx,
+			   unsigned n)
+{
+#if defined(__x86_64__)
+	if (seal_sse42())
+		return peek_batch_sse42(ch, rx, n);
+#endif
+	return peek_batch_generic(ch, rx, n);
+}
+
+UHP_API int uhp_peek(struct uhp_channel *ch, struct uhp_rx *rx)
+{
+#if defined(__x86_64__)
+	if (seal_sse42())
+		return peek_sse42(ch, rx);
+#endif
+	return peek_generic(ch, rx);
+}
+
+UHP_API int uhp_release(struct uhp_channel *ch, const struct uhp_rx *rx)
+{
+	struct uhp_head hd;
+
+	if (!rx || !ch->consumer || rx->meta.ring >= ch->nr_rings ||
+	    ch->rings[rx->meta.ring].rpos != rx->pos ||
+	    ch->rings[rx->meta.ring].peek_end != rx->pos + UHP_REC_TOTAL(rx->len))
+		return -EINVAL;
+	hd.ring = rx->meta.ring;
+	hd.pos = rx->pos;
+	hd.total = UHP_REC_TOTAL(rx->len);
+	take(ch, &hd, true);
+	return 0;
 }
 
 /*
