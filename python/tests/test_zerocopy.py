@@ -158,3 +158,34 @@ def test_peek_on_producer_is_eperm(pair):
     with pytest.raises(PermissionError) as ei:
         p.peek()
     assert ei.value.errno == errno.EPERM
+
+
+def test_peek_batch_release_batch(pair):
+    c, p = pair
+    with pytest.raises(BlockingIOError) as ei:
+        c.peek_batch()
+    assert ei.value.function == "uhp_peek_batch"
+    for i in range(5):
+        p.send(b"rec%d" % i, seq=i)
+    got = c.peek_batch(16, with_meta=True)
+    assert [bytes(v) for v, _ in got] == [b"rec%d" % i for i in range(5)]
+    assert [m.seq for _, m in got] == list(range(5))
+    views = [v for v, _ in got]
+    assert all(v.readonly for v in views)
+    c.release_batch(views[:2])          # a prefix
+    with pytest.raises(ValueError):
+        bytes(views[0])
+    with pytest.raises(ValueError):
+        c.release_batch(views[:1])      # no longer live
+    with pytest.raises(OSError) as ei:
+        c.release_batch([views[3]])     # not the head: nothing consumed
+    assert ei.value.errno == errno.EINVAL
+    assert ei.value.function == "uhp_release_batch"
+    assert c.recv() == b"rec2"          # rec2 was still the head
+    rest = c.peek_batch(8)
+    assert [bytes(v) for v in rest] == [b"rec3", b"rec4"]
+    c.release_batch(rest)
+    with pytest.raises(BlockingIOError):
+        c.peek()
+    with pytest.raises(ValueError):
+        c.peek_batch(0)

@@ -371,6 +371,11 @@ f_recv = _proto(fast, "uhp_recv", c_ssize_t, None)
 f_recv_batch = _proto(fast, "uhp_recv_batch", c_int, None)
 f_peek = _proto(fast, "uhp_peek", c_int, None)
 f_release = _proto(fast, "uhp_release", c_int, None)
+# libuhp 0.3: None with an older library (peek_batch() says so).
+f_peek_batch = (_proto(fast, "uhp_peek_batch", c_int, None)
+                if hasattr(lib, "uhp_peek_batch") else None)
+f_release_batch = (_proto(fast, "uhp_release_batch", c_int, None)
+                   if hasattr(lib, "uhp_release_batch") else None)
 
 # A memoryview straight over libuhp's memory (no owner object): the binding
 # releases it itself when the memory stops being ours.

@@ -941,6 +941,51 @@ class Channel:
         if ret:
             raise _error(ret, "uhp_release", self.name)
 
+    def peek_batch(self, n=64, with_meta=False):
+        """uhp_peek_batch(): up to n records of one ring in place, in their
+        order, as read-only memoryviews (with_meta: (view, Meta) pairs);
+        release_batch() consumes them, all or the first k, with one store.
+        The views follow peek()'s rules. BlockingIOError when empty."""
+        p = self._ptr()
+        if C.f_peek_batch is None:
+            raise NotImplementedError("libuhp before 0.3 has no uhp_peek_batch")
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        arr = (C.struct_uhp_rx * n)()
+        ret = C.f_peek_batch(p, arr, ctypes.c_uint(n))
+        if ret < 0:
+            raise _error(ret, "uhp_peek_batch", self.name)
+        out = []
+        for i in range(ret):
+            rx = C.struct_uhp_rx()
+            ctypes.pointer(rx)[0] = arr[i]
+            view = C.memview(rx.payload, rx.len, C.PyBUF_READ)
+            self._peeks[id(view)] = (view, rx)
+            out.append((view, _meta_of(rx.meta)) if with_meta else view)
+        return out
+
+    def release_batch(self, views):
+        """uhp_release_batch(): consume the records behind views, the first
+        len(views) of what the last peek_batch() returned, in its order,
+        releasing the views (as release(), also when it fails: OSError
+        EINVAL, nothing consumed, when they are not those records)."""
+        p = self._ptr()
+        views = list(views)
+        if C.f_release_batch is None:
+            raise NotImplementedError("libuhp before 0.3 has no uhp_release_batch")
+        if not views:
+            return
+        for v in views:
+            ent = self._peeks.get(id(v))
+            if ent is None or ent[0] is not v:
+                raise ValueError("not a live peek_batch() view of this channel")
+        # As release(): the views go first (a view still exported stops it).
+        rxs = [self._take(self._peeks, v, "peek_batch() view") for v in views]
+        arr = (C.struct_uhp_rx * len(rxs))(*rxs)
+        ret = C.f_release_batch(p, arr, ctypes.c_uint(len(rxs)))
+        if ret:
+            raise _error(ret, "uhp_release_batch", self.name)
+
     class _Peeked:
         __slots__ = ("ch", "view")
 
