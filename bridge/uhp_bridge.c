@@ -74,6 +74,64 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+#ifdef UHP_BRIDGE_LATTRACE
+/*
+ * Latency trace, for bench/bridge only (make -C bridge LATTRACE=1): the
+ * first 8 payload bytes of a record are taken as its sender's
+ * CLOCK_MONOTONIC stamp (bench_bridge puts it there), and each stage a
+ * record passes is noted with that stamp and the time, then written to
+ * $UHP_BRIDGE_LATTRACE ("stage sent_ns at_ns" lines) at exit.
+ */
+enum { LT_A_PEEK = 1, LT_A_PUB, LT_B_IN, LT_B_COMMIT, LT_A_PREPUB };
+struct lt_ent {
+	int64_t sent, at;
+	int stage;
+};
+#define LT_CAP (1u << 21)
+static struct lt_ent *g_lt;
+static _Atomic uint64_t g_lt_n;
+
+static void lt_mark(int stage, const void *payload, uint32_t len)
+{
+	int64_t sent, at = now_ns();
+	uint64_t i;
+
+	if (!g_lt || len < 8)
+		return;
+	memcpy(&sent, payload, 8);
+	if (sent <= 0 || sent > at || at - sent > 10000000000LL)
+		return;		/* not a stamp */
+	i = atomic_fetch_add(&g_lt_n, 1);
+	if (i < LT_CAP)
+		g_lt[i] = (struct lt_ent){ sent, at, stage };
+}
+
+static void lt_open(void)
+{
+	if (getenv("UHP_BRIDGE_LATTRACE"))
+		g_lt = calloc(LT_CAP, sizeof(*g_lt));
+}
+
+static void lt_dump(void)
+{
+	const char *path = getenv("UHP_BRIDGE_LATTRACE");
+	uint64_t n = atomic_load(&g_lt_n);
+	FILE *f;
+
+	if (!g_lt || !path || !(f = fopen(path, "w")))
+		return;
+	for (uint64_t i = 0; i < n && i < LT_CAP; i++)
+		fprintf(f, "%d %" PRId64 " %" PRId64 "\n", g_lt[i].stage, g_lt[i].sent, g_lt[i].at);
+	fclose(f);
+	free(g_lt);
+	g_lt = NULL;
+}
+#else
+#define lt_mark(stage, payload, len) ((void)0)
+#define lt_open() ((void)0)
+#define lt_dump() ((void)0)
+#endif
+
 static void logmsg(const char *lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void logmsg(const char *lvl, const char *fmt, ...)
@@ -1283,6 +1341,7 @@ static int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wir
 				      memory_order_release);
 	}
 	uhp_commit(e->ch, &t, &meta);
+	lt_mark(LT_B_COMMIT, data, len);
 	if (idx >= 0) {
 		atomic_store_explicit((_Atomic uint64_t *)&st->src[idx].next, lseq + 1,
 				      memory_order_release);
@@ -1450,6 +1509,14 @@ static enum act in_handle(struct export *e, natsMsg *m, bool js)
 	struct wire w;
 	enum act a = A_ACK;
 
+#ifdef UHP_BRIDGE_LATTRACE
+	if (natsMsgHeader_Get(m, "Uhp-Batch", &bv) == NATS_OK && bv)
+		lt_mark(LT_B_IN, data + sizeof(struct frame),
+			len > sizeof(struct frame) ? len - (uint32_t)sizeof(struct frame) : 0);
+	else
+		lt_mark(LT_B_IN, data, len);
+	bv = NULL;
+#endif
 	CNT_INC(e->received);
 	if (natsMsgHeader_Get(m, "Uhp-Link", &link) != NATS_OK || !link)
 		link = NULL;
@@ -2051,7 +2118,10 @@ static natsStatus publish_rec(struct route *r, const void *payload, uint32_t len
 	if (s != NATS_OK)
 		return s;
 	corrupt_by_hook(r, (char *)natsMsg_GetData(m), len);
-	return publish_link(r, m, lseq, set_headers(m, w));
+	lt_mark(LT_A_PREPUB, payload, len);
+	s = publish_link(r, m, lseq, set_headers(m, w));
+	lt_mark(LT_A_PUB, payload, len);
+	return s;
 }
 
 /* Publish frames [buf, buf+bytes) holding n records, the first lseq first. */
@@ -2081,7 +2151,12 @@ static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
 			off += sizeof(f) + f.len;
 		}
 	}
-	return publish_link(r, m, lseq, natsMsgHeader_Set(m, "Uhp-Batch", nb));
+	if (bytes > sizeof(struct frame))
+		lt_mark(LT_A_PREPUB, buf + sizeof(struct frame), (uint32_t)(bytes - sizeof(struct frame)));
+	s = publish_link(r, m, lseq, natsMsgHeader_Set(m, "Uhp-Batch", nb));
+	if (bytes > sizeof(struct frame))
+		lt_mark(LT_A_PUB, buf + sizeof(struct frame), (uint32_t)(bytes - sizeof(struct frame)));
+	return s;
 }
 
 /* One record (w: its meta) or a batch of n (w NULL: frames in buf). */
@@ -2147,6 +2222,7 @@ static void *core_route_thread(void *arg)
 					  .crc = rx.crc, .type = rx.meta.type,
 					  .flags = rx.meta.flags, .useq = rx.meta.seq };
 
+			lt_mark(LT_A_PEEK, rx.payload, rx.len);
 			if (r->batch > 1 && sizeof(struct frame) + rx.len <= cap) {
 				if (n && bytes + sizeof(struct frame) + rx.len > cap)
 					break;		/* next batch */
@@ -2598,6 +2674,7 @@ static void *js_route_thread(void *arg)
 					break;
 				if (uhp_peek(r->ch, &rx))
 					break;
+				lt_mark(LT_A_PEEK, rx.payload, rx.len);
 				if (r->cur.last_valid && rx.meta.ring == r->cur.last_ring &&
 				    rx.pos == r->cur.last_pos && rx.crc == r->cur.last_crc &&
 				    rx.len == r->cur.last_len) {
@@ -3002,6 +3079,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	lt_open();
 	nats_Open(-1);
 	if (connect_nats(&g_nc_in, "in") != NATS_OK ||
 	    connect_nats(&g_nc_out, "out") != NATS_OK) {
@@ -3076,5 +3154,6 @@ int main(int argc, char **argv)
 	for (int i = 0; i < C.nexports; i++)
 		uhp_close(C.exports[i]->ch);
 	nats_Close();
+	lt_dump();
 	return rc;
 }
