@@ -2250,19 +2250,12 @@ static void *core_route_thread(void *arg)
 			bytes = 0;
 			goto next;
 		}
-		if (n == 1) {
-			/* a batch of one goes as a plain record (what foreign
-			 * subscribers read best) */
-			struct frame f;
-			struct wire w;
-
-			memcpy(&f, buf, sizeof(f));
-			w = (struct wire){ .src = f.src, .dst = f.dst, .crc = f.crc, .type = f.type,
-					   .flags = f.flags, .useq = f.seq };
-			s = core_publish_held(r, buf + sizeof(f), f.len, 1, &w, NULL);
-		} else if (n > 1) {
+		/* A lone record too goes framed (only with batch > 1: the
+		 * subscriber is a bridge): two headers to write and parse
+		 * instead of seven, on the path of every record that finds
+		 * the route idle. */
+		if (n)
 			s = core_publish_held(r, buf, bytes, n, NULL, &last_err);
-		}
 		if (n) {
 			if (s == NATS_MAX_PAYLOAD) {
 				CNT_ADD(r->too_big, n);
@@ -2751,9 +2744,10 @@ static void *js_route_thread(void *arg)
 				bytes += frame_put(r->batch_buf + bytes, en + 1, en->len, &w);
 				nb++;
 			}
-			if (nb == 1)
+			/* framed even alone unless batch=1 (see core_route_thread()) */
+			if (nb == 1 && r->batch == 1)
 				js_publish_slot(r, first);
-			else if (nb > 1)
+			else if (nb)
 				js_publish(r, first, nb, r->batch_buf, bytes, NULL);
 		}
 		if (progress)
