@@ -38,6 +38,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -179,6 +180,17 @@ static uint64_t rand64(void)
 	while (getrandom(&v, sizeof(v), 0) != sizeof(v))
 		;
 	return v ? v : 1;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
 }
 
 static void sleep_us(long us)
@@ -327,6 +339,7 @@ struct config {
 	int64_t dup_window_ms;
 	int64_t ring_size;
 	int64_t spin;
+	int64_t spin_us;
 	int64_t stats_ms;
 	int64_t core_pending_msgs;
 	int64_t reconnect_buf;
@@ -357,6 +370,7 @@ static struct config C = {
 	.dup_window_ms = 120000,
 	.ring_size = 1 << 20,
 	.spin = 0,
+	.spin_us = 0,
 	.stats_ms = 1000,
 	.core_pending_msgs = 1 << 20,
 	.reconnect_buf = 64 << 20,
@@ -519,6 +533,9 @@ struct route {
 	uint64_t instance;
 	char link_pfx[160];	/* "<host>/<outbox>/<instance hex>/" */
 
+	/* outbox_wait(): when records were last taken, and the mean gap */
+	int64_t last_take_ns, gap_ns;
+
 	/* core */
 	uint64_t core_seq;
 
@@ -626,6 +643,7 @@ static int parse_global(const char *k, const char *v)
 		{ "dup_window_ms", &C.dup_window_ms },
 		{ "ring_size", &C.ring_size },
 		{ "spin", &C.spin },
+		{ "spin_us", &C.spin_us },
 		{ "stats_ms", &C.stats_ms },
 		{ "core_pending_msgs", &C.core_pending_msgs },
 		{ "reconnect_buf", &C.reconnect_buf },
@@ -2202,6 +2220,46 @@ static natsStatus core_publish_held(struct route *r, const char *buf, size_t byt
 	return s;
 }
 
+/*
+ * Records were taken from the outbox: note when, and the mean gap between
+ * such moments (a burst counts once), for outbox_wait().
+ */
+static void outbox_took(struct route *r)
+{
+	int64_t now = now_ns(), gap = now - r->last_take_ns;
+
+	if (gap > 1000000000LL)
+		gap = 1000000000LL;
+	r->gap_ns = r->last_take_ns ? (r->gap_ns * 7 + gap) / 8 : gap;
+	r->last_take_ns = now;
+}
+
+/*
+ * Wait for records in the outbox. A thread that sleeps costs every record
+ * that finds it asleep a wakeup (the futex, the scheduler, on a VM an idle
+ * vCPU's exit): tens to hundreds of us on the path that is measured. So
+ * while records came often lately (their mean gap within spin_us), poll
+ * the outbox until spin_us after the last one, yielding the CPU every 32
+ * checks, and only then sleep. Records that come less often than that
+ * never make it spin: an idle or slow route costs no CPU.
+ */
+static int outbox_wait(struct route *r, int timeout_ms)
+{
+	if (C.spin_us > 0 && r->last_take_ns && r->gap_ns <= C.spin_us * 1000) {
+		int64_t end = r->last_take_ns + C.spin_us * 1000;
+
+		for (unsigned i = 1; !g_stop && now_ns() < end; i++) {
+			if (uhp_wait(r->ch, 0) == 1)
+				return 1;
+			if (i % 32)
+				cpu_relax();
+			else
+				sched_yield();
+		}
+	}
+	return uhp_wait(r->ch, timeout_ms);
+}
+
 static void *core_route_thread(void *arg)
 {
 	struct route *r = arg;
@@ -2217,6 +2275,8 @@ static void *core_route_thread(void *arg)
 		int rc;
 
 		/* Natural batching: as many records as are there, no waiting. */
+		if (uhp_wait(r->ch, 0) == 1)
+			outbox_took(r);
 		while (n < (unsigned)r->batch && (rc = uhp_peek(r->ch, &rx)) == 0) {
 			struct wire w = { .src = rx.meta.src, .dst = rx.meta.dst,
 					  .crc = rx.crc, .type = rx.meta.type,
@@ -2266,7 +2326,7 @@ static void *core_route_thread(void *arg)
 			CNT_ADD(r->published, n);
 			continue;
 		}
-		uhp_wait(r->ch, 100);
+		outbox_wait(r, 100);
 next:		;
 	}
 	free(buf);
@@ -2653,6 +2713,7 @@ static void *js_route_thread(void *arg)
 		{
 			uint64_t first = r->cur.next_seq;
 			unsigned nb = 0;
+			bool took = false;
 			size_t bytes = 0;
 
 			for (int n = 0; n < 256 && !g_stop && !deferred && !atomic_load(&r->failed_any) &&
@@ -2730,6 +2791,9 @@ static void *js_route_thread(void *arg)
 				spool_commit(r);		/* now it is ours ... */
 				uhp_release(r->ch, &rx);	/* ... and no longer the ring's */
 				CNT_INC(r->forwarded);
+				if (!took)
+					outbox_took(r);
+				took = true;
 				progress = true;
 				if (sizeof(struct frame) + en->len > r->batch_cap) {
 					/* too big to batch: alone, after the batch */
@@ -2761,9 +2825,9 @@ static void *js_route_thread(void *arg)
 				    r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight;
 
 			if (!full && r->cur.next_seq == r->cur.head_seq) {
-				uhp_wait(r->ch, 50);
+				outbox_wait(r, 50);
 			} else if (!full) {
-				uhp_wait(r->ch, 2);
+				outbox_wait(r, 2);
 			} else {
 				struct timespec ts;
 
