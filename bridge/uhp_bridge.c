@@ -415,6 +415,8 @@ struct in_state {
 	struct src_ent src[MAX_SRC];
 };
 
+#define MSG_HIST	16
+
 struct export {
 	char chan[UHP_NAME_MAX];
 	enum mode mode;
@@ -431,7 +433,9 @@ struct export {
 	natsSubscription *sub;	/* core */
 	pthread_t thr;		/* jetstream puller */
 	bool thr_started;
-	double avg_total;	/* EWMA of ring bytes per NATS message */
+	/* ring bytes the last MSG_HIST messages took (pull_msg_bytes()) */
+	uint32_t msg_hist[MSG_HIST];
+	unsigned msg_hist_n;
 	uint64_t msg_bytes;	/* ring bytes the current message took */
 
 	_Atomic uint64_t received, committed, crc_refused, malformed, dups,
@@ -1751,7 +1755,6 @@ static int open_export_channel(struct export *e)
 	}
 	if (uhp_ring_fill(e->ch, uhp_producer_ring(e->ch), &used, &e->ring_bytes))
 		e->ring_bytes = (uint64_t)e->ring_size;
-	e->avg_total = 128;
 	LOG_INFO("export %s (%s, %s): %s, subject %s%s%s", e->chan,
 		 uhp_channel_kind(e->ch), r ? "created" : "attached",
 		 mode_name(e->mode), e->subject,
@@ -1839,6 +1842,28 @@ static natsStatus ensure_stream(struct export *e)
 }
 
 /* An outstanding pull request: its own reply subject, so we count exactly. */
+/*
+ * How many messages a pull may ask for with free bytes in the ring: as many
+ * as fit if each takes as much as the largest of the last MSG_HIST ones
+ * (a batch of 128 small records takes ~17 KB, a lone record ~100 B; an
+ * average that adapts slowly asked for far more batches than fit, the
+ * commit then waited for room while the rest sat unacknowledged in the
+ * client's queue until the server redelivered them). Before the first
+ * message, one: its size tells the next pull.
+ */
+static int64_t pull_room(const struct export *e, uint64_t free_bytes)
+{
+	uint64_t per = 0;
+	unsigned n = e->msg_hist_n < MSG_HIST ? e->msg_hist_n : MSG_HIST;
+
+	for (unsigned i = 0; i < n; i++)
+		if (e->msg_hist[i] > per)
+			per = e->msg_hist[i];
+	if (!per)
+		return free_bytes ? 1 : 0;
+	return (int64_t)(free_bytes / per);
+}
+
 struct pull_req {
 	uint64_t id;
 	int64_t batch, got;
@@ -1899,14 +1924,19 @@ static void *js_pull_thread(void *arg)
 
 			if (fr)
 				LOG_RATE("warning", "%s: uhp_ring_fill: %s", e->chan, strerror(-fr));
-			room = (int64_t)((size > used ? size - used : 0) /
-					 (e->avg_total > 64 ? e->avg_total : 64));
+			room = pull_room(e, size > used ? size - used : 0);
 			want = room - outstanding;
 			if (want > C.fetch_batch - outstanding)
 				want = C.fetch_batch - outstanding;
-			if (want >= 1 && (want >= C.fetch_batch / 4 || outstanding == 0)) {
+			if (want >= 1 && (want * 4 >= (room < C.fetch_batch ? room : C.fetch_batch) ||
+					  outstanding == 0)) {
 				struct pull_req *r = &reqs[free_r];
 
+				/* the stall clock runs from the first request
+				 * after none was out: a full channel we did not
+				 * ask for more for is not the consumer's stall */
+				if (!outstanding && now > last_rx)
+					last_rx = now;
 				r->id = ++req_id;
 				r->batch = want;
 				r->got = 0;
@@ -2004,7 +2034,8 @@ static void *js_pull_thread(void *arg)
 				 * channel: that time is ours, not the consumer's */
 				last_rx = now_ns();
 				if (e->msg_bytes)
-					e->avg_total = e->avg_total * 0.95 + (double)e->msg_bytes * 0.05;
+					e->msg_hist[e->msg_hist_n++ % MSG_HIST] =
+						e->msg_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)e->msg_bytes;
 
 				if (reply && *reply) {
 					if (a == A_ACK) {
