@@ -433,7 +433,7 @@ struct export {
 	natsSubscription *sub;	/* core */
 	pthread_t thr;		/* jetstream puller */
 	bool thr_started;
-	/* ring bytes the last MSG_HIST messages took (pull_msg_bytes()) */
+	/* ring bytes the last MSG_HIST messages took (pull_room()) */
 	uint32_t msg_hist[MSG_HIST];
 	unsigned msg_hist_n;
 	uint64_t msg_bytes;	/* ring bytes the current message took */
@@ -876,6 +876,8 @@ static int load_config(const char *file)
 	if (C.max_inflight < 1 || C.fetch_batch < 1 || C.spool_bytes < 65536 ||
 	    (C.spool_bytes & (C.spool_bytes - 1)))
 		return cfg_err(file, 0, "max_inflight, fetch_batch >= 1; spool_bytes a power of two >= 64K");
+	if (C.spin_us < 0 || C.spin_us > 1000000)
+		return cfg_err(file, 0, "spin_us: 0 to 1000000 (1 s)");
 
 	/* derived names and clash checks */
 	for (int i = 0; i < C.nexports; i++) {

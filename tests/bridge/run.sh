@@ -434,6 +434,8 @@ t9() {
     "$BRIDGE" --check -c "$bad" >"$T/t9.out" 2>&1 && rc=1
     printf 'host A\nnats nats://127.0.0.1:1\nexport x mode=fast\n' >"$bad"
     "$BRIDGE" --check -c "$bad" >>"$T/t9.out" 2>&1 && rc=1
+    printf 'host A\nnats nats://127.0.0.1:1\nspin_us 2000000\n' >"$bad"
+    "$BRIDGE" --check -c "$bad" >>"$T/t9.out" 2>&1 && rc=1
     "$BRIDGE" --check -c "$T/B.conf" >>"$T/t9.out" 2>&1 || rc=1
     if [[ $rc == 0 ]]; then
         ok "configuration: clashing or unknown settings are refused with the line number; --check prints what a good one means"
