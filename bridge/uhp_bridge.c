@@ -1884,6 +1884,7 @@ static void *js_pull_thread(void *arg)
 	char subj[256], rsubj[192], next_subj[256], body[128];
 	uint64_t req_id = 0;
 	int64_t last_rx = now_ns(), last_probe = 0;
+	bool room_waited = false;	/* no request out: the channel was full */
 	size_t ilen;
 
 	while (!g_stop && ensure_stream(e) != NATS_OK)
@@ -1930,15 +1931,19 @@ static void *js_pull_thread(void *arg)
 			want = room - outstanding;
 			if (want > C.fetch_batch - outstanding)
 				want = C.fetch_batch - outstanding;
+			if (room < 1 && outstanding == 0)
+				room_waited = true;
 			if (want >= 1 && (want * 4 >= (room < C.fetch_batch ? room : C.fetch_batch) ||
 					  outstanding == 0)) {
 				struct pull_req *r = &reqs[free_r];
 
 				/* the stall clock runs from the first request
-				 * after none was out: a full channel we did not
-				 * ask for more for is not the consumer's stall */
-				if (!outstanding && now > last_rx)
+				 * after the channel had no room for any: that
+				 * wait is ours, not the consumer's (requests
+				 * that expire and are asked again are not) */
+				if (room_waited && now > last_rx)
 					last_rx = now;
+				room_waited = false;
 				r->id = ++req_id;
 				r->batch = want;
 				r->got = 0;
