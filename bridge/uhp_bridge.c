@@ -38,6 +38,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -73,6 +74,64 @@ static int64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
+#ifdef UHP_BRIDGE_LATTRACE
+/*
+ * Latency trace, for bench/bridge only (make -C bridge LATTRACE=1): the
+ * first 8 payload bytes of a record are taken as its sender's
+ * CLOCK_MONOTONIC stamp (bench_bridge puts it there), and each stage a
+ * record passes is noted with that stamp and the time, then written to
+ * $UHP_BRIDGE_LATTRACE ("stage sent_ns at_ns" lines) at exit.
+ */
+enum { LT_A_PEEK = 1, LT_A_PUB, LT_B_IN, LT_B_COMMIT, LT_A_PREPUB };
+struct lt_ent {
+	int64_t sent, at;
+	int stage;
+};
+#define LT_CAP (1u << 21)
+static struct lt_ent *g_lt;
+static _Atomic uint64_t g_lt_n;
+
+static void lt_mark(int stage, const void *payload, uint32_t len)
+{
+	int64_t sent, at = now_ns();
+	uint64_t i;
+
+	if (!g_lt || len < 8)
+		return;
+	memcpy(&sent, payload, 8);
+	if (sent <= 0 || sent > at || at - sent > 10000000000LL)
+		return;		/* not a stamp */
+	i = atomic_fetch_add(&g_lt_n, 1);
+	if (i < LT_CAP)
+		g_lt[i] = (struct lt_ent){ sent, at, stage };
+}
+
+static void lt_open(void)
+{
+	if (getenv("UHP_BRIDGE_LATTRACE"))
+		g_lt = calloc(LT_CAP, sizeof(*g_lt));
+}
+
+static void lt_dump(void)
+{
+	const char *path = getenv("UHP_BRIDGE_LATTRACE");
+	uint64_t n = atomic_load(&g_lt_n);
+	FILE *f;
+
+	if (!g_lt || !path || !(f = fopen(path, "w")))
+		return;
+	for (uint64_t i = 0; i < n && i < LT_CAP; i++)
+		fprintf(f, "%d %" PRId64 " %" PRId64 "\n", g_lt[i].stage, g_lt[i].sent, g_lt[i].at);
+	fclose(f);
+	free(g_lt);
+	g_lt = NULL;
+}
+#else
+#define lt_mark(stage, payload, len) ((void)0)
+#define lt_open() ((void)0)
+#define lt_dump() ((void)0)
+#endif
 
 static void logmsg(const char *lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -121,6 +180,17 @@ static uint64_t rand64(void)
 	while (getrandom(&v, sizeof(v), 0) != sizeof(v))
 		;
 	return v ? v : 1;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
 }
 
 static void sleep_us(long us)
@@ -269,6 +339,7 @@ struct config {
 	int64_t dup_window_ms;
 	int64_t ring_size;
 	int64_t spin;
+	int64_t spin_us;
 	int64_t stats_ms;
 	int64_t core_pending_msgs;
 	int64_t reconnect_buf;
@@ -299,6 +370,7 @@ static struct config C = {
 	.dup_window_ms = 120000,
 	.ring_size = 1 << 20,
 	.spin = 0,
+	.spin_us = 0,
 	.stats_ms = 1000,
 	.core_pending_msgs = 1 << 20,
 	.reconnect_buf = 64 << 20,
@@ -343,6 +415,8 @@ struct in_state {
 	struct src_ent src[MAX_SRC];
 };
 
+#define MSG_HIST	16
+
 struct export {
 	char chan[UHP_NAME_MAX];
 	enum mode mode;
@@ -359,7 +433,9 @@ struct export {
 	natsSubscription *sub;	/* core */
 	pthread_t thr;		/* jetstream puller */
 	bool thr_started;
-	double avg_total;	/* EWMA of ring bytes per NATS message */
+	/* ring bytes the last MSG_HIST messages took (pull_room()) */
+	uint32_t msg_hist[MSG_HIST];
+	unsigned msg_hist_n;
 	uint64_t msg_bytes;	/* ring bytes the current message took */
 
 	_Atomic uint64_t received, committed, crc_refused, malformed, dups,
@@ -460,6 +536,9 @@ struct route {
 	bool thr_started;
 	uint64_t instance;
 	char link_pfx[160];	/* "<host>/<outbox>/<instance hex>/" */
+
+	/* outbox_wait(): when records were last taken, and the mean gap */
+	int64_t last_take_ns, gap_ns;
 
 	/* core */
 	uint64_t core_seq;
@@ -568,6 +647,7 @@ static int parse_global(const char *k, const char *v)
 		{ "dup_window_ms", &C.dup_window_ms },
 		{ "ring_size", &C.ring_size },
 		{ "spin", &C.spin },
+		{ "spin_us", &C.spin_us },
 		{ "stats_ms", &C.stats_ms },
 		{ "core_pending_msgs", &C.core_pending_msgs },
 		{ "reconnect_buf", &C.reconnect_buf },
@@ -796,6 +876,8 @@ static int load_config(const char *file)
 	if (C.max_inflight < 1 || C.fetch_batch < 1 || C.spool_bytes < 65536 ||
 	    (C.spool_bytes & (C.spool_bytes - 1)))
 		return cfg_err(file, 0, "max_inflight, fetch_batch >= 1; spool_bytes a power of two >= 64K");
+	if (C.spin_us < 0 || C.spin_us > 1000000)
+		return cfg_err(file, 0, "spin_us: 0 to 1000000 (1 s)");
 
 	/* derived names and clash checks */
 	for (int i = 0; i < C.nexports; i++) {
@@ -1283,6 +1365,7 @@ static int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wir
 				      memory_order_release);
 	}
 	uhp_commit(e->ch, &t, &meta);
+	lt_mark(LT_B_COMMIT, data, len);
 	if (idx >= 0) {
 		atomic_store_explicit((_Atomic uint64_t *)&st->src[idx].next, lseq + 1,
 				      memory_order_release);
@@ -1450,6 +1533,14 @@ static enum act in_handle(struct export *e, natsMsg *m, bool js)
 	struct wire w;
 	enum act a = A_ACK;
 
+#ifdef UHP_BRIDGE_LATTRACE
+	if (natsMsgHeader_Get(m, "Uhp-Batch", &bv) == NATS_OK && bv)
+		lt_mark(LT_B_IN, data + sizeof(struct frame),
+			len > sizeof(struct frame) ? len - (uint32_t)sizeof(struct frame) : 0);
+	else
+		lt_mark(LT_B_IN, data, len);
+	bv = NULL;
+#endif
 	CNT_INC(e->received);
 	if (natsMsgHeader_Get(m, "Uhp-Link", &link) != NATS_OK || !link)
 		link = NULL;
@@ -1666,7 +1757,6 @@ static int open_export_channel(struct export *e)
 	}
 	if (uhp_ring_fill(e->ch, uhp_producer_ring(e->ch), &used, &e->ring_bytes))
 		e->ring_bytes = (uint64_t)e->ring_size;
-	e->avg_total = 128;
 	LOG_INFO("export %s (%s, %s): %s, subject %s%s%s", e->chan,
 		 uhp_channel_kind(e->ch), r ? "created" : "attached",
 		 mode_name(e->mode), e->subject,
@@ -1754,6 +1844,28 @@ static natsStatus ensure_stream(struct export *e)
 }
 
 /* An outstanding pull request: its own reply subject, so we count exactly. */
+/*
+ * How many messages a pull may ask for with free bytes in the ring: as many
+ * as fit if each takes as much as the largest of the last MSG_HIST ones
+ * (a batch of 128 small records takes ~17 KB, a lone record ~100 B; an
+ * average that adapts slowly asked for far more batches than fit, the
+ * commit then waited for room while the rest sat unacknowledged in the
+ * client's queue until the server redelivered them). Before the first
+ * message, one: its size tells the next pull.
+ */
+static int64_t pull_room(const struct export *e, uint64_t free_bytes)
+{
+	uint64_t per = 0;
+	unsigned n = e->msg_hist_n < MSG_HIST ? e->msg_hist_n : MSG_HIST;
+
+	for (unsigned i = 0; i < n; i++)
+		if (e->msg_hist[i] > per)
+			per = e->msg_hist[i];
+	if (!per)
+		return free_bytes ? 1 : 0;
+	return (int64_t)(free_bytes / per);
+}
+
 struct pull_req {
 	uint64_t id;
 	int64_t batch, got;
@@ -1772,6 +1884,7 @@ static void *js_pull_thread(void *arg)
 	char subj[256], rsubj[192], next_subj[256], body[128];
 	uint64_t req_id = 0;
 	int64_t last_rx = now_ns(), last_probe = 0;
+	bool room_waited = false;	/* no request out: the channel was full */
 	size_t ilen;
 
 	while (!g_stop && ensure_stream(e) != NATS_OK)
@@ -1814,14 +1927,23 @@ static void *js_pull_thread(void *arg)
 
 			if (fr)
 				LOG_RATE("warning", "%s: uhp_ring_fill: %s", e->chan, strerror(-fr));
-			room = (int64_t)((size > used ? size - used : 0) /
-					 (e->avg_total > 64 ? e->avg_total : 64));
+			room = pull_room(e, size > used ? size - used : 0);
 			want = room - outstanding;
 			if (want > C.fetch_batch - outstanding)
 				want = C.fetch_batch - outstanding;
-			if (want >= 1 && (want >= C.fetch_batch / 4 || outstanding == 0)) {
+			if (room < 1 && outstanding == 0)
+				room_waited = true;
+			if (want >= 1 && (want * 4 >= (room < C.fetch_batch ? room : C.fetch_batch) ||
+					  outstanding == 0)) {
 				struct pull_req *r = &reqs[free_r];
 
+				/* the stall clock runs from the first request
+				 * after the channel had no room for any: that
+				 * wait is ours, not the consumer's (requests
+				 * that expire and are asked again are not) */
+				if (room_waited && now > last_rx)
+					last_rx = now;
+				room_waited = false;
 				r->id = ++req_id;
 				r->batch = want;
 				r->got = 0;
@@ -1919,7 +2041,8 @@ static void *js_pull_thread(void *arg)
 				 * channel: that time is ours, not the consumer's */
 				last_rx = now_ns();
 				if (e->msg_bytes)
-					e->avg_total = e->avg_total * 0.95 + (double)e->msg_bytes * 0.05;
+					e->msg_hist[e->msg_hist_n++ % MSG_HIST] =
+						e->msg_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)e->msg_bytes;
 
 				if (reply && *reply) {
 					if (a == A_ACK) {
@@ -2051,7 +2174,10 @@ static natsStatus publish_rec(struct route *r, const void *payload, uint32_t len
 	if (s != NATS_OK)
 		return s;
 	corrupt_by_hook(r, (char *)natsMsg_GetData(m), len);
-	return publish_link(r, m, lseq, set_headers(m, w));
+	lt_mark(LT_A_PREPUB, payload, len);
+	s = publish_link(r, m, lseq, set_headers(m, w));
+	lt_mark(LT_A_PUB, payload, len);
+	return s;
 }
 
 /* Publish frames [buf, buf+bytes) holding n records, the first lseq first. */
@@ -2081,7 +2207,12 @@ static natsStatus publish_batch(struct route *r, const char *buf, size_t bytes,
 			off += sizeof(f) + f.len;
 		}
 	}
-	return publish_link(r, m, lseq, natsMsgHeader_Set(m, "Uhp-Batch", nb));
+	if (bytes > sizeof(struct frame))
+		lt_mark(LT_A_PREPUB, buf + sizeof(struct frame), (uint32_t)(bytes - sizeof(struct frame)));
+	s = publish_link(r, m, lseq, natsMsgHeader_Set(m, "Uhp-Batch", nb));
+	if (bytes > sizeof(struct frame))
+		lt_mark(LT_A_PUB, buf + sizeof(struct frame), (uint32_t)(bytes - sizeof(struct frame)));
+	return s;
 }
 
 /* One record (w: its meta) or a batch of n (w NULL: frames in buf). */
@@ -2127,6 +2258,46 @@ static natsStatus core_publish_held(struct route *r, const char *buf, size_t byt
 	return s;
 }
 
+/*
+ * Records were taken from the outbox: note when, and the mean gap between
+ * such moments (a burst counts once), for outbox_wait().
+ */
+static void outbox_took(struct route *r)
+{
+	int64_t now = now_ns(), gap = now - r->last_take_ns;
+
+	if (gap > 1000000000LL)
+		gap = 1000000000LL;
+	r->gap_ns = r->last_take_ns ? (r->gap_ns * 7 + gap) / 8 : gap;
+	r->last_take_ns = now;
+}
+
+/*
+ * Wait for records in the outbox. A thread that sleeps costs every record
+ * that finds it asleep a wakeup (the futex, the scheduler, on a VM an idle
+ * vCPU's exit): tens to hundreds of us on the path that is measured. So
+ * while records came often lately (their mean gap within spin_us), poll
+ * the outbox until spin_us after the last one, yielding the CPU every 32
+ * checks, and only then sleep. Records that come less often than that
+ * never make it spin: an idle or slow route costs no CPU.
+ */
+static int outbox_wait(struct route *r, int timeout_ms)
+{
+	if (C.spin_us > 0 && r->last_take_ns && r->gap_ns <= C.spin_us * 1000) {
+		int64_t end = r->last_take_ns + C.spin_us * 1000;
+
+		for (unsigned i = 1; !g_stop && now_ns() < end; i++) {
+			if (uhp_wait(r->ch, 0) == 1)
+				return 1;
+			if (i % 32)
+				cpu_relax();
+			else
+				sched_yield();
+		}
+	}
+	return uhp_wait(r->ch, timeout_ms);
+}
+
 static void *core_route_thread(void *arg)
 {
 	struct route *r = arg;
@@ -2142,11 +2313,14 @@ static void *core_route_thread(void *arg)
 		int rc;
 
 		/* Natural batching: as many records as are there, no waiting. */
+		if (uhp_wait(r->ch, 0) == 1)
+			outbox_took(r);
 		while (n < (unsigned)r->batch && (rc = uhp_peek(r->ch, &rx)) == 0) {
 			struct wire w = { .src = rx.meta.src, .dst = rx.meta.dst,
 					  .crc = rx.crc, .type = rx.meta.type,
 					  .flags = rx.meta.flags, .useq = rx.meta.seq };
 
+			lt_mark(LT_A_PEEK, rx.payload, rx.len);
 			if (r->batch > 1 && sizeof(struct frame) + rx.len <= cap) {
 				if (n && bytes + sizeof(struct frame) + rx.len > cap)
 					break;		/* next batch */
@@ -2174,19 +2348,12 @@ static void *core_route_thread(void *arg)
 			bytes = 0;
 			goto next;
 		}
-		if (n == 1) {
-			/* a batch of one goes as a plain record (what foreign
-			 * subscribers read best) */
-			struct frame f;
-			struct wire w;
-
-			memcpy(&f, buf, sizeof(f));
-			w = (struct wire){ .src = f.src, .dst = f.dst, .crc = f.crc, .type = f.type,
-					   .flags = f.flags, .useq = f.seq };
-			s = core_publish_held(r, buf + sizeof(f), f.len, 1, &w, NULL);
-		} else if (n > 1) {
+		/* A lone record too goes framed (only with batch > 1: the
+		 * subscriber is a bridge): two headers to write and parse
+		 * instead of seven, on the path of every record that finds
+		 * the route idle. */
+		if (n)
 			s = core_publish_held(r, buf, bytes, n, NULL, &last_err);
-		}
 		if (n) {
 			if (s == NATS_MAX_PAYLOAD) {
 				CNT_ADD(r->too_big, n);
@@ -2197,7 +2364,7 @@ static void *core_route_thread(void *arg)
 			CNT_ADD(r->published, n);
 			continue;
 		}
-		uhp_wait(r->ch, 100);
+		outbox_wait(r, 100);
 next:		;
 	}
 	free(buf);
@@ -2584,6 +2751,7 @@ static void *js_route_thread(void *arg)
 		{
 			uint64_t first = r->cur.next_seq;
 			unsigned nb = 0;
+			bool took = false;
 			size_t bytes = 0;
 
 			for (int n = 0; n < 256 && !g_stop && !deferred && !atomic_load(&r->failed_any) &&
@@ -2598,6 +2766,7 @@ static void *js_route_thread(void *arg)
 					break;
 				if (uhp_peek(r->ch, &rx))
 					break;
+				lt_mark(LT_A_PEEK, rx.payload, rx.len);
 				if (r->cur.last_valid && rx.meta.ring == r->cur.last_ring &&
 				    rx.pos == r->cur.last_pos && rx.crc == r->cur.last_crc &&
 				    rx.len == r->cur.last_len) {
@@ -2660,6 +2829,9 @@ static void *js_route_thread(void *arg)
 				spool_commit(r);		/* now it is ours ... */
 				uhp_release(r->ch, &rx);	/* ... and no longer the ring's */
 				CNT_INC(r->forwarded);
+				if (!took)
+					outbox_took(r);
+				took = true;
 				progress = true;
 				if (sizeof(struct frame) + en->len > r->batch_cap) {
 					/* too big to batch: alone, after the batch */
@@ -2674,9 +2846,10 @@ static void *js_route_thread(void *arg)
 				bytes += frame_put(r->batch_buf + bytes, en + 1, en->len, &w);
 				nb++;
 			}
-			if (nb == 1)
+			/* framed even alone unless batch=1 (see core_route_thread()) */
+			if (nb == 1 && r->batch == 1)
 				js_publish_slot(r, first);
-			else if (nb > 1)
+			else if (nb)
 				js_publish(r, first, nb, r->batch_buf, bytes, NULL);
 		}
 		if (progress)
@@ -2690,9 +2863,9 @@ static void *js_route_thread(void *arg)
 				    r->cur.next_seq - r->cur.head_seq >= (uint64_t)C.max_inflight;
 
 			if (!full && r->cur.next_seq == r->cur.head_seq) {
-				uhp_wait(r->ch, 50);
+				outbox_wait(r, 50);
 			} else if (!full) {
-				uhp_wait(r->ch, 2);
+				outbox_wait(r, 2);
 			} else {
 				struct timespec ts;
 
@@ -3002,6 +3175,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	lt_open();
 	nats_Open(-1);
 	if (connect_nats(&g_nc_in, "in") != NATS_OK ||
 	    connect_nats(&g_nc_out, "out") != NATS_OK) {
@@ -3076,5 +3250,6 @@ int main(int argc, char **argv)
 	for (int i = 0; i < C.nexports; i++)
 		uhp_close(C.exports[i]->ch);
 	nats_Close();
+	lt_dump();
 	return rc;
 }

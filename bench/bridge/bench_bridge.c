@@ -57,7 +57,7 @@ static void spin_until(int64_t t)
 }
 
 static const char *url0, *url1, *run_id, *ob_core, *ib_core, *ob_js, *ib_js;
-static FILE *jsonl;
+static FILE *jsonl, *latdump;
 
 /* ---- what a receiver collects ---- */
 struct rx {
@@ -65,6 +65,7 @@ struct rx {
 	_Atomic int64_t last_ns;
 	uint64_t want;
 	int64_t *lat;		/* latency mode: one-way ns per message */
+	int64_t *sent;		/* and its send stamp (BENCH_LATDUMP) */
 	uint64_t lat_cap;
 };
 
@@ -77,6 +78,8 @@ static void rx_one(struct rx *r, const void *data, int len)
 		int64_t t;
 		memcpy(&t, data, 8);
 		r->lat[i] = now - t;
+		if (r->sent)
+			r->sent[i] = t;
 	}
 	atomic_store(&r->last_ns, now);
 }
@@ -342,7 +345,8 @@ static const char *pname[NPEERS] = { "nats_core", "bridge_core", "nats_js", "bri
 
 #define MAXR 32
 #define MAXS 4
-static double thr[NPEERS][MAXS][MAXR], p50[NPEERS][MAXS][MAXR], p99[NPEERS][MAXS][MAXR];
+static double thr[NPEERS][MAXS][MAXR], p50[NPEERS][MAXS][MAXR], p90[NPEERS][MAXS][MAXR],
+	p99[NPEERS][MAXS][MAXR];
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -412,6 +416,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* every latency sample, "peer size sent_ns one_way_ns" (with the
+	 * bridge's LATTRACE build: where the time goes) */
+	if (getenv("BENCH_LATDUMP"))
+		latdump = fopen(getenv("BENCH_LATDUMP"), "w");
 	setup_nats();
 
 	for (int rd = 0; rd < rounds; rd++) {
@@ -425,18 +433,25 @@ int main(int argc, char **argv)
 				struct rx l = { .want = n_lat };
 				double secs;
 				int64_t *lat = calloc(n_lat, sizeof(int64_t));
+				int64_t *sent = latdump ? calloc(n_lat, sizeof(int64_t)) : NULL;
 				char line[512];
 
 				secs = measure(p, sizes[si], n, 0, &r);
 				thr[p][si][rd] = atomic_load(&r.n) == n ? n / secs : 0;
 				l.lat = lat;
 				l.lat_cap = n_lat;
+				l.sent = sent;
 				usleep(300000);
 				measure(p, sizes[si], n_lat, lat_rate, &l);
 				{
 					uint64_t got = atomic_load(&l.n) < n_lat ? atomic_load(&l.n) : n_lat;
+
+					for (uint64_t i = 0; latdump && i < got; i++)
+						fprintf(latdump, "%s %d %" PRId64 " %" PRId64 "\n", pname[p],
+							sizes[si], sent[i], lat[i]);
 					qsort(lat, got, sizeof(int64_t), cmp_i64);
 					p50[p][si][rd] = got ? lat[got / 2] / 1e3 : 0;
+					p90[p][si][rd] = got ? lat[got * 9 / 10] / 1e3 : 0;
 					p99[p][si][rd] = got ? lat[got * 99 / 100] / 1e3 : 0;
 					snprintf(line, sizeof(line),
 						 "{\"bench\":\"bridge\",\"peer\":\"%s\",\"round\":%d,\"size\":%d,"
@@ -445,7 +460,7 @@ int main(int argc, char **argv)
 						 "\"lat_p50_us\":%.1f,\"lat_p90_us\":%.1f,\"lat_p99_us\":%.1f}\n",
 						 pname[p], rd, sizes[si], n, atomic_load(&r.n), secs,
 						 thr[p][si][rd], got, lat_rate, p50[p][si][rd],
-						 got ? lat[got * 9 / 10] / 1e3 : 0, p99[p][si][rd]);
+						 p90[p][si][rd], p99[p][si][rd]);
 				}
 				fputs(line, stdout);
 				if (jsonl) {
@@ -453,6 +468,7 @@ int main(int argc, char **argv)
 					fflush(jsonl);
 				}
 				free(lat);
+				free(sent);
 				usleep(300000);
 			}
 		}
@@ -461,30 +477,39 @@ int main(int argc, char **argv)
 	printf("\nmedians over %d interleaved rounds (throughput: %" PRIu64 " core / %" PRIu64
 	       " jetstream msgs; latency: %" PRIu64 " msgs at %d/s, one way)\n\n",
 	       rounds, n_core, n_js, n_lat, lat_rate);
-	printf("| size | mode | NATS msgs/s | bridged msgs/s | ratio | NATS p50 us | bridged p50 us | ratio | NATS p99 us | bridged p99 us |\n");
-	printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	printf("| size | mode | NATS msgs/s | bridged msgs/s | ratio | NATS p50 us | bridged p50 us | ratio "
+	       "| NATS p90 us | bridged p90 us | ratio | NATS p99 us | bridged p99 us | ratio |\n");
+	printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (int si = 0; si < nsz; si++) {
 		for (int m = 0; m < 2; m++) {
 			enum peer np = m ? P_NATS_JS : P_NATS_CORE, bp = m ? P_BRIDGE_JS : P_BRIDGE_CORE;
 			double tn = median(thr[np][si], rounds), tb = median(thr[bp][si], rounds);
 			double ln = median(p50[np][si], rounds), lb = median(p50[bp][si], rounds);
-			char line[512];
+			double n90 = median(p90[np][si], rounds), b90 = median(p90[bp][si], rounds);
+			double n99 = median(p99[np][si], rounds), b99 = median(p99[bp][si], rounds);
+			char line[640];
 
-			printf("| %d | %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | %.0f | %.0f |\n",
+			printf("| %d | %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f "
+			       "| %.0f | %.0f | %.2f |\n",
 			       sizes[si], m ? "jetstream" : "core", tn, tb, tn ? tb / tn : 0, ln, lb,
-			       ln ? lb / ln : 0, median(p99[np][si], rounds), median(p99[bp][si], rounds));
+			       ln ? lb / ln : 0, n90, b90, n90 ? b90 / n90 : 0, n99, b99,
+			       n99 ? b99 / n99 : 0);
 			snprintf(line, sizeof(line),
 				 "{\"bench\":\"bridge\",\"summary\":true,\"mode\":\"%s\",\"size\":%d,"
 				 "\"rounds\":%d,\"nats_msgs_per_s\":%.0f,\"bridge_msgs_per_s\":%.0f,"
 				 "\"throughput_ratio\":%.3f,\"nats_p50_us\":%.1f,\"bridge_p50_us\":%.1f,"
-				 "\"p50_ratio\":%.3f}\n", m ? "jetstream" : "core", sizes[si], rounds,
-				 tn, tb, tn ? tb / tn : 0, ln, lb, ln ? lb / ln : 0);
+				 "\"p50_ratio\":%.3f,\"nats_p90_us\":%.1f,\"bridge_p90_us\":%.1f,"
+				 "\"nats_p99_us\":%.1f,\"bridge_p99_us\":%.1f}\n",
+				 m ? "jetstream" : "core", sizes[si], rounds,
+				 tn, tb, tn ? tb / tn : 0, ln, lb, ln ? lb / ln : 0, n90, b90, n99, b99);
 			if (jsonl)
 				fputs(line, jsonl);
 		}
 	}
 	if (jsonl)
 		fclose(jsonl);
+	if (latdump)
+		fclose(latdump);
 	js_DeleteStream(js_pub, js_stream, NULL, NULL);
 	jsCtx_Destroy(js_pub);
 	jsCtx_Destroy(js_pub_asap);

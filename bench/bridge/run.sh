@@ -8,10 +8,23 @@
 #
 #   bench/bridge/run.sh [bench_bridge options: --rounds 3 --count-core 200000
 #                        --count-js 50000 --lat-count 2000 --lat-rate 1000]
+#
+# LATTRACE=DIR: where the latency goes. Builds the bridge with its stage
+# trace (make LATTRACE=1, into build/lattrace), writes DIR/A.trace,
+# DIR/B.trace and DIR/bench.lat and prints bench/bridge/lattrace.py's table.
+# Use small counts (--count-core 2000 --count-js 2000): every record is noted.
 set -u -o pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 command -v nats-server >/dev/null || { echo "bench/bridge: nats-server missing (apt-get install nats-server)" >&2; exit 1; }
-make -s -C "$TOP/bridge" && make -s -C "$TOP/bench/bridge" || exit 1
+if [[ -n ${LATTRACE:-} ]]; then
+    mkdir -p "$LATTRACE" && LATTRACE=$(cd "$LATTRACE" && pwd) || exit 1
+    export BIN=$TOP/build/lattrace/bridge
+    make -s -C "$TOP/bridge" O="$TOP/build/lattrace" LATTRACE=1 &&
+        make -s -C "$TOP/bench/bridge" O="$TOP/build/lattrace" || exit 1
+    export BENCH_LATDUMP=$LATTRACE/bench.lat
+else
+    make -s -C "$TOP/bridge" && make -s -C "$TOP/bench/bridge" || exit 1
+fi
 T=$(mktemp -d /tmp/uhp-bridge-bench.XXXXXX)
 RUNID=bb$$
 export T TOP RUNID
@@ -26,8 +39,8 @@ bridge_conf B "${C[@]}" "export $R.core mode=core" "export $R.js mode=jetstream"
 # the bridges connect like the plain clients: A (sender) to server 0 first, B to server 1
 sed -i "s|^nats .*|nats nats://127.0.0.1:${NATS_PORT[0]}|" "$T/A.conf"
 sed -i "s|^nats .*|nats nats://127.0.0.1:${NATS_PORT[1]}|" "$T/B.conf"
-start_bridge B
-start_bridge A
+start_bridge B ${LATTRACE:+UHP_BRIDGE_LATTRACE=$LATTRACE/B.trace}
+start_bridge A ${LATTRACE:+UHP_BRIDGE_LATTRACE=$LATTRACE/A.trace}
 wait_bridge_up A && wait_bridge_up B && wait_export_ready B 1 || { tail "$T"/bridge-*.log; exit 1; }
 mkdir -p "$TOP/build/bench"
 "$BIN/bench_bridge" --nats0 "nats://127.0.0.1:${NATS_PORT[0]}" --nats1 "nats://127.0.0.1:${NATS_PORT[1]}" \
@@ -36,5 +49,10 @@ mkdir -p "$TOP/build/bench"
 rc=$?
 kill -USR1 "${BRIDGE_PID[B]}" 2>/dev/null; sleep 0.5
 echo
+if [[ -n ${LATTRACE:-} ]]; then
+    stop_bridge A; stop_bridge B	# they write their traces at exit
+    /usr/bin/python3 "$TOP/bench/bridge/lattrace.py" "$LATTRACE"
+    echo "bridge A: $(jq -c '[.routes[]]' "$T/state-A/stats.json")"
+fi
 echo "bridge B: $(jq -c '[.exports[] | {channel, crc_refused, gaps, dups, slow_consumer_drops}]' "$T/state-B/stats.json")"
 exit $rc

@@ -369,13 +369,17 @@ t8() {
     refresh_stats
     diag "sender: $(cat "$T/t8.s")"
     diag "receiver: $(cat "$T/t8.r")"
-    diag "A route: publishes refused by the stream $(rt A "$R.A.toB.bp" pub_failed), retransmits $(rt A "$R.A.toB.bp" retransmits); B export: pulls $(ex B "$R.bp" pulls), dups $(ex B "$R.bp" dups), leader stepdowns asked $(ex B "$R.bp" stepdowns)"
+    diag "A route: publishes refused by the stream $(rt A "$R.A.toB.bp" pub_failed), retransmits $(rt A "$R.A.toB.bp" retransmits); B export: pulls $(ex B "$R.bp" pulls), waits for room $(ex B "$R.bp" full_waits), dups $(ex B "$R.bp" dups), leader stepdowns asked $(ex B "$R.bp" stepdowns)"
     # An R3 work-queue stream that refuses messages at its limits lets its
     # replicas diverge (nats-server 2.9: each replica checks the limit when
     # it applies, after acks it removed at its own pace): the bridge must
     # stop the sender before the stream is full, never let it run into the
     # limit. And a bridge that waited for room in its own channel did not
-    # find the consumer stalled: no leader stepdown is asked for.
+    # find the consumer stalled: no leader stepdown is asked for. (B's
+    # waits for room and the duplicates it dropped are shown, not checked:
+    # a pull sized before the first batch arrived can still overfill the
+    # channel, and what waits behind it past ack_wait_ms is redelivered,
+    # in about 1 run of 10.)
     if [[ $rc == 0 && $(jv "$T/t8.s" full_waits) -gt 0 && $(jv "$T/t8.r" missing) == 0 && $(jv "$T/t8.r" dups) == 0 &&
           $(rt A "$R.A.toB.bp" pub_failed) == 0 && $(ex B "$R.bp" stepdowns) == 0 ]]; then
         ok "backpressure: with the receiving agent stopped, the sender stops before the stream is full, then the outbox fills and the producer waits; after it resumes: loss 0, duplicates 0, no publish refused"
@@ -429,6 +433,8 @@ t9() {
     printf 'host A\nnats nats://127.0.0.1:1\nexport a.b\nexport a_b mode=jetstream\nexport a.b mode=jetstream\n' >"$bad"
     "$BRIDGE" --check -c "$bad" >"$T/t9.out" 2>&1 && rc=1
     printf 'host A\nnats nats://127.0.0.1:1\nexport x mode=fast\n' >"$bad"
+    "$BRIDGE" --check -c "$bad" >>"$T/t9.out" 2>&1 && rc=1
+    printf 'host A\nnats nats://127.0.0.1:1\nspin_us 2000000\n' >"$bad"
     "$BRIDGE" --check -c "$bad" >>"$T/t9.out" 2>&1 && rc=1
     "$BRIDGE" --check -c "$T/B.conf" >>"$T/t9.out" 2>&1 || rc=1
     if [[ $rc == 0 ]]; then
