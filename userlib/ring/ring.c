@@ -1331,7 +1331,9 @@ UHP_API int uhp_release_batch(struct uhp_channel *ch, const struct uhp_rx *rx,
 	for (unsigned i = 0; i < n; i++) {
 		if (rx[i].meta.ring != k || rx[i].pos != pos ||
 		    UHP_REC_TOTAL(rx[i].len) > peeked - (pos - r->rpos) ||
-		    rec_at(r, pos)->len != rx[i].len)
+		    /* Relaxed: a shared word, any value only refuses. */
+		    __atomic_load_n(&rec_at(r, pos)->len, __ATOMIC_RELAXED) !=
+		    rx[i].len)
 			return -EINVAL;
 		pos += UHP_REC_TOTAL(rx[i].len);
 	}
