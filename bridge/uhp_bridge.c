@@ -746,6 +746,8 @@ static int load_config(const char *file)
 					if (C.nexports == MAX_EXPORTS)
 						return cfg_err(file, ln, "too many exports");
 					e = calloc(1, sizeof(*e));
+					if (!e)
+						return cfg_err(file, ln, "out of memory");
 					snprintf(e->chan, sizeof(e->chan), "%s", ch);
 					e->mode = C.mode;
 					e->max_msgs = C.stream_max_msgs;
@@ -801,6 +803,8 @@ static int load_config(const char *file)
 					if (C.nroutes == MAX_ROUTES)
 						return cfg_err(file, ln, "too many routes");
 					r = calloc(1, sizeof(*r));
+					if (!r)
+						return cfg_err(file, ln, "out of memory");
 					snprintf(r->dst_host, sizeof(r->dst_host), "%s", dst);
 					snprintf(r->dst_chan, sizeof(r->dst_chan), "%s", slash + 1);
 					snprintf(r->outbox, sizeof(r->outbox), "%s", ob);
@@ -1245,12 +1249,18 @@ static int hold_get(const struct export *e, int idx, uint64_t lseq, struct wire 
 		rc = -EIO;
 	} else {
 		*data = malloc(h.len ? h.len : 1);
-		if (h.len && fread(*data, h.len, 1, f) != 1) {
+		if (!*data) {
+			rc = -ENOMEM;
+		} else if (h.len && fread(*data, h.len, 1, f) != 1) {
 			free(*data);
 			rc = -EIO;
 		}
 	}
 	fclose(f);
+	if (rc == -ENOMEM) {	/* the record stays held: tried again later */
+		LOG_ERR("%s: %s: out of memory", e->chan, path);
+		return rc;
+	}
 	if (rc) {
 		LOG_ERR("%s: %s is damaged: removed (counted lost)", e->chan, path);
 		unlink(path);
@@ -1378,8 +1388,23 @@ static int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wir
 	return 0;
 }
 
-/* After source idx advanced: commit what was held for it, in order. */
+static void hold_drain_run(struct export *e, int idx, natsMsg *m);
+
+/*
+ * After source idx advanced: commit what was held for it, in order. The
+ * ring bytes that takes are not the current message's (msg_bytes sizes
+ * the next pull: counting thousands of held records as one message made
+ * every later pull ask for none, and the export stopped).
+ */
 static void hold_drain(struct export *e, int idx, natsMsg *m)
+{
+	uint64_t own = e->msg_bytes;
+
+	hold_drain_run(e, idx, m);
+	e->msg_bytes = own;
+}
+
+static void hold_drain_run(struct export *e, int idx, natsMsg *m)
 {
 	struct src_ent *s = &e->st->src[idx];
 
@@ -1853,7 +1878,8 @@ static natsStatus ensure_stream(struct export *e)
  * client's queue until the server redelivered them). Before the first
  * message, one: its size tells the next pull.
  */
-static int64_t pull_room(const struct export *e, uint64_t free_bytes)
+static int64_t pull_room(const struct export *e, uint64_t free_bytes,
+			 uint64_t ring_bytes)
 {
 	uint64_t per = 0;
 	unsigned n = e->msg_hist_n < MSG_HIST ? e->msg_hist_n : MSG_HIST;
@@ -1861,6 +1887,9 @@ static int64_t pull_room(const struct export *e, uint64_t free_bytes)
 	for (unsigned i = 0; i < n; i++)
 		if (e->msg_hist[i] > per)
 			per = e->msg_hist[i];
+	/* An empty ring always has room for one message, however big. */
+	if (per > ring_bytes)
+		per = ring_bytes;
 	if (!per)
 		return free_bytes ? 1 : 0;
 	return (int64_t)(free_bytes / per);
@@ -1927,7 +1956,7 @@ static void *js_pull_thread(void *arg)
 
 			if (fr)
 				LOG_RATE("warning", "%s: uhp_ring_fill: %s", e->chan, strerror(-fr));
-			room = pull_room(e, size > used ? size - used : 0);
+			room = pull_room(e, size > used ? size - used : 0, size);
 			want = room - outstanding;
 			if (want > C.fetch_batch - outstanding)
 				want = C.fetch_batch - outstanding;
@@ -2305,6 +2334,11 @@ static void *core_route_thread(void *arg)
 	size_t cap = (size_t)r->batch_bytes + sizeof(struct frame);
 	char *buf = malloc(cap);
 
+	if (!buf) {	/* a route that cannot run stops the bridge, loudly */
+		LOG_ERR("%s: out of memory for the batch buffer: stopping", r->outbox);
+		g_stop = 1;
+		return NULL;
+	}
 	while (!g_stop) {
 		struct uhp_rx rx;
 		unsigned n = 0;
