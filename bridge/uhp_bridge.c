@@ -2452,6 +2452,16 @@ static int open_spool(struct route *r)
 	return 0;
 }
 
+/* A new ack or credit: wake the route thread if it sleeps for one. */
+static void route_wake(struct route *r)
+{
+	if (atomic_load(&r->waiting)) {
+		pthread_mutex_lock(&r->mu);
+		pthread_cond_signal(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+}
+
 static void on_puback(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 		      void *closure)
 {
@@ -2504,13 +2514,8 @@ static void on_puback(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 			CNT_INC(r->acked);
 		}
 	}
-	if (any) {
-		if (atomic_load(&r->waiting)) {
-			pthread_mutex_lock(&r->mu);
-			pthread_cond_signal(&r->cv);
-			pthread_mutex_unlock(&r->mu);
-		}
-	}
+	if (any)
+		route_wake(r);
 out:
 	natsMsg_Destroy(m);
 }
@@ -2587,11 +2592,7 @@ static void on_credit(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 		atomic_store(&r->credit_mark, mark);
 	}
 	atomic_store(&r->credit_asked, 0);
-	if (atomic_load(&r->waiting)) {
-		pthread_mutex_lock(&r->mu);
-		pthread_cond_signal(&r->cv);
-		pthread_mutex_unlock(&r->mu);
-	}
+	route_wake(r);
 out:
 	natsMsg_Destroy(m);
 }
