@@ -3,10 +3,12 @@
  * bridge_agent: the uhp agents of the bridge tests, and a rogue publisher.
  *
  *   bridge_agent send CHAN --src ID --count N [--size S | --size-min A --size-max B]
- *                [--start SEQ] [--rate MSGS_PER_S] [--progress FILE]
+ *                [--start SEQ] [--rate MSGS_PER_S] [--progress FILE] [--max-ms T]
  *       Produce N records into CHAN (created if missing), seq START.., src ID,
  *       type 7. Payload: seq (8 bytes), src (4), len (4), then bytes derived
- *       from (seq, i). Waits while the channel is full (and counts it).
+ *       from (seq, i). Waits while the channel is full (and counts it), but
+ *       gives up and exits 1 once T ms (default 300000) have passed: a bridge
+ *       that stopped taking records fails the test instead of hanging it.
  *
  *   bridge_agent recv CHAN --expect N [--sources K] [--idle-ms T] [--max-ms T]
  *                [--pause-ms P] [--linger-ms L] [--start SEQ] [--progress FILE]
@@ -130,15 +132,15 @@ static int do_send(int argc, char **argv)
 		{ "src", 1, 0, 's' }, { "count", 1, 0, 'n' }, { "size", 1, 0, 'z' },
 		{ "size-min", 1, 0, 'a' }, { "size-max", 1, 0, 'b' },
 		{ "start", 1, 0, 'S' }, { "rate", 1, 0, 'r' }, { "progress", 1, 0, 'p' },
-		{ 0 }
+		{ "max-ms", 1, 0, 'm' }, { 0 }
 	};
 	struct uhp_open_opts o = UHP_OPEN_OPTS_INIT;
 	struct uhp_channel *ch;
 	uint32_t src = 1, lo_sz = 64, hi_sz = 64;
-	uint64_t count = 1000, start = 1, rate = 0, full = 0;
+	uint64_t count = 1000, start = 1, rate = 0, full = 0, maxms = 300000;
 	const char *prog = NULL;
 	unsigned char *buf;
-	int64_t t0;
+	int64_t t0, deadline;
 	int c, r;
 
 	optind = 2;
@@ -152,6 +154,7 @@ static int do_send(int argc, char **argv)
 		case 'S': start = num(optarg); break;
 		case 'r': rate = num(optarg); break;
 		case 'p': prog = optarg; break;
+		case 'm': maxms = num(optarg); break;
 		default: return 2;
 		}
 	}
@@ -164,7 +167,12 @@ static int do_send(int argc, char **argv)
 		return 1;
 	}
 	buf = malloc(hi_sz > lo_sz ? hi_sz : lo_sz);
+	if (!buf) {
+		uhp_close(ch);
+		return 1;
+	}
 	t0 = now_ns();
+	deadline = t0 + (int64_t)maxms * 1000000;
 	for (uint64_t i = 0; i < count && !stop; i++) {
 		uint64_t seq = start + i;
 		uint32_t len = size_for(seq, lo_sz, hi_sz);
@@ -176,11 +184,20 @@ static int do_send(int argc, char **argv)
 			r = uhp_send_wait(ch, buf, len, &m, 100);
 			if (r != -ETIMEDOUT)
 				break;
+			if (now_ns() > deadline)
+				break;
 		}
 		if (r) {
 			if (stop)
 				break;
-			fprintf(stderr, "send: %s\n", strerror(-r));
+			if (r == -ETIMEDOUT)
+				fprintf(stderr, "send: gave up after %" PRIu64 " ms with %" PRIu64
+					" of %" PRIu64 " records sent: nobody takes them\n",
+					maxms, i, count);
+			else
+				fprintf(stderr, "send: %s\n", strerror(-r));
+			free(buf);
+			uhp_close(ch);
 			return 1;
 		}
 		if (rate && i % 64 == 63) {
@@ -194,6 +211,7 @@ static int do_send(int argc, char **argv)
 	progress(prog, count);
 	printf("{\"sent\":%" PRIu64 ",\"src\":%u,\"full_waits\":%" PRIu64 ",\"secs\":%.3f}\n",
 	       count, src, full, (now_ns() - t0) / 1e9);
+	free(buf);
 	uhp_close(ch);
 	return 0;
 }

@@ -11,6 +11,9 @@
 #   KEEP=1 tests/bridge/run.sh     keep $T (logs, configs, stats) for a look
 #   N_CORE=1000000 N_JS=200000     records of the big tests (defaults)
 #   UHP_BRIDGE_TESTS="t8 t9"        run only these tests (in this order)
+#   UHP_BRIDGE_TIMEOUT=900          the whole suite's limit in seconds: past
+#                                   it the suite fails (with the bridges'
+#                                   logs) instead of hanging make check
 set -u -o pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,7 +38,16 @@ finish() {
     if [[ -n ${KEEP:-} ]]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
 }
 trap finish EXIT
-trap 'exit 130' INT TERM HUP
+trap 'exit 130' INT HUP
+on_term() {
+    if [[ -f $T/timed-out ]]; then
+        echo "not ok - the suite ran past ${UHP_BRIDGE_TIMEOUT:-900} s (a test hung); the bridges' logs follow"
+        tail_logs
+        exit 1
+    fi
+    exit 130
+}
+trap on_term TERM
 
 # ---- build ----
 if ! make -s -C "$TOP/bridge" >"$T/build.log" 2>&1 ||
@@ -444,6 +456,17 @@ t9() {
         show "$T/t9.out"
     fi
 }
+
+# The watchdog: every agent has its own deadline, but a hang anywhere else
+# (a wait on a bridge, a server that never answers) must still end the run.
+(
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep "${UHP_BRIDGE_TIMEOUT:-900}" & sp=$!
+    wait "$sp" || exit 0
+    touch "$T/timed-out"
+    kill -TERM $$
+) </dev/null >/dev/null 2>&1 &
+track $! watchdog
 
 start=$SECONDS
 for t in $TESTS; do
