@@ -576,6 +576,7 @@ struct route {
 	_Atomic uint64_t forwarded, published, acked, dup_acks, retransmits,
 		pub_errors, pub_failed, too_big, corrupted_by_hook, recovered,
 		credit_waits, dropped_by_hook;
+	_Atomic bool first_dropped;	/* UHP_BRIDGE_DROP_JS_FIRST done */
 };
 
 /* Bit-flip hook: every Nth outbound record gets a payload bit flipped on the
@@ -585,8 +586,10 @@ static _Atomic uint64_t g_corrupt_count;
 
 /* Loss hook: every jetstream publish (and resend) is lost on the way, so
  * records stay in the spool unacknowledged. UHP_BRIDGE_DROP_JS=1; tests
- * only (the resend from the spool after a restart). */
-static uint64_t g_drop_js;
+ * only (the resend from the spool after a restart). With
+ * UHP_BRIDGE_DROP_JS_FIRST=1 only each route's first publish is lost: the
+ * receiver holds everything after it until the resend (the hold drain). */
+static uint64_t g_drop_js, g_drop_js_first;
 
 static natsConnection *g_nc_out, *g_nc_in;
 static jsCtx *g_js;
@@ -2156,7 +2159,9 @@ static int open_outbox(struct route *r)
 /* The loss hook (UHP_BRIDGE_DROP_JS): true when n records are lost. */
 static bool drop_by_hook(struct route *r, unsigned n)
 {
-	if (!g_drop_js || r->mode != MODE_JS)
+	if (r->mode != MODE_JS)
+		return false;
+	if (!g_drop_js && (!g_drop_js_first || atomic_exchange(&r->first_dropped, true)))
 		return false;
 	CNT_ADD(r->dropped_by_hook, n);
 	return true;
@@ -3204,6 +3209,11 @@ int main(int argc, char **argv)
 		parse_u64(ev, 10, &g_drop_js);
 		if (g_drop_js)
 			LOG_WARN("test hook: every jetstream publish is lost on the way");
+	}
+	if ((ev = getenv("UHP_BRIDGE_DROP_JS_FIRST")) && *ev) {
+		parse_u64(ev, 10, &g_drop_js_first);
+		if (g_drop_js_first)
+			LOG_WARN("test hook: the first jetstream publish of each route is lost on the way");
 	}
 	if (mkdir_p(C.state_dir)) {
 		LOG_ERR("state_dir %s: %s", C.state_dir, strerror(errno));
