@@ -10,7 +10,10 @@
 #   scripts/matrix.sh [LANE...]      default: every lane (scripts/lane.sh --list)
 #
 # A lane that fails does not stop the others: one run tells about all of
-# them. The exit status is the verdict. Logs: build/matrix/<lane>.*.log.
+# them. The exit status is the verdict. Logs: build/matrix/<lane>.*.log
+# (<lane>.console.log: the guest's whole console). A guest that died or
+# splatted gets its console's last lines printed after the table, where a
+# CI log's tail still shows them.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +26,7 @@ lanes=("$@")
 [[ ${#lanes[@]} -gt 0 ]] || read -r -a lanes <<<"$("$repo/scripts/lane.sh" --list)"
 
 rows=()
+died=()
 rc=0
 for lane in "${lanes[@]}"; do
     t0=$(date +%s)
@@ -58,13 +62,16 @@ for lane in "${lanes[@]}"; do
         "$repo/scripts/uhp-vm" $UHP_VM_FLAGS --lane "$lane" --ko "$kodir" test 2>&1 |
             tee "$logs/$lane.guest.log"
         grc=${PIPESTATUS[0]}
+        cp "$build/vm/console.log" "$logs/$lane.console.log" 2>/dev/null || true
         counts=$(sed -n 's/^guest: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 passed, \2 failed, \3 skipped/p' \
                  "$logs/$lane.guest.log" | tail -n1)
         tests=${counts:-"no result"}
         if grep -q 'kernel splat\|kernel log shows a splat' "$logs/$lane.guest.log"; then
             console=SPLAT
+            died+=("$lane")
         elif grep -q 'uhp-vm: FAIL: guest' "$logs/$lane.guest.log"; then
             console=DIED
+            died+=("$lane")
         else
             console=clean
         fi
@@ -100,4 +107,10 @@ echo "== kernel matrix"
     echo "lane|kernel|module build|sparse|guest tests|console|time"
     printf '%s\n' "${rows[@]}"
 } | column -t -s '|' -o ' | '
+for lane in "${died[@]}"; do
+    echo
+    echo "== $lane: the guest's console, last test started and last 60 lines ($logs/$lane.console.log)"
+    grep 'uhp-test: start' "$logs/$lane.console.log" 2>/dev/null | tail -n1
+    tail -n 60 "$logs/$lane.console.log" 2>/dev/null
+done
 exit $rc
