@@ -433,10 +433,12 @@ struct export {
 	natsSubscription *sub;	/* core */
 	pthread_t thr;		/* jetstream puller */
 	bool thr_started;
-	/* ring bytes the last MSG_HIST messages took (pull_room()) */
-	uint32_t msg_hist[MSG_HIST];
+	/* ring and wire bytes the last MSG_HIST messages took (pull_room(),
+	 * pull_max_bytes()) */
+	uint32_t msg_hist[MSG_HIST], wire_hist[MSG_HIST];
 	unsigned msg_hist_n;
 	uint64_t msg_bytes;	/* ring bytes the current message took */
+	int64_t need_wire;	/* the next message is larger than this */
 
 	_Atomic uint64_t received, committed, crc_refused, malformed, dups,
 		gaps, late, naks, full_waits, unsequenced, too_big,
@@ -1898,9 +1900,62 @@ static int64_t pull_room(const struct export *e, uint64_t free_bytes,
 	return (int64_t)(free_bytes / per);
 }
 
+/*
+ * The bytes a pull may ask for (its max_bytes, as the server counts them:
+ * headers and payload) with free bytes in the ring: as many as the recent
+ * messages took on the wire per ring byte they took. A pull sized only by
+ * count asked for hundreds of lone records' worth and got 17 KB batches:
+ * the client's queue held far more than the ring, and what waited there
+ * past ack_wait_ms was redelivered. Before the first message, one wire
+ * byte per ring byte.
+ */
+static int64_t pull_max_bytes(const struct export *e, uint64_t free_bytes)
+{
+	uint64_t ring = 0, wire = 0;
+	unsigned n = e->msg_hist_n < MSG_HIST ? e->msg_hist_n : MSG_HIST;
+
+	for (unsigned i = 0; i < n; i++) {
+		ring += e->msg_hist[i];
+		wire += e->wire_hist[i];
+	}
+	if (!ring || !wire)
+		return (int64_t)free_bytes;
+	return (int64_t)(free_bytes * wire / ring);	/* < 2^30 * 2^31 */
+}
+
+/* A message's size as a pull's max_bytes counts it: the header block
+ * ("NATS/1.0\r\n", "Key: value\r\n" each, "\r\n") and the payload. */
+static int64_t wire_size(natsMsg *m)
+{
+	const char **keys = NULL;
+	int nk = 0;
+	int64_t sz = natsMsg_GetDataLength(m);
+
+	if (natsMsgHeader_Keys(m, &keys, &nk) != NATS_OK)
+		return sz;
+	sz += 12;
+	for (int i = 0; i < nk; i++) {
+		const char **vals = NULL;
+		int nv = 0;
+
+		if (natsMsgHeader_Values(m, keys[i], &vals, &nv) != NATS_OK)
+			continue;
+		for (int j = 0; j < nv; j++)
+			sz += (int64_t)(strlen(keys[i]) + strlen(vals[j]) + 4);
+		free((void *)vals);
+	}
+	free((void *)keys);
+	return sz;
+}
+
+/* No pull asks for fewer bytes than this: smaller than any record's
+ * message, and a request with less left is counted as over. */
+#define MIN_PULL_BYTES	256
+
 struct pull_req {
 	uint64_t id;
 	int64_t batch, got;
+	int64_t max_bytes, got_bytes;	/* max_bytes 0: no limit */
 	int64_t deadline_ns;
 	bool live;
 };
@@ -1937,32 +1992,55 @@ static void *js_pull_thread(void *arg)
 		 e->stream);
 
 	while (!g_stop) {
-		int64_t now = now_ns(), outstanding = 0;
+		int64_t now = now_ns(), outstanding = 0, out_bytes = 0;
 		natsMsg *m = NULL;
 		natsStatus s;
 		int free_r = -1;
 
 		for (int i = 0; i < MAX_REQS; i++) {
-			if (reqs[i].live && now > reqs[i].deadline_ns)
-				reqs[i].live = false;	/* lost (server gone): re-ask */
-			if (reqs[i].live)
-				outstanding += reqs[i].batch - reqs[i].got;
-			else if (free_r < 0)
+			struct pull_req *q = &reqs[i];
+
+			if (q->live && now > q->deadline_ns)
+				q->live = false;	/* lost (server gone): re-ask */
+			/* bytes used up without the server's 409 (exactly
+			 * exhausted): it delivers nothing more to it */
+			if (q->live && q->max_bytes && q->max_bytes - q->got_bytes < MIN_PULL_BYTES)
+				q->live = false;
+			if (q->live) {
+				outstanding += q->batch - q->got;
+				if (q->max_bytes)
+					out_bytes += q->max_bytes - q->got_bytes;
+			} else if (free_r < 0) {
 				free_r = i;
+			}
 		}
 		/* Ask for more only while the ring has room for it. */
 		if (free_r >= 0 && outstanding <= C.fetch_batch / 2) {
-			uint64_t used = 0, size = 0;
-			int64_t room, want;
+			uint64_t used = 0, size = 0, avail;
+			int64_t room, want, mb;
 
 			int fr = uhp_ring_fill(e->ch, uhp_producer_ring(e->ch), &used, &size);
 
 			if (fr)
 				LOG_RATE("warning", "%s: uhp_ring_fill: %s", e->chan, strerror(-fr));
-			room = pull_room(e, size > used ? size - used : 0, size);
+			avail = size > used ? size - used : 0;
+			room = pull_room(e, avail, size);
 			want = room - outstanding;
 			if (want > C.fetch_batch - outstanding)
 				want = C.fetch_batch - outstanding;
+			mb = pull_max_bytes(e, avail) - out_bytes;
+			if (e->need_wire && mb < e->need_wire) {
+				/* The next message is larger than what the
+				 * ring took so far: an empty ring takes it,
+				 * alone, whatever its size (and a record
+				 * larger than the ring is refused then). */
+				if (used || outstanding)
+					want = 0;
+				else
+					want = 1, mb = 0;
+			} else if (mb < MIN_PULL_BYTES) {
+				want = 0;
+			}
 			if (room < 1 && outstanding == 0)
 				room_waited = true;
 			if (want >= 1 && (want * 4 >= (room < C.fetch_batch ? room : C.fetch_batch) ||
@@ -1979,19 +2057,26 @@ static void *js_pull_thread(void *arg)
 				r->id = ++req_id;
 				r->batch = want;
 				r->got = 0;
+				r->max_bytes = mb;
+				r->got_bytes = 0;
 				r->deadline_ns = now + (C.fetch_expires_ms + 1000) * 1000000LL;
 				r->live = true;
 				snprintf(rsubj, sizeof(rsubj), "%s.%" PRIu64, inbox, r->id);
-				snprintf(body, sizeof(body), "{\"batch\":%" PRId64 ",\"expires\":%" PRId64 "}",
-					 want, (int64_t)(C.fetch_expires_ms * 1000000LL));
+				if (mb)
+					snprintf(body, sizeof(body),
+						 "{\"batch\":%" PRId64 ",\"expires\":%" PRId64 ",\"max_bytes\":%" PRId64 "}",
+						 want, (int64_t)(C.fetch_expires_ms * 1000000LL), mb);
+				else
+					snprintf(body, sizeof(body), "{\"batch\":%" PRId64 ",\"expires\":%" PRId64 "}",
+						 want, (int64_t)(C.fetch_expires_ms * 1000000LL));
 				if (natsConnection_PublishRequest(g_nc_in, next_subj, rsubj, body,
 								  (int)strlen(body)) != NATS_OK) {
 					r->live = false;
 					sleep_us(10000);
 				} else {
 					CNT_INC(e->pulls);
-					LOG_DBG("%s: pull %" PRIu64 " for %" PRId64 " (room %" PRId64 ", outstanding %" PRId64 ")",
-						e->chan, r->id, want, room, outstanding);
+					LOG_DBG("%s: pull %" PRIu64 " for %" PRId64 " / %" PRId64 " bytes (room %" PRId64
+						", outstanding %" PRId64 ")", e->chan, r->id, want, mb, room, outstanding);
 				}
 				continue;
 			}
@@ -2047,9 +2132,20 @@ static void *js_pull_thread(void *arg)
 					r = &reqs[i];
 			if (natsMsg_GetDataLength(m) == 0 &&
 			    natsMsgHeader_Get(m, "Status", &st) == NATS_OK && st) {
+				const char *desc = NULL;
+
 				/* 100: heartbeat; 404/408/409: request over */
 				if (strncmp(st, "100", 3) && r)
 					r->live = false;
+				/* 409 with nothing delivered: the next message
+				 * is larger than the request's max_bytes */
+				if (r && r->got == 0 && r->max_bytes && !strncmp(st, "409", 3) &&
+				    natsMsgHeader_Get(m, "Description", &desc) == NATS_OK && desc &&
+				    strstr(desc, "MaxBytes") && e->need_wire <= r->max_bytes) {
+					e->need_wire = r->max_bytes + 1;
+					LOG_DBG("%s: the next message is larger than %" PRId64 " bytes",
+						e->chan, r->max_bytes);
+				}
 				natsMsg_Destroy(m);
 				continue;
 			}
@@ -2060,21 +2156,29 @@ static void *js_pull_thread(void *arg)
 			for (int i = 0; i < MAX_REQS; i++)
 				if (reqs[i].live && (!r || reqs[i].id < r->id))
 					r = &reqs[i];
-			if (r && ++r->got >= r->batch)
-				r->live = false;
-			last_rx = now_ns();
 			{
 				enum act a;
 				const char *reply = natsMsg_GetReply(m);
+				int64_t wsz = wire_size(m);
 
+				if (r) {
+					r->got_bytes += wsz;
+					if (++r->got >= r->batch)
+						r->live = false;
+				}
+				e->need_wire = 0;
 				e->msg_bytes = 0;
 				a = in_handle(e, m, true);
 				/* in_handle() may have waited long for room in the
 				 * channel: that time is ours, not the consumer's */
 				last_rx = now_ns();
-				if (e->msg_bytes)
-					e->msg_hist[e->msg_hist_n++ % MSG_HIST] =
-						e->msg_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)e->msg_bytes;
+				if (e->msg_bytes) {
+					unsigned h = e->msg_hist_n++ % MSG_HIST;
+
+					e->msg_hist[h] = e->msg_bytes > UINT32_MAX ? UINT32_MAX
+										   : (uint32_t)e->msg_bytes;
+					e->wire_hist[h] = wsz > UINT32_MAX ? UINT32_MAX : (uint32_t)wsz;
+				}
 
 				if (reply && *reply) {
 					if (a == A_ACK) {
