@@ -55,6 +55,7 @@
 
 #include <nats/nats.h>
 
+#include "cpu_relax.h"
 #include "uhp.h"
 
 #define BRIDGE_VERSION "0.1"
@@ -180,17 +181,6 @@ static uint64_t rand64(void)
 	while (getrandom(&v, sizeof(v), 0) != sizeof(v))
 		;
 	return v ? v : 1;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	__asm__ __volatile__("" ::: "memory");
-#endif
 }
 
 static void sleep_us(long us)

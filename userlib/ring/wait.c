@@ -3,7 +3,7 @@
  * Waiting for records: the consumer's half of the need_wakeup protocol.
  *
  * Order of things in this file:
- *   1. cpu_relax() and need_wakeup helpers
+ *   1. need_wakeup helpers (cpu_relax() is ../cpu_relax.h)
  *   2. uhp__poll_sleep(): one bounded poll() (the device backend's sleep;
  *      each backend sleeps its own way: ch->be->sleep)
  *   3. uhp_wait(), the sleep protocol for other loops, uhp_set_spin(),
@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include "cpu_relax.h"
 #include "uhp_internal.h"
 
 /*
@@ -38,17 +39,6 @@
 #define UHP_SEND_SLEEP_MAX_NS	1000000ULL
 
 /* ---- 1. helpers ---- */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	__asm__ __volatile__("" ::: "memory");
-#endif
-}
 
 static void need_wakeup_set(struct uhp_channel *ch, uint32_t v)
 {

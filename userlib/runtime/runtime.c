@@ -66,6 +66,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu_relax.h"
 #include "runtime_internal.h"
 
 #define FAIR_EVERY	31	/* own deque: the oldest item every Nth take */
@@ -80,15 +81,6 @@
 #define RETRY_MAX_NS	UHP_AGENT_RETRY_MAX_NS
 
 static __thread struct uhp__worker *tls_worker;
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#else
-	__asm__ __volatile__("" ::: "memory");
-#endif
-}
 
 static inline void stat_add(uint64_t *c, uint64_t v)
 {
