@@ -4,7 +4,9 @@
  * trace-cmd would see them: create, attach, notify, wake, unlink of a
  * channel; a SEND refused over a corrupt read_pos; a kernel producer's
  * records dropped on a full ring. Skips (saying why) on a kernel without
- * tracefs; every lane of the matrix has one.
+ * tracefs; every lane of the matrix has one. And the harness's own guard:
+ * flipping uhp's events while both CPUs wake tasks must not kill the
+ * guest (see trace_options=norecord-cmd in scripts/uhp-vm).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +15,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/uhp.h>
@@ -69,8 +74,8 @@ static int tfile_write(const char *name, const char *v)
 	return ok ? 0 : -EIO;
 }
 
-/* The trace buffer's text (static buffer). */
-static const char *trace_text(void)
+/* A tracefs file's text (static buffer: one at a time). */
+static const char *tfile_text(const char *name)
 {
 	static char buf[1 << 20];
 	char p[160];
@@ -78,7 +83,7 @@ static const char *trace_text(void)
 	ssize_t r;
 	int fd;
 
-	snprintf(p, sizeof(p), "%s/trace", tdir);
+	snprintf(p, sizeof(p), "%s/%s", tdir, name);
 	fd = open(p, O_RDONLY);
 	if (fd < 0)
 		return "";
@@ -116,7 +121,7 @@ TEST(channel_lifecycle_events)
 	ASSERT_EQ(uhp_notify(prod), 0);
 	ASSERT_EQ(uhp_unlink(dev, "tr.chan"), 0);
 	trace_off();
-	t = trace_text();
+	t = tfile_text("trace");
 	EXPECT_TRUE(strstr(t, "uhp_create: name=tr.chan uid=0 rings=") != NULL);
 	EXPECT_TRUE(strstr(t, "uhp_attach: name=tr.chan consumer=0 rdonly=0") != NULL);
 	EXPECT_TRUE(strstr(t, "uhp_notify: name=tr.chan") != NULL);
@@ -150,7 +155,7 @@ TEST(send_over_a_corrupt_read_pos_is_traced)
 	cons->read_pos = 12345;			/* misaligned, past write_pos */
 	EXPECT_EQ(xioctl(fd, UHP_IOC_SEND, &s), -EUCLEAN);
 	trace_off();
-	EXPECT_TRUE(strstr(trace_text(),
+	EXPECT_TRUE(strstr(tfile_text("trace"),
 			   "uhp_corrupt: name=tr.corrupt ring=0 read_pos=12345 write_pos=0") != NULL);
 	munmap(page, UHP_PAGE_SIZE);
 	unlink_name(dev, "tr.corrupt");
@@ -177,12 +182,47 @@ TEST(kernel_records_dropped_on_a_full_ring_are_traced)
 	dropped = param_read("dropped");
 	trace_off();
 	ticker_unload();
-	t = trace_text();
+	t = tfile_text("trace");
 	EXPECT_GT(dropped, 0);
 	EXPECT_TRUE(strstr(t, "uhp_kernel_drop: name=tr.k ring=") != NULL);
 	EXPECT_TRUE(strstr(t, "len=64 err=-28") != NULL);	/* -ENOSPC */
 	uhp_unlink(dev, "tr.k");
 	uhp_close(ch);
+}
+
+/*
+ * With the trace option record-cmd on (the kernel's default), enabling an
+ * event also hooks sched_switch/sched_wakeup, which patches the text of
+ * try_to_wake_up(); under TCG the other vCPU can execute the transient int3
+ * after the patch is done and the guest dies ("Oops: int3" in
+ * ttwu_do_activate): 300 flips with wake-ups on both CPUs killed 6.12 and
+ * 6.12-rt at once. The guest boots with record-cmd off; this checks it is,
+ * then flips uhp's events under the same load.
+ */
+TEST_TIMEOUT(event_flips_while_both_cpus_wake, 120)
+{
+	pid_t kids[2];
+
+	need_tracefs();
+	ASSERT_TRUE(!strcmp(tfile_text("options/record-cmd"), "0\n"));
+	for (int i = 0; i < 2; i++) {
+		kids[i] = fork();
+		ASSERT_TRUE(kids[i] >= 0);
+		if (kids[i] == 0) {
+			struct timespec ts = { 0, 100000 };
+
+			for (;;)
+				nanosleep(&ts, NULL);
+		}
+	}
+	for (int i = 0; i < 100; i++) {
+		ASSERT_EQ(tfile_write("events/uhp/enable", "1"), 0);
+		ASSERT_EQ(tfile_write("events/uhp/enable", "0"), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		kill(kids[i], SIGKILL);
+		waitpid(kids[i], NULL, 0);
+	}
 }
 
 TEST_HARNESS_MAIN
