@@ -106,7 +106,9 @@ DOCDIR ?= $(PREFIX)/share/doc/uhp
 # udev reads /usr/lib/udev and /etc/udev only.
 UDEVRULESDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
 INSTALL_VARS = PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)
-MAN_PAGES = $(wildcard man/man3/*.3 man/man7/*.7 man/man8/*.8)
+# uhp-bridge's pages go with the bridge (install-bridge), not with uhpctl.
+BRIDGE_MAN_PAGES = man/man8/uhp-bridge.8 man/man5/uhp-bridge.conf.5
+MAN_PAGES = $(filter-out $(BRIDGE_MAN_PAGES),$(wildcard man/man3/*.3 man/man7/*.7 man/man8/*.8))
 EXAMPLES = packaging/modprobe.d/uhp.conf packaging/modules-load.d/uhp.conf
 
 install: lib tools
