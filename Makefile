@@ -93,9 +93,13 @@ kernel: deps
 
 # make install [DESTDIR=] [PREFIX=/usr/local] [LIBDIR=] ...: the library,
 # headers and uhp.pc (written for this PREFIX/LIBDIR), uhpctl, the man
-# pages, the udev rule, and the modprobe.d/modules-load.d examples. The
-# module goes in through dkms: make dkms-install. make uninstall removes
-# exactly what install put there.
+# pages, the udev rule, and the modprobe.d/modules-load.d examples; and
+# where libnats-dev is installed, uhp-bridge with its systemd unit, its
+# sysusers.d file, its man pages and /etc/uhp-bridge/example.conf
+# (bridge/Makefile; WITH_BRIDGE=no leaves it out, WITH_BRIDGE=yes fails
+# without libnats-dev instead of skipping it). The module goes in through
+# dkms: make dkms-install. make uninstall removes exactly what install put
+# there.
 VERSION := $(shell cat VERSION)
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -106,7 +110,12 @@ DOCDIR ?= $(PREFIX)/share/doc/uhp
 # udev reads /usr/lib/udev and /etc/udev only.
 UDEVRULESDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
 INSTALL_VARS = PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DESTDIR=$(DESTDIR)
-MAN_PAGES = $(wildcard man/man3/*.3 man/man7/*.7 man/man8/*.8)
+BRIDGE_VARS = O=$(BUILD) PREFIX=$(PREFIX) BINDIR=$(BINDIR) MANDIR=$(MANDIR) DESTDIR=$(DESTDIR)
+WITH_BRIDGE ?= auto
+HAVE_NATS = $(shell { pkg-config --exists libnats || test -f /usr/include/nats/nats.h; } 2>/dev/null && echo yes)
+# uhp-bridge's pages go with the bridge (install-bridge), not with uhpctl.
+BRIDGE_MAN_PAGES = man/man8/uhp-bridge.8 man/man5/uhp-bridge.conf.5
+MAN_PAGES = $(filter-out $(BRIDGE_MAN_PAGES),$(wildcard man/man3/*.3 man/man7/*.7 man/man8/*.8))
 EXAMPLES = packaging/modprobe.d/uhp.conf packaging/modules-load.d/uhp.conf
 
 install: lib tools
@@ -120,10 +129,22 @@ install: lib tools
 		d=$(DESTDIR)$(MANDIR)/$$(basename $$(dirname $$p)); \
 		install -d $$d && install -m 644 $$p $$d/ || exit 1; \
 	done
+	@$(MAKE) --no-print-directory install-bridge
 	@echo "installed uhp $(VERSION) under $(DESTDIR)$(PREFIX); the module: make dkms-install"
+
+install-bridge:
+	@if [ "$(WITH_BRIDGE)" = no ]; then \
+		echo "make install: uhp-bridge skipped (WITH_BRIDGE=no)"; \
+	elif [ "$(WITH_BRIDGE)" = auto ] && [ "$(HAVE_NATS)" != yes ]; then \
+		echo "make install: uhp-bridge skipped: libnats-dev (nats.c) is not installed"; \
+	else \
+		$(MAKE) -C bridge install $(BRIDGE_VARS) && \
+		echo "installed uhp-bridge; its account: systemd-sysusers, then see uhp-bridge(8), SYSTEMD"; \
+	fi
 
 uninstall:
 	$(MAKE) -C userlib uninstall $(INSTALL_VARS)
+	$(MAKE) -C bridge uninstall $(BRIDGE_VARS)
 	rm -f $(DESTDIR)$(BINDIR)/uhpctl $(DESTDIR)$(UDEVRULESDIR)/60-uhp.rules
 	rm -f $(DESTDIR)$(DOCDIR)/examples/modprobe.d-uhp.conf \
 	      $(DESTDIR)$(DOCDIR)/examples/modules-load.d-uhp.conf
@@ -232,4 +253,4 @@ clean:
 	rm -rf $(BUILD)
 
 .PHONY: all module lib tools tests demo deps bench-deps kernel check check-steps matrix kunit run vm-shell clean \
-	install uninstall dkms-src dkms-install dkms-uninstall bridge check-bridge
+	install install-bridge uninstall dkms-src dkms-install dkms-uninstall bridge check-bridge

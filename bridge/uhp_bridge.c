@@ -311,6 +311,7 @@ struct config {
 	char host[40];
 	char nats[1024];
 	char state_dir[PATH_MAX];
+	bool state_dir_set;	/* by the file (not the default) */
 	char prefix[64];
 	enum mode mode;
 	int replicas;
@@ -870,6 +871,7 @@ static int load_config(const char *file)
 		return cfg_err(file, 0, "'host' is required");
 	if (!C.nats[0])
 		return cfg_err(file, 0, "'nats' is required");
+	C.state_dir_set = C.state_dir[0];
 	if (!C.state_dir[0])
 		snprintf(C.state_dir, sizeof(C.state_dir), "/var/lib/uhp-bridge/%s", C.host);
 	if (C.max_inflight < 1 || C.fetch_batch < 1 || C.spool_bytes < 65536 ||
@@ -3224,10 +3226,11 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: uhp-bridge -c CONFIG [-v] [--check]\n"
-		"  -c, --config FILE  the configuration (see uhp-bridge.conf(5): bridge/README.md)\n"
-		"  -n, --check        parse the configuration, print what it means, exit\n"
-		"  -v, --verbose      debug logging\n"
+		"usage: uhp-bridge -c CONFIG [-s DIR] [-v] [--check]\n"
+		"  -c, --config FILE    the configuration (see uhp-bridge.conf(5))\n"
+		"  -s, --state-dir DIR  the state directory, whatever the configuration says\n"
+		"  -n, --check          parse the configuration, print what it means, exit\n"
+		"  -v, --verbose        debug logging\n"
 		"  -V, --version\n"
 		"Signals: SIGTERM/SIGINT stop cleanly; SIGUSR1 writes state_dir/stats.json now.\n");
 }
@@ -3239,13 +3242,14 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "state-dir", required_argument, NULL, 's' },
 		{ "check", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *cfg = NULL, *ev;
+	const char *cfg = NULL, *state_dir = NULL, *ev;
 	bool check = false;
 	struct sigaction sa = { 0 };
 	int c, rc = 0;
@@ -3260,9 +3264,10 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	while ((c = getopt_long(argc, argv, "c:nvVh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:nvVh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c': cfg = optarg; break;
+		case 's': state_dir = optarg; break;
 		case 'n': check = true; break;
 		case 'v': g_verbose = 1; break;
 		case 'V': printf("uhp-bridge %s (libuhp %u.%u.%u, nats.c %s)\n", BRIDGE_VERSION,
@@ -3280,6 +3285,21 @@ int main(int argc, char **argv)
 	if (load_config(cfg))
 		return 2;
 	g_host = C.host;
+	/*
+	 * The state directory of a service manager (uhp-bridge@.service:
+	 * StateDirectory=, the only place it lets us write) wins over the
+	 * file, which may have been written for a run by hand.
+	 */
+	if (state_dir) {
+		if (!*state_dir || strlen(state_dir) >= sizeof(C.state_dir)) {
+			fprintf(stderr, "uhp-bridge: --state-dir: an empty or too long path\n");
+			return 2;
+		}
+		if (C.state_dir_set && strcmp(C.state_dir, state_dir))
+			LOG_WARN("state_dir %s of %s ignored: --state-dir %s", C.state_dir, cfg,
+				 state_dir);
+		snprintf(C.state_dir, sizeof(C.state_dir), "%s", state_dir);
+	}
 	if (check) {
 		printf("host %s, nats %s, state_dir %s\n", C.host, C.nats, C.state_dir);
 		for (int i = 0; i < C.nexports; i++)

@@ -34,6 +34,7 @@ pkgs=(
     python3-pytest              # python/: the binding's tests
     systemtap-sdt-dev gdb       # libuhp's USDT probes (sys/sdt.h); usdt_test fires one
     nats-server libnats-dev jq curl  # uhp-bridge and its tests (tests/bridge/run.sh)
+    systemd                     # tests/host/systemd_test.sh: systemd-analyze verify, systemd-sysusers
     golang-go golang-github-nats-io-go-nats-dev  # tests/bridge: the Go client agent
 )
 if [[ ${1:-} == --bench ]]; then

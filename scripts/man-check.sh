@@ -9,7 +9,8 @@
 #   - an exported function of LIBUHP_SO (nm -D, type T) has no man/man3/<sym>.3,
 #     or is not listed in man/man3/libuhp.3 (the index) and in the SEE ALSO
 #     of man/man7/uhp.7;
-#   - man/man7/uhp.7, man/man8/uhpctl.8 or man/man3/libuhp.3 is missing;
+#   - man/man7/uhp.7, man/man8/uhpctl.8, man/man3/libuhp.3 or the bridge's
+#     pages (man/man8/uhp-bridge.8, man/man5/uhp-bridge.conf.5) is missing;
 #   - a ".so" redirect points at a missing page (or at another redirect);
 #   - a page's NAME section (for a redirect: its target's) does not name the
 #     page, or a full page's .TH does not carry the page's name and section;
@@ -44,7 +45,7 @@ syms=$(nm -D --defined-only "$lib" | awk '$2 == "T" { sub(/@.*/, "", $3); print 
 [ -n "$syms" ] || die "$lib: no exported functions (not libuhp.so?)"
 nsyms=$(echo "$syms" | wc -l)
 
-for p in man7/uhp.7 man8/uhpctl.8 man3/libuhp.3; do
+for p in man7/uhp.7 man8/uhpctl.8 man3/libuhp.3 man8/uhp-bridge.8 man5/uhp-bridge.conf.5; do
 	[ -f "$man/$p" ] || bad "man/$p is missing"
 done
 

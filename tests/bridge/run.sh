@@ -476,8 +476,12 @@ t9() {
     printf 'host A\nnats nats://127.0.0.1:1\nspin_us 2000000\n' >"$bad"
     "$BRIDGE" --check -c "$bad" >>"$T/t9.out" 2>&1 && rc=1
     "$BRIDGE" --check -c "$T/B.conf" >>"$T/t9.out" 2>&1 || rc=1
+    # uhp-bridge@.service passes its StateDirectory this way
+    "$BRIDGE" --check -c "$T/B.conf" --state-dir "$T/sd" >"$T/t9.sd" 2>>"$T/t9.out" || rc=1
+    cat "$T/t9.sd" >>"$T/t9.out"
+    grep -q "state_dir $T/sd\$" "$T/t9.sd" || rc=1
     if [[ $rc == 0 ]]; then
-        ok "configuration: clashing or unknown settings are refused with the line number; --check prints what a good one means"
+        ok "configuration: clashing or unknown settings are refused with the line number; --check prints what a good one means; --state-dir wins over the file"
     else
         nok "configuration checks"
         show "$T/t9.out"

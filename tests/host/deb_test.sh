@@ -3,8 +3,8 @@
 #
 # deb_test: the Debian packages of debian/, built by dpkg-buildpackage from
 # a copy of the tree (the working tree and its build/ are never touched).
-#  - the four binary packages build (uhp-dkms, libuhp0, libuhp-dev,
-#    uhp-tools), and nothing of the module is compiled doing so;
+#  - the five binary packages build (uhp-dkms, libuhp0, libuhp-dev,
+#    uhp-tools, uhp-bridge), and nothing of the module is compiled doing so;
 #  - uhp-dkms holds exactly what `make dkms-src` lays out, with the
 #    version of ./VERSION in dkms.conf, registers it with dkms (dh_dkms),
 #    creates the group uhp and ships the udev rule and the examples;
@@ -13,6 +13,10 @@
 #    libuhp.so, libuhp.a and a uhp.pc for /usr and the multiarch libdir,
 #    and a man page for every exported symbol; uhp-tools uhpctl; every
 #    page of man/ shipped;
+#  - uhp-bridge the bridge (it runs), its template unit in /lib/systemd/system
+#    running /usr/bin/uhp-bridge and enabled for no instance, its
+#    sysusers.d file applied by the postinst, /etc/uhp-bridge/example.conf a
+#    conffile, its two man pages;
 #  - debian/changelog's upstream version is ./VERSION's;
 #  - lintian reports no error (its warnings are listed).
 # Skips (exit 0) without dpkg-buildpackage, debhelper, dh_dkms or lintian.
@@ -48,7 +52,7 @@ VERSION=$(cat "$ROOT/VERSION")
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 ARCH=$(dpkg-architecture -qDEB_HOST_ARCH)
 LIBDIR=/usr/lib/$MA
-echo "1..13"
+echo "1..14"
 
 # debian/changelog: Version is the upstream version (native) or
 # upstream-revision, maybe with an epoch.
@@ -91,10 +95,10 @@ ok $? "dpkg-buildpackage -us -uc -b ($(($(date +%s) - tb))s), the module not bui
 [ $rc = 0 ] || { sed 's/^/# /' "$TMP/build.log" | tail -25; }
 [ -z "$kbuilt" ] || printf '%s\n' "$kbuilt" | sed 's/^/# kbuild output: /'
 
-# The four packages, their contents in the comments.
+# The five packages, their contents in the comments.
 D=$TMP/src
 missing=""
-for p in uhp-dkms:all libuhp0:$ARCH libuhp-dev:$ARCH uhp-tools:$ARCH; do
+for p in uhp-dkms:all libuhp0:$ARCH libuhp-dev:$ARCH uhp-tools:$ARCH uhp-bridge:$ARCH; do
 	deb=$D/${p%%:*}_${DV}_${p#*:}.deb
 	if [ -f "$deb" ]; then
 		mkdir -p "$TMP/x/${p%%:*}" &&
@@ -105,9 +109,9 @@ for p in uhp-dkms:all libuhp0:$ARCH libuhp-dev:$ARCH uhp-tools:$ARCH; do
 	fi
 done
 [ -z "$missing" ]
-ok $? "the four packages: uhp-dkms, libuhp0, libuhp-dev, uhp-tools ($DV)"
+ok $? "the five packages: uhp-dkms, libuhp0, libuhp-dev, uhp-tools, uhp-bridge ($DV)"
 [ -z "$missing" ] || echo "# missing:$missing"
-for p in uhp-dkms libuhp0 libuhp-dev uhp-tools; do
+for p in uhp-dkms libuhp0 libuhp-dev uhp-tools uhp-bridge; do
 	[ -d "$TMP/x/$p" ] || continue
 	echo "# $p: $(dpkg-deb -f "$D/${p}_${DV}_"*.deb Depends)"
 	dpkg-deb -c "$D/${p}_${DV}_"*.deb | awk -v p="$p" '{ l = "#   " $1 " " $6; if ($7 == "->") l = l " -> " $8; print l }'
@@ -170,7 +174,8 @@ ok $? "libuhp-dev's uhp.pc: prefix=/usr, libdir=$LIBDIR, version $VERSION"
 grep -E '^(prefix|libdir|includedir|Version)' "$PC" 2>/dev/null | sed 's/^/# /'
 
 # Man pages: one per exported symbol, and every page of man/ shipped
-# (sections 3 and 7 in libuhp-dev, 8 in uhp-tools).
+# (sections 3 and 7 in libuhp-dev, uhpctl(8) in uhp-tools, uhp-bridge's in
+# uhp-bridge).
 if [ ! -d "$SRC/man" ]; then
 	skip "libuhp-dev: a man page per exported symbol" "no man/ in the source yet"
 	skip "every page of man/ is in a package" "no man/ in the source yet"
@@ -185,21 +190,49 @@ else
 	[ -z "$missing" ] || echo "# no page:$missing" | fold -w 200
 
 	missing="" npages=0
-	for p in "$SRC"/man/man3/*.3 "$SRC"/man/man7/*.7 "$SRC"/man/man8/*.8; do
+	for p in "$SRC"/man/man3/*.3 "$SRC"/man/man5/*.5 "$SRC"/man/man7/*.7 "$SRC"/man/man8/*.8; do
 		[ -f "$p" ] || continue
 		npages=$((npages + 1))
 		sec=$(basename "$(dirname "$p")")
-		case $sec in man8) pkg=uhp-tools ;; *) pkg=libuhp-dev ;; esac
+		case $(basename "$p"):$sec in
+		uhp-bridge.*) pkg=uhp-bridge ;;
+		*:man8) pkg=uhp-tools ;;
+		*) pkg=libuhp-dev ;;
+		esac
 		has $pkg "/usr/share/man/$sec/$(basename "$p").gz" || missing="$missing $pkg:$sec/$(basename "$p")"
 	done
 	[ -z "$missing" ]
-	ok $? "every page of man/ ($npages) is shipped: man3, man7 in libuhp-dev, man8 in uhp-tools"
+	ok $? "every page of man/ ($npages) is shipped: man3, man7 in libuhp-dev, uhpctl(8) in uhp-tools, uhp-bridge(8) and uhp-bridge.conf(5) in uhp-bridge"
 	[ -z "$missing" ] || echo "# not shipped:$missing" | fold -w 200
 fi
 
 has uhp-tools /usr/bin/uhpctl && [ -x "$TMP/x/uhp-tools/usr/bin/uhpctl" ] &&
 	{ [ ! -f "$SRC/man/man8/uhpctl.8" ] || has uhp-tools /usr/share/man/man8/uhpctl.8.gz; }
 ok $? "uhp-tools: /usr/bin/uhpctl$([ -f "$SRC/man/man8/uhpctl.8" ] && echo ' and uhpctl(8)')"
+
+# uhp-bridge: the binary (it runs: --version, and --check refuses the
+# example as shipped), the unit for /usr/bin, nothing enabled, the account.
+X=$TMP/x/uhp-bridge
+U=/lib/systemd/system/uhp-bridge@.service
+missing=""
+for f in /usr/bin/uhp-bridge $U /usr/lib/sysusers.d/uhp-bridge.conf /etc/uhp-bridge/example.conf \
+	/usr/share/man/man8/uhp-bridge.8.gz /usr/share/man/man5/uhp-bridge.conf.5.gz; do
+	has uhp-bridge "$f" || missing="$missing $f"
+done
+grep -qx 'ExecStart=/usr/bin/uhp-bridge -c /etc/uhp-bridge/%i.conf --state-dir %S/uhp-bridge/%i' "$X$U" 2>/dev/null ||
+	missing="$missing ExecStart"
+grep -qx /etc/uhp-bridge/example.conf "$X/DEBIAN/conffiles" 2>/dev/null || missing="$missing conffile"
+grep -q 'systemd-sysusers .*uhp-bridge.conf' "$X/DEBIAN/postinst" 2>/dev/null || missing="$missing postinst:sysusers"
+! grep -qs 'uhp-bridge@' "$X/DEBIAN/postinst" || missing="$missing postinst:enables-an-instance"
+dep=$(dpkg-deb -f "$D/uhp-bridge_${DV}_$ARCH.deb" Depends 2>/dev/null)
+case "$dep" in *libnats*) ;; *) missing="$missing Depends:libnats" ;; esac
+"$X/usr/bin/uhp-bridge" --version >"$TMP/ub.out" 2>&1 || missing="$missing --version"
+"$X/usr/bin/uhp-bridge" --check -c "$X/etc/uhp-bridge/example.conf" >>"$TMP/ub.out" 2>&1
+[ $? = 2 ] || missing="$missing --check(example)"
+[ -z "$missing" ]
+ok $? "uhp-bridge: /usr/bin/uhp-bridge runs, $U for it (no instance enabled), sysusers.d applied by the postinst, example.conf a conffile, Depends libnats"
+[ -z "$missing" ] || echo "# wrong or missing:$missing"
+sed 's/^/# /' "$TMP/ub.out"
 
 # lintian on the whole upload: warnings listed, errors fail.
 lintian "$D/uhp_${DV}_$ARCH.changes" >"$TMP/lintian.log" 2>&1

@@ -9,6 +9,11 @@
 #    installed .so, and through build/userlib/uhp-uninstalled.pc too;
 #  - uhpctl, the udev rule, the examples and a man page per exported symbol
 #    are installed; uninstall leaves no file behind;
+#  - with libnats-dev, uhp-bridge, its unit (in systemd's unit directory for
+#    PREFIX=/usr, under PREFIX/lib/systemd/system otherwise, running
+#    PREFIX/bin/uhp-bridge), its sysusers.d file, its man pages and
+#    /etc/uhp-bridge/example.conf; without it, or with WITH_BRIDGE=no, none
+#    of that and a line that says it was skipped;
 #  - the dkms source copy holds the module's sources only, its dkms.conf
 #    has the version of ./VERSION and lists uhp.ko alone (no sample);
 #  - depmod puts uhp in modules.devname (c10:249), so /dev/uhp exists from
@@ -27,11 +32,25 @@ VERSION=$(cat "$ROOT/VERSION")
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 D=$TMP/dest
 LIBDIR=/usr/lib/$MA
-echo "1..9"
+echo "1..11"
+
+if pkg-config --exists libnats 2>/dev/null || [ -f /usr/include/nats/nats.h ]; then nats=yes; else nats=no; fi
+# uhp-bridge's files for PREFIX $1 (its unit directory is systemd's for /usr)
+bridge_files() {
+	if [ "$1" = /usr ]; then
+		ud=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null)
+		sd=$(pkg-config --variable=sysusersdir systemd 2>/dev/null)
+	else
+		ud="" sd=""
+	fi
+	echo "$1/bin/uhp-bridge ${ud:-$1/lib/systemd/system}/uhp-bridge@.service ${sd:-$1/lib/sysusers.d}/uhp-bridge.conf" \
+		"$1/share/man/man8/uhp-bridge.8 $1/share/man/man5/uhp-bridge.conf.5 /etc/uhp-bridge/example.conf"
+}
 
 make -s -C "$ROOT" lib >"$TMP/build.log" 2>&1 &&
-make -s -C "$ROOT" install DESTDIR="$D" PREFIX=/usr LIBDIR="$LIBDIR" >>"$TMP/build.log" 2>&1
+make -s -C "$ROOT" install DESTDIR="$D" PREFIX=/usr LIBDIR="$LIBDIR" >"$TMP/install.log" 2>&1
 ok $? "make install DESTDIR=... PREFIX=/usr LIBDIR=$LIBDIR"
+cat "$TMP/install.log" >>"$TMP/build.log"
 
 PC=$D$LIBDIR/pkgconfig/uhp.pc
 grep -qx 'prefix=/usr' "$PC" && grep -qx "libdir=$LIBDIR" "$PC" &&
@@ -79,11 +98,47 @@ done
 ok $? "uhpctl, udev rule, headers, libraries, examples and a man page per exported symbol ($(wc -l <"$TMP/files") files)"
 [ -z "$missing" ] || echo "# missing:$missing" | cut -c1-400
 
+missing=""
+if [ $nats = yes ]; then
+	for f in $(bridge_files /usr); do
+		grep -qx "$f" "$TMP/files" || missing="$missing $f"
+	done
+	unit=$D$(bridge_files /usr | cut -d' ' -f2)
+	grep -qx 'ExecStart=/usr/bin/uhp-bridge -c /etc/uhp-bridge/%i.conf --state-dir %S/uhp-bridge/%i' "$unit" 2>/dev/null ||
+		missing="$missing ExecStart=/usr/bin/uhp-bridge"
+	[ -z "$missing" ]
+	ok $? "uhp-bridge (libnats-dev found): $(bridge_files /usr | tr ' ' '\n' | sed 's|.*/||' | tr '\n' ' ' | sed 's/ $//')"
+else
+	grep -q 'uhp-bridge skipped: libnats-dev' "$TMP/install.log" && ! grep -q 'uhp-bridge' "$TMP/files"
+	ok $? "uhp-bridge skipped, and said so: no libnats-dev"
+fi
+[ -z "$missing" ] || echo "# missing:$missing"
+
 make -s -C "$ROOT" uninstall DESTDIR="$D" PREFIX=/usr LIBDIR="$LIBDIR" >>"$TMP/build.log" 2>&1
 left=$(cd "$D" && find . -type f -o -type l)
 [ -z "$left" ]
 ok $? "make uninstall removes every file install put there"
 [ -z "$left" ] || echo "$left" | head -5 | sed 's/^/# left: /'
+
+# Another prefix: the unit under it, running the binary under it; and
+# WITH_BRIDGE=no (what a machine without libnats-dev gets).
+make -s -C "$ROOT" install DESTDIR="$TMP/local" PREFIX=/usr/local >"$TMP/local.log" 2>&1 &&
+	make -s -C "$ROOT" install DESTDIR="$TMP/nob" PREFIX=/usr WITH_BRIDGE=no >"$TMP/nob.log" 2>&1
+rc=$?
+cat "$TMP/local.log" "$TMP/nob.log" >>"$TMP/build.log"
+missing=""
+if [ $nats = yes ]; then
+	for f in $(bridge_files /usr/local); do
+		[ -f "$TMP/local$f" ] || missing="$missing $f"
+	done
+	grep -q '^ExecStart=/usr/local/bin/uhp-bridge ' "$TMP/local/usr/local/lib/systemd/system/uhp-bridge@.service" 2>/dev/null ||
+		missing="$missing ExecStart=/usr/local/bin/uhp-bridge"
+fi
+[ -z "$(find "$TMP/nob" -name '*uhp-bridge*' | head -1)" ] || missing="$missing WITH_BRIDGE=no:installed"
+grep -q 'uhp-bridge skipped (WITH_BRIDGE=no)' "$TMP/nob.log" || missing="$missing WITH_BRIDGE=no:silent"
+[ $rc = 0 ] && [ -z "$missing" ]
+ok $? "PREFIX=/usr/local: the unit in /usr/local/lib/systemd/system runs /usr/local/bin/uhp-bridge; WITH_BRIDGE=no: no bridge, and a line that says so"
+[ -z "$missing" ] || echo "# wrong:$missing"
 
 make -s -C "$ROOT" dkms-src DESTDIR="$TMP/dk" >>"$TMP/build.log" 2>&1
 S=$TMP/dk/usr/src/uhp-$VERSION
