@@ -714,16 +714,11 @@ static char *tok(char **s)
 	return start;
 }
 
-static int load_config(const char *file)
+static int parse_config(const char *file, FILE *f)
 {
-	FILE *f = fopen(file, "r");
 	char line[2048];
 	int ln = 0;
 
-	if (!f) {
-		fprintf(stderr, "uhp-bridge: %s: %s\n", file, strerror(errno));
-		return -1;
-	}
 	/* Globals first (mode may be set after export lines: two passes). */
 	for (int pass = 0; pass < 2; pass++) {
 		rewind(f);
@@ -872,7 +867,6 @@ static int load_config(const char *file)
 			}
 		}
 	}
-	fclose(f);
 
 	if (!C.host[0])
 		return cfg_err(file, 0, "'host' is required");
@@ -919,6 +913,20 @@ static int load_config(const char *file)
 				return cfg_err(file, 0, "a channel is both exported and an outbox");
 	}
 	return 0;
+}
+
+static int load_config(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	int rc;
+
+	if (!f) {
+		fprintf(stderr, "uhp-bridge: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	rc = parse_config(file, f);
+	fclose(f);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
