@@ -64,6 +64,8 @@
 /* ------------------------------------------------------------------ */
 
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_failed;	/* stopping because of an error: exit 1 */
+static atomic_bool g_connected;		/* both NATS connections were up */
 static int g_verbose;
 static const char *g_host = "?";
 
@@ -3088,7 +3090,30 @@ static void on_async_err(natsConnection *nc, natsSubscription *sub, natsStatus e
 		 natsStatus_GetText(err));
 }
 
-static natsStatus connect_nats(natsConnection **nc, const char *name)
+/*
+ * nats.c closes a connection only when it gives up on it: after it was up,
+ * that is the servers refusing it again and again (credentials revoked, an
+ * expired certificate). Stop, saying why, rather than run on unconnected.
+ */
+static void on_closed(natsConnection *nc, void *closure)
+{
+	const char *text = NULL;
+	natsStatus s;
+
+	if (!atomic_load(&g_connected) || g_stop)
+		return;		/* the first connect (it says why) or our own stop */
+	s = natsConnection_GetLastError(nc, &text);
+	LOG_ERR("%s connection: closed by nats.c (%s%s%s): stopping", (const char *)closure,
+		natsStatus_GetText(s), text && *text ? ": " : "", text ? text : "");
+	g_failed = 1;
+	g_stop = 1;
+}
+
+/*
+ * The options both connections share: servers and callbacks. NATS_OK, or
+ * the setting that failed in *what (nats.c's reason in nats_GetLastError()).
+ */
+static natsStatus nats_options(natsOptions **op, const char *name, const char **what)
 {
 	natsOptions *o = NULL;
 	const char *servers[32];
@@ -3101,28 +3126,111 @@ static natsStatus connect_nats(natsConnection **nc, const char *name)
 	     p = strtok_r(NULL, ", ", &save))
 		servers[n++] = p;
 	snprintf(cname, sizeof(cname), "uhp-bridge %s %s", C.host, name);
+	*what = "options";
 	s = natsOptions_Create(&o);
 	if (s == NATS_OK) s = natsOptions_SetServers(o, servers, n);
 	if (s == NATS_OK) s = natsOptions_SetName(o, cname);
 	if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 100);
 	if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, (int)C.reconnect_buf);
-	if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
 	if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, (void *)name);
 	if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, (void *)name);
+	if (s == NATS_OK) s = natsOptions_SetClosedCB(o, on_closed, (void *)name);
 	if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_err, (void *)name);
 	/* nats.c derives a byte limit of msgs * 1024 (an int): keep it small here;
 	 * subscriptions set their own limits */
 	if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(o, 1 << 20);
 	if (s == NATS_OK) s = natsOptions_SetIOBufSize(o, 256 * 1024);
 	if (s == NATS_OK && C.send_asap) s = natsOptions_SetSendAsap(o, true);
-	if (s == NATS_OK) s = natsConnection_Connect(nc, o);
-	if (s == NATS_NOT_YET_CONNECTED) {
-		LOG_WARN("%s connection: no server yet, retrying in the background", name);
-		s = NATS_OK;
+	if (s != NATS_OK) {
+		natsOptions_Destroy(o);
+		o = NULL;
 	}
-	natsOptions_Destroy(o);
+	*op = o;
 	return s;
+}
+
+/* What a failed connect means: no server answered (yet), or it answered no. */
+static const char *connect_refusal(natsStatus s)
+{
+	switch (s) {
+	case NATS_NO_SERVER:
+	case NATS_TIMEOUT:
+	case NATS_IO_ERROR:
+	case NATS_STALE_CONNECTION:
+	case NATS_CONNECTION_CLOSED:
+	case NATS_CONNECTION_DISCONNECTED:
+		return NULL;
+	case NATS_CONNECTION_AUTH_FAILED:
+	case NATS_NOT_PERMITTED:
+		return "authentication failed";
+	case NATS_SSL_ERROR:
+		return "TLS failed";
+	case NATS_SECURE_CONNECTION_WANTED:
+		return "TLS failed: the server does not offer TLS";
+	case NATS_SECURE_CONNECTION_REQUIRED:
+		return "TLS failed: the server requires TLS";
+	default:
+		return "failed";
+	}
+}
+
+/*
+ * Connects, waiting as long as it takes for a server to answer (the bridge
+ * may start before NATS). A server that answers but refuses us (wrong
+ * credentials, a certificate that does not verify, TLS on one side only)
+ * is an error: logged with nats.c's reason, -1. 1: a signal stopped the
+ * wait. Once connected, nats.c reconnects by itself with the same options.
+ */
+static int connect_nats(natsConnection **nc, const char *name)
+{
+	natsOptions *o = NULL;
+	const char *what, *refusal = NULL;
+	int64_t first = 0, last_log = 0;
+	natsStatus s;
+	int rc = -1;
+
+	*nc = NULL;
+	s = nats_options(&o, name, &what);
+	if (s != NATS_OK) {
+		LOG_ERR("%s connection: %s: %s", name, what, nats_GetLastError(NULL));
+		return -1;
+	}
+	while (!g_stop) {
+		int64_t now;
+
+		s = natsConnection_Connect(nc, o);
+		if (s == NATS_OK) {
+			if (first)
+				LOG_INFO("%s connection: connected", name);
+			rc = 0;
+			break;
+		}
+		*nc = NULL;
+		refusal = connect_refusal(s);
+		if (refusal) {
+			LOG_ERR("%s connection: %s: %s", name, refusal, nats_GetLastError(NULL));
+			break;
+		}
+		now = now_ns();
+		if (!first || now - last_log >= 30 * 1000000000LL) {
+			if (!first)
+				LOG_WARN("%s connection: no server answers yet (%s): retrying every 100 ms",
+					 name, nats_GetLastError(NULL));
+			else
+				LOG_WARN("%s connection: still no server after %" PRId64 " s (%s)", name,
+					 (now - first) / 1000000000, nats_GetLastError(NULL));
+			if (!first)
+				first = now;
+			last_log = now;
+		}
+		for (int i = 0; i < 5 && !g_stop; i++)
+			sleep_us(20000);
+	}
+	if (rc && g_stop && !refusal)
+		rc = 1;
+	natsOptions_Destroy(o);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -3230,13 +3338,23 @@ int main(int argc, char **argv)
 
 	lt_open();
 	nats_Open(-1);
-	if (connect_nats(&g_nc_in, "in") != NATS_OK ||
-	    connect_nats(&g_nc_out, "out") != NATS_OK) {
-		LOG_ERR("NATS: %s", nats_GetLastError(NULL));
-		return 1;
+	if ((c = connect_nats(&g_nc_in, "in")) != 0 ||
+	    (c = connect_nats(&g_nc_out, "out")) != 0) {
+		/* connect_nats() said why, or a signal stopped the wait */
+		natsConnection_Destroy(g_nc_in);
+		g_nc_in = NULL;
+		nats_Close();
+		if (c > 0)
+			LOG_INFO("stopped before NATS answered");
+		return c > 0 ? 0 : 1;
 	}
+	atomic_store(&g_connected, true);
 	if (natsConnection_JetStream(&g_js, g_nc_in, NULL) != NATS_OK) {
 		LOG_ERR("JetStream context: %s", nats_GetLastError(NULL));
+		g_stop = 1;
+		natsConnection_Destroy(g_nc_in);
+		natsConnection_Destroy(g_nc_out);
+		nats_Close();
 		return 1;
 	}
 	for (int i = 0; i < C.nexports && !rc; i++)
@@ -3304,5 +3422,5 @@ int main(int argc, char **argv)
 		uhp_close(C.exports[i]->ch);
 	nats_Close();
 	lt_dump();
-	return rc;
+	return rc || g_failed ? 1 : 0;
 }
