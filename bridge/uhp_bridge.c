@@ -65,6 +65,8 @@
 /* ------------------------------------------------------------------ */
 
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_failed;	/* stopping because of an error: exit 1 */
+static atomic_bool g_connected;		/* both NATS connections were up */
 static int g_verbose;
 static const char *g_host = "?";
 
@@ -301,6 +303,24 @@ static const char *mode_name(enum mode m)
 	return m == MODE_JS ? "jetstream" : "core";
 }
 
+/* The files the authentication and TLS settings name (see connect_nats()). */
+enum { F_CREDS, F_NKEY_SEED, F_PASSWORD, F_TOKEN, F_TLS_CA, F_TLS_CERT, F_TLS_KEY, F_NUM };
+
+static const struct {
+	const char *key;
+	bool secret;		/* only its owner may read or write it */
+} cfg_files[F_NUM] = {
+	[F_CREDS]	= { "creds", true },
+	[F_NKEY_SEED]	= { "nkey_seed", true },
+	[F_PASSWORD]	= { "password_file", true },
+	[F_TOKEN]	= { "token_file", true },
+	[F_TLS_CA]	= { "tls_ca", false },
+	[F_TLS_CERT]	= { "tls_cert", false },
+	[F_TLS_KEY]	= { "tls_key", true },
+};
+
+#define SECRET_MAX	4096	/* a password or a token */
+
 #define MAX_EXPORTS	64
 #define MAX_ROUTES	64
 
@@ -338,6 +358,16 @@ struct config {
 	int64_t stall_ms;
 	int64_t batch, batch_bytes;
 	bool send_asap;
+	/* authentication and TLS: the files named and the line that named each
+	 * (0: not set); tls: any tls_* setting or a tls:// URL */
+	char file[F_NUM][PATH_MAX];
+	int file_ln[F_NUM];
+	char user[128], nkey[64], tls_hostname[256];
+	int user_ln, nkey_ln, tls_hostname_ln;
+	bool tls;
+	/* what password_file and token_file hold: wiped and freed once
+	 * connected (nats.c keeps its own copy for reconnects) */
+	char *password, *token;
 	int nexports, nroutes;
 	struct export *exports[MAX_EXPORTS];
 	struct route *routes[MAX_ROUTES];
@@ -597,6 +627,229 @@ static int cfg_err(const char *file, int line, const char *what)
 	return -1;
 }
 
+static int cfg_errf(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int cfg_errf(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "uhp-bridge: %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+static void free_secrets(void)
+{
+	if (C.password) {
+		explicit_bzero(C.password, strlen(C.password));
+		free(C.password);
+		C.password = NULL;
+	}
+	if (C.token) {
+		explicit_bzero(C.token, strlen(C.token));
+		free(C.token);
+		C.token = NULL;
+	}
+}
+
+/* nats.c puts user, password and token into its CONNECT JSON unescaped */
+static bool connect_safe(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+			return false;
+	return true;
+}
+
+/*
+ * The first line of a password or token file, without its line end, into
+ * *out (malloc'ed). NULL or the reason it is refused. Never says what the
+ * file holds.
+ */
+static const char *read_secret(int fd, char **out)
+{
+	char buf[SECRET_MAX + 2];
+	const char *why = NULL;
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < sizeof(buf) - 1) {
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			why = strerror(errno);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+	len = strcspn(buf, "\n");
+	if (len > SECRET_MAX) {
+		why = "its first line is longer than 4096 bytes";
+		goto out;
+	}
+	buf[len] = 0;
+	if (len && buf[len - 1] == '\r')
+		buf[--len] = 0;
+	if (!len)
+		why = "its first line is empty";
+	else if (!connect_safe(buf))
+		why = "it holds a quote, a backslash or a control character, which nats.c would send unescaped";
+	else if (!(*out = strdup(buf)))
+		why = "out of memory";
+out:
+	explicit_bzero(buf, sizeof(buf));
+	return why;
+}
+
+/*
+ * Checks a file an authentication or TLS setting names: it must open, be a
+ * regular file, and a secret must be readable and writable by its owner
+ * only, and that owner this user or root (as ssh wants of a private key).
+ * A password or token file is read (C.password, C.token). 0 or -1, the
+ * reason printed as FILE:LINE: KEY PATH: why.
+ */
+static int cfg_file_check(const char *file, int ln, int i)
+{
+	const char *key = cfg_files[i].key, *path = C.file[i], *why = NULL;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return cfg_errf(file, ln, "%s %s: %s", key, path, strerror(errno));
+	if (fstat(fd, &st)) {
+		why = strerror(errno);
+	} else if (!S_ISREG(st.st_mode)) {
+		why = "not a regular file";
+	} else if (cfg_files[i].secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		close(fd);
+		return cfg_errf(file, ln, "%s %s: permissions %04o are too open: a secret must not be "
+				"accessible by group or others (chmod 600 it)", key, path,
+				(unsigned)(st.st_mode & 07777));
+	} else if (cfg_files[i].secret && st.st_uid != geteuid() && st.st_uid != 0) {
+		close(fd);
+		return cfg_errf(file, ln, "%s %s: owned by uid %u: a secret must belong to the user "
+				"the bridge runs as (uid %u) or to root", key, path,
+				(unsigned)st.st_uid, (unsigned)geteuid());
+	} else if (i == F_PASSWORD) {
+		why = read_secret(fd, &C.password);
+	} else if (i == F_TOKEN) {
+		why = read_secret(fd, &C.token);
+	}
+	close(fd);
+	if (why)
+		return cfg_errf(file, ln, "%s %s: %s", key, path, why);
+	return 0;
+}
+
+/*
+ * The authentication and TLS settings: 1 handled, 0 not one of them, -1
+ * refused (the reason printed).
+ */
+static int parse_auth(const char *file, int ln, const char *k, const char *v)
+{
+	struct { const char *key; char *buf; size_t cap; int *ln; } strs[] = {
+		{ "user", C.user, sizeof(C.user), &C.user_ln },
+		{ "nkey", C.nkey, sizeof(C.nkey), &C.nkey_ln },
+		{ "tls_hostname", C.tls_hostname, sizeof(C.tls_hostname), &C.tls_hostname_ln },
+	};
+
+	if (!strcmp(k, "password") || !strcmp(k, "token"))
+		return cfg_errf(file, ln, "%s: never inline: put it in a file only its owner can read "
+				"and name that with %s_file", k, k);
+	for (int i = 0; i < F_NUM; i++) {
+		if (strcmp(k, cfg_files[i].key))
+			continue;
+		if (C.file_ln[i])
+			return cfg_errf(file, ln, "%s: already set on line %d", k, C.file_ln[i]);
+		if (strlen(v) >= sizeof(C.file[i]))
+			return cfg_errf(file, ln, "%s: the path is too long", k);
+		snprintf(C.file[i], sizeof(C.file[i]), "%s", v);
+		C.file_ln[i] = ln;
+		return cfg_file_check(file, ln, i) ? -1 : 1;
+	}
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		if (strcmp(k, strs[i].key))
+			continue;
+		if (*strs[i].ln)
+			return cfg_errf(file, ln, "%s: already set on line %d", k, *strs[i].ln);
+		if (strlen(v) >= strs[i].cap)
+			return cfg_errf(file, ln, "%s: too long", k);
+		snprintf(strs[i].buf, strs[i].cap, "%s", v);
+		*strs[i].ln = ln;
+		if (strs[i].buf == C.user && !connect_safe(v))
+			return cfg_err(file, ln, "user: no quotes, backslashes or control characters");
+		if (strs[i].buf == C.nkey &&
+		    (strlen(v) != 56 || v[0] != 'U' || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != 56))
+			return cfg_err(file, ln, "nkey: a user's public nkey (U and 55 more of A-Z, 2-7)");
+		if (strs[i].buf == C.tls_hostname &&
+		    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-:") != strlen(v))
+			return cfg_err(file, ln, "tls_hostname: a host name or address");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * After the whole file: one way to authenticate, the settings that go in
+ * pairs, TLS implied by any tls_* setting or a tls:// URL.
+ */
+static int check_auth(const char *file)
+{
+	struct { const char *what; int ln; } way[] = {
+		{ "creds", C.file_ln[F_CREDS] },
+		{ "nkey/nkey_seed", C.nkey_ln ? C.nkey_ln : C.file_ln[F_NKEY_SEED] },
+		{ "user/password_file", C.user_ln ? C.user_ln : C.file_ln[F_PASSWORD] },
+		{ "token_file", C.file_ln[F_TOKEN] },
+	};
+	char urls[sizeof(C.nats)];
+	int a = -1, b = -1;
+
+	if (C.nkey_ln && C.file_ln[F_NKEY_SEED] && C.file_ln[F_NKEY_SEED] < C.nkey_ln)
+		way[1].ln = C.file_ln[F_NKEY_SEED];
+	if (C.user_ln && C.file_ln[F_PASSWORD] && C.file_ln[F_PASSWORD] < C.user_ln)
+		way[2].ln = C.file_ln[F_PASSWORD];
+	/* the first two ways in the file */
+	for (int i = 0; i < 4; i++) {
+		if (!way[i].ln)
+			continue;
+		if (a < 0 || way[i].ln < way[a].ln) {
+			b = a;
+			a = i;
+		} else if (b < 0 || way[i].ln < way[b].ln) {
+			b = i;
+		}
+	}
+	if (b >= 0)
+		return cfg_errf(file, way[b].ln, "%s clashes with %s (line %d): authenticate one way only",
+				way[b].what, way[a].what, way[a].ln);
+	if (C.user_ln && !C.file_ln[F_PASSWORD])
+		return cfg_err(file, C.user_ln, "user needs password_file (a password is never inline)");
+	if (C.file_ln[F_PASSWORD] && !C.user_ln)
+		return cfg_err(file, C.file_ln[F_PASSWORD], "password_file needs user");
+	if (C.nkey_ln && !C.file_ln[F_NKEY_SEED])
+		return cfg_err(file, C.nkey_ln, "nkey needs nkey_seed, the file holding its seed");
+	if (C.file_ln[F_NKEY_SEED] && !C.nkey_ln)
+		return cfg_err(file, C.file_ln[F_NKEY_SEED], "nkey_seed needs nkey, the public key of its seed");
+	if (C.file_ln[F_TLS_CERT] && !C.file_ln[F_TLS_KEY])
+		return cfg_err(file, C.file_ln[F_TLS_CERT], "tls_cert needs tls_key, its private key");
+	if (C.file_ln[F_TLS_KEY] && !C.file_ln[F_TLS_CERT])
+		return cfg_err(file, C.file_ln[F_TLS_KEY], "tls_key needs tls_cert, its certificate");
+	C.tls = C.file_ln[F_TLS_CA] || C.file_ln[F_TLS_CERT] || C.tls_hostname_ln;
+	snprintf(urls, sizeof(urls), "%s", C.nats);
+	for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save))
+		if (!strncasecmp(u, "tls://", 6))
+			C.tls = true;
+	return 0;
+}
+
 static bool kv_mode(const char *v, enum mode *m)
 {
 	if (!strcmp(v, "core"))
@@ -707,16 +960,11 @@ static char *tok(char **s)
 	return start;
 }
 
-static int load_config(const char *file)
+static int parse_config(const char *file, FILE *f)
 {
-	FILE *f = fopen(file, "r");
 	char line[2048];
 	int ln = 0;
 
-	if (!f) {
-		fprintf(stderr, "uhp-bridge: %s: %s\n", file, strerror(errno));
-		return -1;
-	}
 	/* Globals first (mode may be set after export lines: two passes). */
 	for (int pass = 0; pass < 2; pass++) {
 		rewind(f);
@@ -851,11 +1099,20 @@ static int load_config(const char *file)
 						strncat(all, ",", sizeof(all) - strlen(all) - 1);
 						strncat(all, extra, sizeof(all) - strlen(all) - 1);
 					}
+					/* the URLs are printed and logged */
+					if (strchr(all, '@'))
+						return cfg_err(file, ln, "nats: no credentials in URLs: use user and "
+							       "password_file, token_file, nkey or creds");
 					v = all;
 					rc = parse_global(k, v);
 				} else {
 					if (tok(&s))
 						return cfg_err(file, ln, "one value expected");
+					rc = parse_auth(file, ln, k, v);
+					if (rc < 0)
+						return -1;
+					if (rc > 0)
+						continue;
 					rc = parse_global(k, v);
 				}
 				if (rc == -2)
@@ -865,7 +1122,6 @@ static int load_config(const char *file)
 			}
 		}
 	}
-	fclose(f);
 
 	if (!C.host[0])
 		return cfg_err(file, 0, "'host' is required");
@@ -879,6 +1135,8 @@ static int load_config(const char *file)
 		return cfg_err(file, 0, "max_inflight, fetch_batch >= 1; spool_bytes a power of two >= 64K");
 	if (C.spin_us < 0 || C.spin_us > 1000000)
 		return cfg_err(file, 0, "spin_us: 0 to 1000000 (1 s)");
+	if (check_auth(file))
+		return -1;
 
 	/* derived names and clash checks */
 	for (int i = 0; i < C.nexports; i++) {
@@ -913,6 +1171,22 @@ static int load_config(const char *file)
 				return cfg_err(file, 0, "a channel is both exported and an outbox");
 	}
 	return 0;
+}
+
+static int load_config(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	int rc;
+
+	if (!f) {
+		fprintf(stderr, "uhp-bridge: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	rc = parse_config(file, f);
+	fclose(f);
+	if (rc)
+		free_secrets();
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -3176,7 +3450,31 @@ static void on_async_err(natsConnection *nc, natsSubscription *sub, natsStatus e
 		 natsStatus_GetText(err));
 }
 
-static natsStatus connect_nats(natsConnection **nc, const char *name)
+/*
+ * nats.c closes a connection only when it gives up on it: after it was up,
+ * that is the servers refusing it again and again (credentials revoked, an
+ * expired certificate). Stop, saying why, rather than run on unconnected.
+ */
+static void on_closed(natsConnection *nc, void *closure)
+{
+	const char *text = NULL;
+	natsStatus s;
+
+	if (!atomic_load(&g_connected) || g_stop)
+		return;		/* the first connect (it says why) or our own stop */
+	s = natsConnection_GetLastError(nc, &text);
+	LOG_ERR("%s connection: closed by nats.c (%s%s%s): stopping", (const char *)closure,
+		natsStatus_GetText(s), text && *text ? ": " : "", text ? text : "");
+	g_failed = 1;
+	g_stop = 1;
+}
+
+/*
+ * The options both connections share: servers, callbacks, authentication
+ * and TLS. NATS_OK, or the setting that failed in *what (nats.c's reason
+ * in nats_GetLastError()).
+ */
+static natsStatus nats_options(natsOptions **op, const char *name, const char **what)
 {
 	natsOptions *o = NULL;
 	const char *servers[32];
@@ -3189,28 +3487,147 @@ static natsStatus connect_nats(natsConnection **nc, const char *name)
 	     p = strtok_r(NULL, ", ", &save))
 		servers[n++] = p;
 	snprintf(cname, sizeof(cname), "uhp-bridge %s %s", C.host, name);
+	*what = "options";
 	s = natsOptions_Create(&o);
 	if (s == NATS_OK) s = natsOptions_SetServers(o, servers, n);
 	if (s == NATS_OK) s = natsOptions_SetName(o, cname);
 	if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 100);
 	if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, (int)C.reconnect_buf);
-	if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
 	if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, (void *)name);
 	if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, (void *)name);
+	if (s == NATS_OK) s = natsOptions_SetClosedCB(o, on_closed, (void *)name);
 	if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_err, (void *)name);
 	/* nats.c derives a byte limit of msgs * 1024 (an int): keep it small here;
 	 * subscriptions set their own limits */
 	if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(o, 1 << 20);
 	if (s == NATS_OK) s = natsOptions_SetIOBufSize(o, 256 * 1024);
 	if (s == NATS_OK && C.send_asap) s = natsOptions_SetSendAsap(o, true);
-	if (s == NATS_OK) s = natsConnection_Connect(nc, o);
-	if (s == NATS_NOT_YET_CONNECTED) {
-		LOG_WARN("%s connection: no server yet, retrying in the background", name);
-		s = NATS_OK;
+	if (s != NATS_OK)
+		goto out;
+
+	/* TLS: nats.c loads the CA and the client certificate now, into the
+	 * options it copies for each connection (reconnects use them too) */
+	if (C.tls && (s = natsOptions_SetSecure(o, true)) != NATS_OK) {
+		*what = "TLS";
+		goto out;
 	}
-	natsOptions_Destroy(o);
+	if (C.file_ln[F_TLS_CA] &&
+	    (s = natsOptions_LoadCATrustedCertificates(o, C.file[F_TLS_CA])) != NATS_OK) {
+		*what = "tls_ca";
+		goto out;
+	}
+	if (C.file_ln[F_TLS_CERT] &&
+	    (s = natsOptions_LoadCertificatesChain(o, C.file[F_TLS_CERT], C.file[F_TLS_KEY])) != NATS_OK) {
+		*what = "tls_cert/tls_key";
+		goto out;
+	}
+	if (C.tls_hostname_ln &&
+	    (s = natsOptions_SetExpectedHostname(o, C.tls_hostname)) != NATS_OK) {
+		*what = "tls_hostname";
+		goto out;
+	}
+
+	/* authentication: nats.c reads creds and nkey_seed at each connect */
+	*what = "authentication";
+	if (C.file_ln[F_CREDS])
+		s = natsOptions_SetUserCredentialsFromFiles(o, C.file[F_CREDS], NULL);
+	else if (C.nkey_ln)
+		s = natsOptions_SetNKeyFromSeed(o, C.nkey, C.file[F_NKEY_SEED]);
+	else if (C.user_ln)
+		s = natsOptions_SetUserInfo(o, C.user, C.password);
+	else if (C.file_ln[F_TOKEN])
+		s = natsOptions_SetToken(o, C.token);
+out:
+	if (s != NATS_OK) {
+		natsOptions_Destroy(o);
+		o = NULL;
+	}
+	*op = o;
 	return s;
+}
+
+/* What a failed connect means: no server answered (yet), or it answered no. */
+static const char *connect_refusal(natsStatus s)
+{
+	switch (s) {
+	case NATS_NO_SERVER:
+	case NATS_TIMEOUT:
+	case NATS_IO_ERROR:
+	case NATS_STALE_CONNECTION:
+	case NATS_CONNECTION_CLOSED:
+	case NATS_CONNECTION_DISCONNECTED:
+		return NULL;
+	case NATS_CONNECTION_AUTH_FAILED:
+	case NATS_NOT_PERMITTED:
+		return "authentication failed";
+	case NATS_SSL_ERROR:
+		return "TLS failed";
+	case NATS_SECURE_CONNECTION_WANTED:
+		return "TLS failed: the server does not offer TLS";
+	case NATS_SECURE_CONNECTION_REQUIRED:
+		return "TLS failed: the server requires TLS";
+	default:
+		return "connect failed";
+	}
+}
+
+/*
+ * Connects, waiting as long as it takes for a server to answer (the bridge
+ * may start before NATS). A server that answers but refuses us (wrong
+ * credentials, a certificate that does not verify, TLS on one side only)
+ * is an error: logged with nats.c's reason, -1. 1: a signal stopped the
+ * wait. Once connected, nats.c reconnects by itself with the same options.
+ */
+static int connect_nats(natsConnection **nc, const char *name)
+{
+	natsOptions *o = NULL;
+	const char *what, *refusal = NULL;
+	int64_t first = 0, last_log = 0;
+	natsStatus s;
+	int rc = -1;
+
+	*nc = NULL;
+	s = nats_options(&o, name, &what);
+	if (s != NATS_OK) {
+		LOG_ERR("%s connection: %s: %s", name, what, nats_GetLastError(NULL));
+		return -1;
+	}
+	while (!g_stop) {
+		int64_t now;
+
+		s = natsConnection_Connect(nc, o);
+		if (s == NATS_OK) {
+			if (first)
+				LOG_INFO("%s connection: connected", name);
+			rc = 0;
+			break;
+		}
+		*nc = NULL;
+		refusal = connect_refusal(s);
+		if (refusal) {
+			LOG_ERR("%s connection: %s: %s", name, refusal, nats_GetLastError(NULL));
+			break;
+		}
+		now = now_ns();
+		if (!first || now - last_log >= 30 * 1000000000LL) {
+			if (!first)
+				LOG_WARN("%s connection: no server answers yet (%s): retrying every 100 ms",
+					 name, nats_GetLastError(NULL));
+			else
+				LOG_WARN("%s connection: still no server after %" PRId64 " s (%s)", name,
+					 (now - first) / 1000000000, nats_GetLastError(NULL));
+			if (!first)
+				first = now;
+			last_log = now;
+		}
+		for (int i = 0; i < 5 && !g_stop; i++)
+			sleep_us(20000);
+	}
+	if (rc && g_stop && !refusal)
+		rc = 1;
+	natsOptions_Destroy(o);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -3233,6 +3650,32 @@ static void usage(FILE *f)
 		"  -v, --verbose        debug logging\n"
 		"  -V, --version\n"
 		"Signals: SIGTERM/SIGINT stop cleanly; SIGUSR1 writes state_dir/stats.json now.\n");
+}
+
+/* --check: how the bridge will authenticate and whether TLS is on; never a secret */
+static void print_auth(void)
+{
+	if (C.file_ln[F_CREDS])
+		printf("auth: creds %s\n", C.file[F_CREDS]);
+	else if (C.nkey_ln)
+		printf("auth: nkey %s, seed in %s\n", C.nkey, C.file[F_NKEY_SEED]);
+	else if (C.user_ln)
+		printf("auth: user %s, password in %s\n", C.user, C.file[F_PASSWORD]);
+	else if (C.file_ln[F_TOKEN])
+		printf("auth: token in %s\n", C.file[F_TOKEN]);
+	else
+		printf("auth: none\n");
+	if (!C.tls) {
+		printf("tls: off (on if the server requires it, verified against the system's CAs)\n");
+		return;
+	}
+	printf("tls: on, server verified against %s%s, server name %s",
+	       C.file_ln[F_TLS_CA] ? "the CAs in " : "the system's CAs",
+	       C.file_ln[F_TLS_CA] ? C.file[F_TLS_CA] : "",
+	       C.tls_hostname_ln ? C.tls_hostname : "from the URL");
+	if (C.file_ln[F_TLS_CERT])
+		printf(", client certificate %s (key %s)", C.file[F_TLS_CERT], C.file[F_TLS_KEY]);
+	printf("\n");
 }
 
 static volatile sig_atomic_t g_dump;
@@ -3311,7 +3754,24 @@ int main(int argc, char **argv)
 			printf("route %s -> %s/%s: %s, subject %s\n", C.routes[i]->outbox,
 			       C.routes[i]->dst_host, C.routes[i]->dst_chan,
 			       mode_name(C.routes[i]->mode), C.routes[i]->subject);
-		return 0;
+		print_auth();
+		if (C.tls) {
+			/* nats.c loads the CA and the client certificate and key
+			 * into the options: a file it cannot use fails here too */
+			natsOptions *o = NULL;
+			const char *what;
+
+			nats_Open(-1);
+			if (nats_options(&o, "check", &what) != NATS_OK) {
+				fprintf(stderr, "uhp-bridge: %s: %s: %s\n", cfg, what,
+					nats_GetLastError(NULL));
+				rc = 2;
+			}
+			natsOptions_Destroy(o);
+			nats_Close();
+		}
+		free_secrets();
+		return rc;
 	}
 	if ((ev = getenv("UHP_BRIDGE_CORRUPT_EVERY")) && *ev) {
 		parse_u64(ev, 10, &g_corrupt_every);
@@ -3331,18 +3791,32 @@ int main(int argc, char **argv)
 	}
 	if (mkdir_p(C.state_dir)) {
 		LOG_ERR("state_dir %s: %s", C.state_dir, strerror(errno));
+		free_secrets();
 		return 1;
 	}
 
 	lt_open();
 	nats_Open(-1);
-	if (connect_nats(&g_nc_in, "in") != NATS_OK ||
-	    connect_nats(&g_nc_out, "out") != NATS_OK) {
-		LOG_ERR("NATS: %s", nats_GetLastError(NULL));
-		return 1;
+	if ((c = connect_nats(&g_nc_in, "in")) != 0 ||
+	    (c = connect_nats(&g_nc_out, "out")) != 0) {
+		/* connect_nats() said why, or a signal stopped the wait */
+		natsConnection_Destroy(g_nc_in);
+		g_nc_in = NULL;
+		free_secrets();
+		nats_Close();
+		if (c > 0)
+			LOG_INFO("stopped before NATS answered");
+		return c > 0 ? 0 : 1;
 	}
+	/* nats.c keeps its own copies for reconnects */
+	free_secrets();
+	atomic_store(&g_connected, true);
 	if (natsConnection_JetStream(&g_js, g_nc_in, NULL) != NATS_OK) {
 		LOG_ERR("JetStream context: %s", nats_GetLastError(NULL));
+		g_stop = 1;
+		natsConnection_Destroy(g_nc_in);
+		natsConnection_Destroy(g_nc_out);
+		nats_Close();
 		return 1;
 	}
 	for (int i = 0; i < C.nexports && !rc; i++)
@@ -3410,5 +3884,5 @@ int main(int argc, char **argv)
 		uhp_close(C.exports[i]->ch);
 	nats_Close();
 	lt_dump();
-	return rc;
+	return rc || g_failed ? 1 : 0;
 }

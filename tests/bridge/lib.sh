@@ -38,6 +38,29 @@ pick_ports() {
 
 track() { echo "$1 $2" >>"$T/pids"; }     # pid name
 
+# a free TCP port on loopback, other than the ones given (picked, not yet bound)
+pick_port() {             # [port to avoid...]
+    local p tries=0
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        if port_free "$p" && [[ " $* " != *" $p "* ]]; then
+            echo "$p"
+            return 0
+        fi
+        tries=$((tries + 1))
+        [[ $tries -lt 100 ]] || { echo "no free port" >&2; return 1; }
+    done
+}
+
+# wait until a nats-server's log says it is ready
+wait_nats_ready() {       # log [timeout s]
+    local deadline=$((SECONDS + ${2:-10}))
+    until grep -q "Server is ready" "$1" 2>/dev/null; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
 nats_conf() {
     local i=$1 routes="" j
     for j in 0 1 2; do
@@ -149,6 +172,20 @@ start_bridge() {          # name [env...]
     env "$@" "$BRIDGE" -c "$T/$name.conf" ${BRIDGE_ARGS:-} >>"$T/bridge-$name.log" 2>&1 &
     BRIDGE_PID[$name]=$!
     track "${BRIDGE_PID[$name]}" "bridge-$name"
+}
+
+# wait until a bridge exits by itself; BRIDGE_RC is its status. 1: still
+# running after the timeout (it is left running: cleanup kills it)
+wait_bridge_exit() {      # name timeout_s
+    local pid=${BRIDGE_PID[$1]:-} deadline=$((SECONDS + $2))
+    [[ -n $pid ]] || return 1
+    while kill -0 "$pid" 2>/dev/null; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+    wait "$pid"
+    BRIDGE_RC=$?
+    BRIDGE_PID[$1]=
 }
 
 stop_bridge() {           # name [signal]

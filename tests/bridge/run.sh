@@ -62,13 +62,21 @@ if command -v go >/dev/null && [[ -d /usr/share/gocode/src/github.com/nats-io/na
         GOAGENT=$BIN/tests/goagent
     fi
 fi
+NKEYGEN=""
+if command -v go >/dev/null && [[ -d /usr/share/gocode/src/github.com/nats-io/nkeys ]]; then
+    if (cd "$TOP/tests/bridge/nkeygen" &&
+        GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$T/gocache" \
+            go build -o "$BIN/tests/nkeygen" .) >>"$T/build.log" 2>&1; then
+        NKEYGEN=$BIN/tests/nkeygen
+    fi
+fi
 
 # ---- TAP ----
 NT=0
 FAILED=0
 # the server kill last: nats-server 2.9 may take long to bring the restarted
 # replica back (see DESIGN.md), which is not what the other tests are about
-TESTS=${UHP_BRIDGE_TESTS:-t1 t3 t4 t5 t6 t7 t8 t10 t11 t2 t9}
+TESTS=${UHP_BRIDGE_TESTS:-t1 t3 t4 t5 t6 t7 t8 t10 t11 t2 t12 t9}
 PLAN=$(wc -w <<<"$TESTS")
 echo "1..$PLAN"
 ok()   { NT=$((NT + 1)); echo "ok $NT - $*"; }
@@ -466,7 +474,258 @@ t11() {
     fi
 }
 
+# ---- 12. authentication and TLS: a server of its own ----
+# A single nats-server (not the cluster) that wants TLS with a client
+# certificate (a throw-away CA made here with openssl, EC keys) and a user
+# and password, or a user nkey; a second one in operator mode for creds.
+# The nkeys and the creds' JWTs come from tests/bridge/nkeygen (Go, Debian's
+# nkeys package; nsc is not needed): without Go those two are skipped and
+# said so, the rest still runs.
+t12_ca() {              # name CN: a self-signed CA
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+        -keyout "$T/t12/$1.key" -out "$T/t12/$1.pem" -subj "/CN=$2" 2>>"$T/t12/openssl.log"
+}
+t12_cert() {            # name CN extensions: an EC key and a certificate the CA signed
+    local d=$T/t12
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$d/$1.key" -out "$d/$1.csr" -subj "/CN=$2" 2>>"$d/openssl.log" &&
+    printf '%b' "$3" >"$d/$1.ext" &&
+    openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 1 -extfile "$d/$1.ext" -out "$d/$1.pem" 2>>"$d/openssl.log"
+}
+declare -A T12_PID
+t12_start_nats() {      # name: runs $T/t12/NAME.conf, pid in T12_PID[name]
+    nats-server -c "$T/t12/$1.conf" >>"$T/t12/$1.log" 2>&1 &
+    T12_PID[$1]=$!
+    track "${T12_PID[$1]}" "nats-t12-$1"
+    wait_nats_ready "$T/t12/$1.log" 10
+}
+# a bridge that must stop by itself with a non-zero status and log PATTERN
+t12_refused() {         # name pattern what
+    if ! wait_bridge_exit "$1" 20; then
+        why+=("$3: bridge $1 still runs after 20 s")
+        return 1
+    fi
+    diag "$3: exit $BRIDGE_RC: $(grep -m1 error "$T/bridge-$1.log")"
+    if [[ $BRIDGE_RC == 0 ]] || ! grep -q "$2" "$T/bridge-$1.log"; then
+        why+=("$3: bridge $1 exited with $BRIDGE_RC without logging '$2'")
+        return 1
+    fi
+}
+t12() {
+    local d=$T/t12 rc=0 port oport pw nkpub="" url n r1 r2
+    local -a why=()
+    if ! command -v openssl >/dev/null; then
+        skip "authentication and TLS" "openssl missing"
+        return
+    fi
+    mkdir -p "$d/js"
+    # --- the throw-away PKI, the secrets, the servers
+    if ! t12_ca ca "uhp test CA $R" || ! t12_ca other "another CA $R" ||
+       ! t12_cert server localhost 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' ||
+       ! t12_cert client uhp-bridge 'extendedKeyUsage=clientAuth\n'; then
+        nok "authentication and TLS: openssl makes the certificates"
+        show "$d/openssl.log"
+        return
+    fi
+    chmod 600 "$d"/*.key
+    pw="pw-$RANDOM$RANDOM-$R"
+    printf '%s\n' "$pw" >"$d/pw"
+    printf 'wrong-%s\n' "$RANDOM" >"$d/pw.wrong"
+    chmod 600 "$d/pw" "$d/pw.wrong"
+    if [[ -n $NKEYGEN ]]; then
+        mkdir -p "$d/nk" "$d/nk.other"
+        if "$NKEYGEN" "$d/nk" && "$NKEYGEN" "$d/nk.other"; then
+            nkpub=$(cat "$d/nk/user.pub")
+        else
+            diag "nkeygen failed: nkey and creds not tried"
+        fi
+    fi
+    if ! port=$(pick_port) || ! oport=$(pick_port "$port"); then
+        nok "authentication and TLS: free ports"
+        return
+    fi
+    url="tls://127.0.0.1:$port"
+    {
+        echo "server_name: t12"
+        echo "listen: 127.0.0.1:$port"
+        echo "jetstream { store_dir: \"$d/js\" }"
+        echo "tls { cert_file: \"$d/server.pem\", key_file: \"$d/server.key\", ca_file: \"$d/ca.pem\", verify: true, timeout: 5 }"
+        echo "authorization { users = ["
+        echo "  { user: bridge, password: \"$pw\" }"
+        [[ -z $nkpub ]] || echo "  { nkey: $nkpub }"
+        echo "] }"
+    } >"$d/tls.conf"
+    if ! t12_start_nats tls; then
+        nok "authentication and TLS: a nats-server with TLS and passwords starts"
+        show "$d/tls.log"
+        return
+    fi
+    if [[ -n $nkpub ]]; then
+        {
+            echo "server_name: t12op"
+            echo "listen: 127.0.0.1:$oport"
+            echo "operator: \"$d/nk/operator.jwt\""
+            echo "resolver: MEMORY"
+            echo "resolver_preload: { $(cat "$d/nk/account.pub"): \"$(cat "$d/nk/account.jwt")\" }"
+        } >"$d/op.conf"
+        if ! t12_start_nats op; then
+            rc=1
+            why+=("the nats-server in operator mode did not start")
+            show "$d/op.log"
+            nkpub=""
+        fi
+    fi
+
+    # --- the bridges: SA sends to SB, both with a password over TLS (SA
+    # checks the server's certificate for the name localhost, SB for the
+    # URL's address); SW (a wrong password) and SX (a CA that did not sign
+    # the server's certificate) must stop; SN (nkey) sends to SB; SC (creds)
+    # sends to itself; SD (creds of another operator) must stop
+    local tls=("tls_ca $d/ca.pem" "tls_cert $d/client.pem" "tls_key $d/client.key")
+    NATS_URLS=$url bridge_conf SB "stats_ms 500" "replicas 1" "user bridge" "password_file $d/pw" \
+        "${tls[@]}" "export $R.s.core mode=core" "export $R.s.js mode=jetstream" \
+        "export $R.s.nk mode=core"
+    NATS_URLS=$url bridge_conf SA "stats_ms 500" "replicas 1" "user bridge" "password_file $d/pw" \
+        "${tls[@]}" "tls_hostname localhost" \
+        "route SB/$R.s.core $R.SA.toSB.core mode=core" "route SB/$R.s.js $R.SA.toSB.js mode=jetstream"
+    NATS_URLS=$url bridge_conf SW "user bridge" "password_file $d/pw.wrong" "${tls[@]}"
+    NATS_URLS=$url bridge_conf SX "user bridge" "password_file $d/pw" \
+        "tls_ca $d/other.pem" "tls_cert $d/client.pem" "tls_key $d/client.key"
+    start_bridge SW
+    start_bridge SX
+    start_bridge SB
+    start_bridge SA
+    if [[ -n $nkpub ]]; then
+        NATS_URLS=$url bridge_conf SN "nkey $nkpub" "nkey_seed $d/nk/user.nk" "${tls[@]}" \
+            "route SB/$R.s.nk $R.SN.toSB.nk mode=core"
+        NATS_URLS=nats://127.0.0.1:$oport bridge_conf SC "creds $d/nk/user.creds" \
+            "export $R.c.in mode=core" "route SC/$R.c.in $R.SC.loop mode=core"
+        NATS_URLS=nats://127.0.0.1:$oport bridge_conf SD "creds $d/nk.other/user.creds"
+        start_bridge SN
+        start_bridge SC
+        start_bridge SD
+    fi
+
+    # 1. the right password over TLS: records go across, core and
+    # jetstream; then again after the server restarted (the reconnects
+    # use the same options)
+    if wait_bridge_up SB && wait_bridge_up SA && wait_export_ready SB 1 30; then
+        bg "$AGENT" recv "$R.s.core" --expect 2000 --idle-ms 10000 --max-ms 60000 >"$d/r.core" 2>&1
+        r1=$!
+        bg "$AGENT" recv "$R.s.js" --expect 2000 --idle-ms 10000 --max-ms 60000 >"$d/r.js" 2>&1
+        r2=$!
+        sleep 0.3
+        "$AGENT" send "$R.SA.toSB.core" --src 21 --count 2000 --size-min 16 --size-max 256 >"$d/s.core" 2>&1 || rc=1
+        "$AGENT" send "$R.SA.toSB.js" --src 22 --count 2000 --size-min 16 --size-max 256 >"$d/s.js" 2>&1 || rc=1
+        wait $r1 || { rc=1; why+=("core over TLS: $(cat "$d/r.core")"); }
+        wait $r2 || { rc=1; why+=("jetstream over TLS: $(cat "$d/r.js")"); }
+        diag "password over TLS, core: $(cat "$d/r.core")"
+        diag "password over TLS, jetstream: $(cat "$d/r.js")"
+        kill -KILL "${T12_PID[tls]}" 2>/dev/null
+        wait "${T12_PID[tls]}" 2>/dev/null
+        if ! t12_start_nats tls; then
+            rc=1
+            why+=("the server did not restart")
+        fi
+        n=$((SECONDS + 20))
+        until [[ $(cat "$T/bridge-SA.log" "$T/bridge-SB.log" | grep -c "connection: reconnected") -ge 4 ]]; do
+            ((SECONDS < n)) || { rc=1; why+=("SA and SB did not reconnect"); break; }
+            sleep 0.1
+        done
+        bg "$AGENT" recv "$R.s.core" --expect 500 --idle-ms 10000 --max-ms 30000 >"$d/r.again" 2>&1
+        r1=$!
+        sleep 0.3
+        "$AGENT" send "$R.SA.toSB.core" --src 23 --count 500 --size 64 >"$d/s.again" 2>&1 || rc=1
+        wait $r1 || { rc=1; why+=("core after the server restarted: $(cat "$d/r.again")"); }
+        diag "after a server restart and the reconnects: $(cat "$d/r.again")"
+    else
+        rc=1
+        why+=("SA and SB did not come up over TLS with a password")
+    fi
+
+    # 2. a wrong password, 3. a CA that did not sign the server's
+    # certificate: the bridge stops (exit non-zero) with nats.c's reason
+    t12_refused SW "authentication failed.*Authorization Violation" "a wrong password" || rc=1
+    t12_refused SX "TLS failed.*certificate" "an unknown CA" || rc=1
+
+    # 4. a secret others may read is refused; --check says what is set up,
+    # without the secret
+    cp "$d/pw" "$d/pw.group"
+    chmod 640 "$d/pw.group"
+    sed "s|password_file .*|password_file $d/pw.group|" "$T/SA.conf" >"$d/group.conf"
+    "$BRIDGE" --check -c "$d/group.conf" >"$d/check.group" 2>&1
+    n=$?
+    diag "$(cat "$d/check.group")"
+    if [[ $n != 2 ]] ||
+       ! grep -q "group.conf:[0-9]*: password_file $d/pw.group: permissions 0640 are too open" "$d/check.group"; then
+        rc=1
+        why+=("a group-readable password file: --check exit $n")
+    fi
+    if ! "$BRIDGE" --check -c "$T/SA.conf" >"$d/check.ok" 2>&1 ||
+       ! grep -q "^auth: user bridge, password in $d/pw\$" "$d/check.ok" ||
+       ! grep -q "^tls: on, server verified against the CAs in $d/ca.pem, server name localhost, client certificate $d/client.pem" "$d/check.ok"; then
+        rc=1
+        why+=("--check of SA: $(cat "$d/check.ok")")
+    fi
+    grep "^auth\|^tls" "$d/check.ok" | sed 's/^/#   /'
+
+    # nkey (over TLS) and creds (operator mode): records go across; the
+    # creds of another operator are refused
+    if [[ -n $nkpub ]]; then
+        if wait_bridge_up SN && wait_bridge_up SC; then
+            bg "$AGENT" recv "$R.s.nk" --expect 300 --idle-ms 10000 --max-ms 30000 >"$d/r.nk" 2>&1
+            r1=$!
+            bg "$AGENT" recv "$R.c.in" --expect 300 --idle-ms 10000 --max-ms 30000 >"$d/r.creds" 2>&1
+            r2=$!
+            sleep 0.3
+            "$AGENT" send "$R.SN.toSB.nk" --src 24 --count 300 --size 64 >"$d/s.nk" 2>&1 || rc=1
+            "$AGENT" send "$R.SC.loop" --src 25 --count 300 --size 64 >"$d/s.creds" 2>&1 || rc=1
+            wait $r1 || { rc=1; why+=("nkey: $(cat "$d/r.nk")"); }
+            wait $r2 || { rc=1; why+=("creds: $(cat "$d/r.creds")"); }
+            diag "nkey over TLS: $(cat "$d/r.nk")"
+            diag "creds: $(cat "$d/r.creds")"
+        else
+            rc=1
+            why+=("the bridges with an nkey and with creds did not come up")
+        fi
+        t12_refused SD "authentication failed" "creds of another operator" || rc=1
+    else
+        diag "nkey and creds not tried (no Go, no golang-github-nats-io-nkeys-dev, or no nkeygen)"
+    fi
+
+    # no password in any log or output
+    if grep -qF -e "$pw" -e "$(cat "$d/pw.wrong")" "$T"/bridge-S*.log "$d"/check.*; then
+        rc=1
+        why+=("a password appears in a log")
+    fi
+    for n in SA SB SN SC SW SX SD; do stop_bridge "$n"; done
+    for n in "${!T12_PID[@]}"; do
+        kill "${T12_PID[$n]}" 2>/dev/null
+        wait "${T12_PID[$n]}" 2>/dev/null
+    done
+    if [[ $rc == 0 ]]; then
+        ok "authentication and TLS: records cross with a password over TLS (core and jetstream, again after a server restart)${nkpub:+, with an nkey and with creds}; a wrong password, an unknown CA${nkpub:+, foreign creds} stop the bridge with the reason; a group-readable secret is refused; no password logged"
+    else
+        nok "authentication and TLS"
+        for n in "${why[@]}"; do diag "$n"; done
+        tail_logs
+    fi
+}
+
 # ---- 9. configuration errors are refused ----
+# --check must refuse a configuration (exit 2) with "FILE:LINE: why"
+t9_refused() {          # line setting... (after host and nats, lines 1 and 2)
+    local line=$1 bad="$T/bad.conf" out st
+    shift
+    printf '%s\n' "host A" "${T9_NATS:-nats nats://127.0.0.1:1}" "$@" >"$bad"
+    out=$("$BRIDGE" --check -c "$bad" 2>&1)
+    st=$?
+    echo "$out" >>"$T/t9.out"
+    [[ $st == 2 && $out == *"$bad:$line: "* ]] && return 0
+    echo "expected exit 2 and $bad:$line:, got exit $st" >>"$T/t9.out"
+    return 1
+}
 t9() {
     local bad="$T/bad.conf" rc=0
     printf 'host A\nnats nats://127.0.0.1:1\nexport a.b\nexport a_b mode=jetstream\nexport a.b mode=jetstream\n' >"$bad"
@@ -480,8 +739,27 @@ t9() {
     "$BRIDGE" --check -c "$T/B.conf" --state-dir "$T/sd" >"$T/t9.sd" 2>>"$T/t9.out" || rc=1
     cat "$T/t9.sd" >>"$T/t9.out"
     grep -q "state_dir $T/sd\$" "$T/t9.sd" || rc=1
+    # authentication and TLS settings that clash, lack their other half,
+    # or would put a secret in the configuration or a URL
+    local s="$T/t9.secret" nk=UAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+    printf 'not-a-real-secret\n' >"$s"
+    chmod 600 "$s"
+    t9_refused 4 "creds $s" "user u" "password_file $s" || rc=1
+    t9_refused 5 "nkey $nk" "nkey_seed $s" "token_file $s" || rc=1
+    t9_refused 3 "user u" || rc=1
+    t9_refused 3 "password_file $s" || rc=1
+    t9_refused 3 "nkey $nk" || rc=1
+    t9_refused 3 "tls_cert $s" || rc=1
+    t9_refused 3 "tls_key $s" || rc=1
+    t9_refused 4 "token_file $s" "token_file $s" || rc=1
+    t9_refused 3 "password hunter2" || rc=1
+    T9_NATS="nats nats://u:hunter2@127.0.0.1:1" t9_refused 2 || rc=1
+    if grep -q hunter2 "$T/t9.out"; then
+        echo "a refused password was printed" >>"$T/t9.out"
+        rc=1
+    fi
     if [[ $rc == 0 ]]; then
-        ok "configuration: clashing or unknown settings are refused with the line number; --check prints what a good one means; --state-dir wins over the file"
+        ok "configuration: clashing or unknown settings (authentication and TLS ones too) are refused with the line number; --check prints what a good one means; --state-dir wins over the file"
     else
         nok "configuration checks"
         show "$T/t9.out"
