@@ -58,7 +58,11 @@
 #include "cpu_relax.h"
 #include "uhp.h"
 
-#define BRIDGE_VERSION "0.1"
+/* the bridge is versioned with the project (./VERSION, via uhp_version.h) */
+#define BRIDGE_STR_(x) #x
+#define BRIDGE_STR(x) BRIDGE_STR_(x)
+#define BRIDGE_VERSION BRIDGE_STR(UHP_VERSION_MAJOR) "." BRIDGE_STR(UHP_VERSION_MINOR) "." \
+	BRIDGE_STR(UHP_VERSION_PATCH)
 
 /* ------------------------------------------------------------------ */
 /* small helpers                                                       */
@@ -3646,7 +3650,8 @@ static void usage(FILE *f)
 		"usage: uhp-bridge -c CONFIG [-s DIR] [-v] [--check]\n"
 		"  -c, --config FILE    the configuration (see uhp-bridge.conf(5))\n"
 		"  -s, --state-dir DIR  the state directory, whatever the configuration says\n"
-		"  -n, --check          parse the configuration, print what it means, exit\n"
+		"  -n, --check          parse the configuration, print what it means (files\n"
+		"                       of the authentication and TLS, never secrets), exit\n"
 		"  -v, --verbose        debug logging\n"
 		"  -V, --version\n"
 		"Signals: SIGTERM/SIGINT stop cleanly; SIGUSR1 writes state_dir/stats.json now.\n");
