@@ -228,12 +228,17 @@ struct export {
 	unsigned msg_hist_n;
 	uint64_t msg_bytes;	/* ring bytes the current message took */
 	int64_t need_wire;	/* the next message is larger than this */
+	/* messages taken from the pull's queue while a commit waited for
+	 * room, kept in progress (+WPI) and handled next (pull_in_progress()) */
+	natsSubscription *pull_sub;
+	natsMsg **backlog;
+	unsigned bl_head, bl_n, bl_cap;
 
 	_Atomic uint64_t received, committed, crc_refused, malformed, dups,
 		gaps, late, naks, full_waits, unsequenced, too_big,
 		gap_timeouts, probe_committed, probe_uncommitted,
 		probe_unknown, evictions, acks, pulls, held, unheld, stepdowns,
-		credit_replies;
+		credit_replies, in_progress;
 	_Atomic int64_t held_now;
 
 	/* jetstream: credit for the senders (see credit_cb()) */
@@ -458,6 +463,7 @@ void hold_purge(struct export *e, int idx);
 void hold_scan(struct export *e);
 
 /* pull.c */
+void pull_in_progress(struct export *e);
 void *js_pull_thread(void *arg);
 
 /* route.c */

@@ -94,11 +94,13 @@ static bool reserve_wait(struct export *e, uint32_t len, struct uhp_txn *t,
 		}
 		if (g_stop)
 			return false;
-		/* JetStream: tell the server we are working on it, so a full
-		 * ring does not turn into redeliveries. */
+		/* JetStream: tell the server we are working on it, and on
+		 * the messages queued behind it, so a full ring does not turn
+		 * into redeliveries. */
 		if (m && natsMsg_GetReply(m) &&
 		    now - last_wpi > C.ack_wait_ms * 1000000LL / 3) {
 			natsConnection_Publish(g_nc_in, natsMsg_GetReply(m), "+WPI", 4);
+			pull_in_progress(e);
 			last_wpi = now;
 		}
 		sleep_us(back);

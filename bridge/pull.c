@@ -157,6 +157,48 @@ struct pull_req {
 
 #define MAX_REQS 4
 
+/*
+ * While a commit waits for room in the channel (reserve_wait(), on the pull
+ * thread), the messages delivered behind it wait in nats.c's queue and
+ * their ack_wait_ms runs out: the server would deliver them again (the
+ * receiving side drops them as duplicates, but they cross twice). Move
+ * them into the backlog, which the pull thread handles first and in order,
+ * and tell the server each is in progress (+WPI), like the one in hand.
+ */
+void pull_in_progress(struct export *e)
+{
+	natsMsg *x = NULL;
+
+	if (!e->pull_sub)
+		return;
+	while (e->bl_n < e->bl_cap &&
+	       natsSubscription_NextMsg(&x, e->pull_sub, 0) == NATS_OK && x) {
+		e->backlog[(e->bl_head + e->bl_n++) % e->bl_cap] = x;
+		x = NULL;
+	}
+	for (unsigned i = 0; i < e->bl_n; i++) {
+		const char *reply = natsMsg_GetReply(e->backlog[(e->bl_head + i) % e->bl_cap]);
+
+		/* data messages only: status ones carry no ack subject */
+		if (reply && !strncmp(reply, "$JS.ACK.", 8)) {
+			natsConnection_Publish(g_nc_in, reply, "+WPI", 4);
+			CNT_INC(e->in_progress);
+		}
+	}
+}
+
+/* The next message for the pull thread: the backlog's, else nats.c's. */
+static natsStatus pull_next(struct export *e, natsMsg **m, int64_t timeout_ms)
+{
+	if (e->bl_n) {
+		*m = e->backlog[e->bl_head];
+		e->bl_head = (e->bl_head + 1) % e->bl_cap;
+		e->bl_n--;
+		return NATS_OK;
+	}
+	return natsSubscription_NextMsg(m, e->pull_sub, timeout_ms);
+}
+
 void *js_pull_thread(void *arg)
 {
 	struct export *e = arg;
@@ -183,6 +225,17 @@ void *js_pull_thread(void *arg)
 		return NULL;
 	}
 	natsSubscription_SetPendingLimits(sub, -1, -1);
+	/* as many as the live requests may deliver */
+	e->bl_cap = (unsigned)(C.fetch_batch * MAX_REQS);
+	e->backlog = calloc(e->bl_cap, sizeof(*e->backlog));
+	if (!e->backlog) {
+		LOG_ERR("%s: out of memory for the pull backlog: stopping", e->chan);
+		g_stop = 1;
+		natsSubscription_Destroy(sub);
+		natsInbox_Destroy(inbox);
+		return NULL;
+	}
+	e->pull_sub = sub;
 	snprintf(next_subj, sizeof(next_subj), "$JS.API.CONSUMER.MSG.NEXT.%s.uhp-bridge",
 		 e->stream);
 
@@ -309,12 +362,9 @@ void *js_pull_thread(void *arg)
 			}
 			continue;
 		}
-		s = natsSubscription_NextMsg(&m, sub, outstanding ? 50 : 5);
-		if (s != NATS_OK || !m) {
-			if (s != NATS_TIMEOUT)
-				(void)0;
+		s = pull_next(e, &m, outstanding ? 50 : 5);
+		if (s != NATS_OK || !m)
 			continue;
-		}
 		{
 			const char *ms = natsMsg_GetSubject(m), *st = NULL;
 			uint64_t id = 0;
@@ -392,6 +442,14 @@ void *js_pull_thread(void *arg)
 			natsMsg_Destroy(m);
 		}
 	}
+	while (e->bl_n) {	/* unacknowledged: the server delivers them again */
+		natsMsg_Destroy(e->backlog[e->bl_head]);
+		e->bl_head = (e->bl_head + 1) % e->bl_cap;
+		e->bl_n--;
+	}
+	free(e->backlog);
+	e->backlog = NULL;
+	e->pull_sub = NULL;
 	natsSubscription_Unsubscribe(sub);
 	natsSubscription_Destroy(sub);
 	natsInbox_Destroy(inbox);

@@ -36,7 +36,8 @@ void write_stats(bool final)
 			",\"probe_uncommitted\":%" PRIu64 ",\"probe_unknown\":%" PRIu64
 			",\"evictions\":%" PRIu64 ",\"pulls\":%" PRIu64 ",\"held\":%" PRIu64
 			",\"unheld\":%" PRIu64 ",\"held_now\":%" PRId64 ",\"stepdowns\":%" PRIu64
-			",\"credit_replies\":%" PRIu64 ",\"slow_consumer_drops\":%" PRId64 "}",
+			",\"credit_replies\":%" PRIu64 ",\"in_progress\":%" PRIu64
+			",\"slow_consumer_drops\":%" PRId64 "}",
 			i ? "," : "", e->chan, mode_name(e->mode), e->subject,
 			CNT_GET(e->received), CNT_GET(e->committed), CNT_GET(e->crc_refused),
 			CNT_GET(e->malformed), CNT_GET(e->dups), CNT_GET(e->gaps),
@@ -45,7 +46,8 @@ void write_stats(bool final)
 			CNT_GET(e->probe_committed), CNT_GET(e->probe_uncommitted),
 			CNT_GET(e->probe_unknown), CNT_GET(e->evictions), CNT_GET(e->pulls),
 			CNT_GET(e->held), CNT_GET(e->unheld), (int64_t)atomic_load(&e->held_now),
-			CNT_GET(e->stepdowns), CNT_GET(e->credit_replies), dropped);
+			CNT_GET(e->stepdowns), CNT_GET(e->credit_replies),
+			CNT_GET(e->in_progress), dropped);
 	}
 	fprintf(f, "],\"routes\":[");
 	for (int i = 0; i < C.nroutes; i++) {

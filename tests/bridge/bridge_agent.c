@@ -200,7 +200,9 @@ static int do_send(int argc, char **argv)
 			uhp_close(ch);
 			return 1;
 		}
-		if (rate && i % 64 == 63) {
+		/* slow rates pace every record (each goes alone), fast ones
+		 * every 64 */
+		if (rate && (rate < 1000 || i % 64 == 63)) {
 			int64_t due = t0 + (int64_t)((i + 1) * 1e9 / (double)rate);
 			while (now_ns() < due)
 				usleep(50);
