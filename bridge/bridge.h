@@ -113,7 +113,7 @@ enum { LT_A_PEEK = 1, LT_A_PUB, LT_B_IN, LT_B_COMMIT, LT_A_PREPUB };
 
 enum mode { MODE_CORE, MODE_JS };
 
-/* The files the authentication and TLS settings name (see connect_nats()). */
+/* The files the authentication and TLS settings name (see nats_options()). */
 enum { F_CREDS, F_NKEY_SEED, F_PASSWORD, F_TOKEN, F_TLS_CA, F_TLS_CERT, F_TLS_KEY, F_NUM };
 
 #define MAX_EXPORTS	64
@@ -290,7 +290,7 @@ struct spool_ent {
 #define ENT_TOTAL(len) \
 	(((uint64_t)(len) + sizeof(struct spool_ent) + 7) & ~(uint64_t)7)
 
-enum slot_state { S_FREE, S_SENT, S_ACKED, S_FAILED, S_RESEND };
+enum slot_state { S_FREE, S_SENT, S_ACKED, S_FAILED };
 
 struct slot {
 	_Atomic uint64_t seq;

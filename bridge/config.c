@@ -145,6 +145,54 @@ static int kv_channel(const char *k, const char *v, enum mode *m, int64_t *ring_
 	return 0;
 }
 
+static char *tok(char **s)
+{
+	char *p = *s, *start;
+
+	while (*p && isspace((unsigned char)*p))
+		p++;
+	if (!*p)
+		return NULL;
+	start = p;
+	while (*p && !isspace((unsigned char)*p))
+		p++;
+	if (*p)
+		*p++ = 0;
+	*s = p;
+	return start;
+}
+
+/*
+ * The next key=value of an export or route line whose key is the line's
+ * own (*k, *v): 1; the shared keys are taken on the way (kv_channel()).
+ * 0 at the end of the line, -1 on an error (*why says which).
+ */
+static int next_kv(char **s, char **k, char **v, enum mode *m, int64_t *ring_size,
+		   const char **why)
+{
+	char *kv;
+	int r;
+
+	while ((kv = tok(s))) {
+		char *eq = strchr(kv, '=');
+
+		if (!eq) {
+			*why = "key=value expected";
+			return -1;
+		}
+		*eq++ = 0;
+		r = kv_channel(kv, eq, m, ring_size, why);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			*k = kv;
+			*v = eq;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int parse_global(const char *k, const char *v)
 {
 	struct { const char *name; int64_t *p; } nums[] = {
@@ -209,22 +257,6 @@ static int parse_global(const char *k, const char *v)
 	return 0;
 }
 
-static char *tok(char **s)
-{
-	char *p = *s, *start;
-
-	while (*p && isspace((unsigned char)*p))
-		p++;
-	if (!*p)
-		return NULL;
-	start = p;
-	while (*p && !isspace((unsigned char)*p))
-		p++;
-	if (*p)
-		*p++ = 0;
-	*s = p;
-	return start;
-}
 
 static int parse_config(const char *file, FILE *f)
 {
@@ -245,11 +277,15 @@ static int parse_config(const char *file, FILE *f)
 			if (!k)
 				continue;
 			if (!strcmp(k, "export") || !strcmp(k, "route")) {
+				char *kv, *eq;
+				const char *why = NULL;
+				int more;
+
 				if (pass == 0)
 					continue;
 				if (!strcmp(k, "export")) {
 					struct export *e;
-					char *ch = tok(&s), *kv;
+					char *ch = tok(&s);
 
 					if (!ch || !valid_chan(ch))
 						return cfg_err(file, ln, "export: a channel name");
@@ -264,19 +300,8 @@ static int parse_config(const char *file, FILE *f)
 					e->max_bytes = C.stream_max_bytes;
 					e->replicas = C.replicas;
 					e->ring_size = C.ring_size;
-					while ((kv = tok(&s))) {
-						char *eq = strchr(kv, '=');
-						const char *why;
-						int k;
-
-						if (!eq)
-							return cfg_err(file, ln, "export: key=value expected");
-						*eq++ = 0;
-						k = kv_channel(kv, eq, &e->mode, &e->ring_size, &why);
-						if (k < 0)
-							return cfg_err(file, ln, why);
-						if (k > 0)
-							continue;
+					while ((more = next_kv(&s, &kv, &eq, &e->mode,
+							       &e->ring_size, &why)) > 0) {
 						if (!strcmp(kv, "stream")) {
 							if (!valid_host(eq))
 								return cfg_err(file, ln, "stream: [A-Za-z0-9_-]");
@@ -296,10 +321,12 @@ static int parse_config(const char *file, FILE *f)
 							return cfg_err(file, ln, "export: unknown key");
 						}
 					}
+					if (more < 0)
+						return cfg_err(file, ln, why);
 					C.exports[C.nexports++] = e;
 				} else {
 					struct route *r;
-					char *dst = tok(&s), *ob = tok(&s), *kv, *slash;
+					char *dst = tok(&s), *ob = tok(&s), *slash;
 
 					if (!dst || !ob)
 						return cfg_err(file, ln, "route HOST/CHANNEL OUTBOX [mode=...]");
@@ -322,19 +349,8 @@ static int parse_config(const char *file, FILE *f)
 					r->ring_size = C.ring_size;
 					r->batch = C.batch;
 					r->batch_bytes = C.batch_bytes;
-					while ((kv = tok(&s))) {
-						char *eq = strchr(kv, '=');
-						const char *why;
-						int k;
-
-						if (!eq)
-							return cfg_err(file, ln, "route: key=value expected");
-						*eq++ = 0;
-						k = kv_channel(kv, eq, &r->mode, &r->ring_size, &why);
-						if (k < 0)
-							return cfg_err(file, ln, why);
-						if (k > 0)
-							continue;
+					while ((more = next_kv(&s, &kv, &eq, &r->mode,
+							       &r->ring_size, &why)) > 0) {
 						if (!strcmp(kv, "batch")) {
 							if (!parse_size(eq, &r->batch) || r->batch < 1 || r->batch > 4096)
 								return cfg_err(file, ln, "batch: 1..4096");
@@ -345,6 +361,8 @@ static int parse_config(const char *file, FILE *f)
 							return cfg_err(file, ln, "route: unknown key");
 						}
 					}
+					if (more < 0)
+						return cfg_err(file, ln, why);
 					C.routes[C.nroutes++] = r;
 				}
 				continue;

@@ -539,8 +539,8 @@ int start_export(struct export *e)
 			LOG_ERR("%s: subscribe %s: %s", e->chan, subj, nats_GetLastError(NULL));
 			return -EIO;
 		}
-		if (pthread_create(&e->thr, NULL, js_pull_thread, e))
-			return -errno;
+		if ((r = pthread_create(&e->thr, NULL, js_pull_thread, e)))
+			return -r;	/* its error, not errno */
 		e->thr_started = true;
 		return 0;
 	}

@@ -25,7 +25,7 @@
  * files below the source's mark are stale and removed at start.
  */
 struct hold_hdr {
-	char magic[8];		/* "UHPHOLD1" */
+	char magic[8];		/* "UHPHOLD" and its NUL */
 	uint32_t len, crc;
 	uint32_t src, dst;
 	uint64_t useq;

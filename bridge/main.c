@@ -4,7 +4,7 @@
  *
  * The design is written down in bridge/DESIGN.md; in brief:
  *
- *  - One daemon per host, configured by a small file (bridge/uhp-bridge.conf.5.md).
+ *  - One daemon per host, configured by a small file (uhp-bridge.conf(5)).
  *  - Outbound ("route"): a local outbox channel, consumed by the bridge, is
  *    forwarded to the subject of a remote channel:
  *        <prefix>.core.<host>.<channel>    core NATS

@@ -33,10 +33,8 @@ static natsStatus ensure_stream(struct export *e)
 	sc.MaxBytes = e->max_bytes;
 	sc.Duplicates = C.dup_window_ms * 1000000LL;
 	s = js_AddStream(&si, g_js, &sc, NULL, &jerr);
-	if (s != NATS_OK && jerr == JSStreamNameExistErr) {
-		(void)0;
+	if (s != NATS_OK && jerr == JSStreamNameExistErr)
 		s = js_UpdateStream(&si, g_js, &sc, NULL, &jerr);
-	}
 	if (s != NATS_OK) {
 		LOG_RATE("warning", "%s: stream %s: %s (%d)", e->chan, e->stream,
 			 nats_GetLastError(NULL), (int)jerr);
@@ -53,10 +51,8 @@ static natsStatus ensure_stream(struct export *e)
 	cc.DeliverPolicy = js_DeliverAll;
 	cc.MaxWaiting = 512;
 	s = js_AddConsumer(&ci, g_js, e->stream, &cc, NULL, &jerr);
-	if (s != NATS_OK) {
-		(void)0;
+	if (s != NATS_OK)
 		s = js_UpdateConsumer(&ci, g_js, e->stream, &cc, NULL, &jerr);
-	}
 	if (s != NATS_OK) {
 		LOG_RATE("warning", "%s: consumer on %s: %s (%d)", e->chan, e->stream,
 			 nats_GetLastError(NULL), (int)jerr);
@@ -220,8 +216,11 @@ void *js_pull_thread(void *arg)
 	snprintf(subj, sizeof(subj), "%s.*", inbox);
 	ilen = strlen(inbox);
 	if (natsConnection_SubscribeSync(&sub, g_nc_in, subj) != NATS_OK) {
-		LOG_ERR("%s: subscribe %s: %s", e->chan, subj, nats_GetLastError(NULL));
+		/* an export that cannot pull stops the bridge, loudly */
+		LOG_ERR("%s: subscribe %s: %s: stopping", e->chan, subj, nats_GetLastError(NULL));
 		natsInbox_Destroy(inbox);
+		g_failed = 1;
+		g_stop = 1;
 		return NULL;
 	}
 	natsSubscription_SetPendingLimits(sub, -1, -1);
@@ -230,6 +229,7 @@ void *js_pull_thread(void *arg)
 	e->backlog = calloc(e->bl_cap, sizeof(*e->backlog));
 	if (!e->backlog) {
 		LOG_ERR("%s: out of memory for the pull backlog: stopping", e->chan);
+		g_failed = 1;
 		g_stop = 1;
 		natsSubscription_Destroy(sub);
 		natsInbox_Destroy(inbox);

@@ -95,6 +95,7 @@ static void *core_route_thread(void *arg)
 
 	if (!buf) {	/* a route that cannot run stops the bridge, loudly */
 		LOG_ERR("%s: out of memory for the batch buffer: stopping", r->outbox);
+		g_failed = 1;
 		g_stop = 1;
 		return NULL;
 	}
@@ -188,7 +189,10 @@ static void *js_route_thread(void *arg)
 	natsInbox_Destroy(inbox);
 	snprintf(subj, sizeof(subj), "%s.*.*", r->ack_pfx);
 	if (natsConnection_Subscribe(&r->acksub, g_nc_out, subj, on_puback, r) != NATS_OK) {
-		LOG_ERR("%s: subscribe %s: %s", r->outbox, subj, nats_GetLastError(NULL));
+		/* a route that cannot run stops the bridge, loudly */
+		LOG_ERR("%s: subscribe %s: %s: stopping", r->outbox, subj, nats_GetLastError(NULL));
+		g_failed = 1;
+		g_stop = 1;
 		return NULL;
 	}
 	natsSubscription_SetPendingLimits(r->acksub, -1, -1);
@@ -196,7 +200,10 @@ static void *js_route_thread(void *arg)
 	snprintf(r->credit_inbox, sizeof(r->credit_inbox), "%s", inbox);
 	natsInbox_Destroy(inbox);
 	if (natsConnection_Subscribe(&r->credit_sub, g_nc_out, r->credit_inbox, on_credit, r) != NATS_OK) {
-		LOG_ERR("%s: subscribe %s: %s", r->outbox, r->credit_inbox, nats_GetLastError(NULL));
+		LOG_ERR("%s: subscribe %s: %s: stopping", r->outbox, r->credit_inbox,
+			nats_GetLastError(NULL));
+		g_failed = 1;
+		g_stop = 1;
 		return NULL;
 	}
 
@@ -458,8 +465,8 @@ int start_route(struct route *r)
 		r->instance = rand64();
 		snprintf(r->link_pfx, sizeof(r->link_pfx), "%s/%s/%016" PRIx64 "/",
 			 C.host, r->outbox, r->instance);
-		if (pthread_create(&r->thr, NULL, core_route_thread, r))
-			return -errno;
+		if ((rc = pthread_create(&r->thr, NULL, core_route_thread, r)))
+			return -rc;	/* its error, not errno */
 		r->thr_started = true;
 		return 0;
 	}
@@ -492,11 +499,12 @@ int start_route(struct route *r)
 
 		pthread_condattr_init(&ca);
 		pthread_cond_init(&r->cv, &ca);
+		pthread_condattr_destroy(&ca);
 	}
 	LOG_INFO("%s: spool instance %016" PRIx64 ", next seq %" PRIu64 ", %" PRIu64 " unacked",
 		 r->outbox, r->instance, r->cur.next_seq, r->cur.next_seq - r->cur.head_seq);
-	if (pthread_create(&r->thr, NULL, js_route_thread, r))
-		return -errno;
+	if ((rc = pthread_create(&r->thr, NULL, js_route_thread, r)))
+		return -rc;
 	r->thr_started = true;
 	return 0;
 }

@@ -138,7 +138,6 @@ bridge_conf A "${COMMON[@]}" \
     "export $R.A.core1 mode=core" \
     "route B/$R.js $R.A.toB.js mode=jetstream" \
     "route B/$R.bp $R.A.toB.bp mode=jetstream" \
-    "route B/$R.wp $R.A.toB.wp mode=jetstream" \
     "route B/$R.gap $R.A.toB.gap mode=core"
 bridge_conf B "${COMMON[@]}" \
     "export $R.core1 mode=core" \
@@ -157,6 +156,7 @@ bridge_conf B "${COMMON[@]}" \
 bridge_conf X "${COMMON[@]}" "route B/$R.corrupt $R.X.toB.corrupt mode=core"
 bridge_conf Y "${COMMON[@]}" "route B/$R.rs $R.Y.toB.rs mode=jetstream"
 bridge_conf Z "${COMMON[@]}" "route B/$R.hd $R.Z.toB.hd mode=jetstream"
+bridge_conf W "${COMMON[@]}" "route B/$R.wp $R.W.toB.wp mode=jetstream"
 start_bridge B
 start_bridge A
 if ! wait_bridge_up A || ! wait_bridge_up B || ! wait_export_ready B 7 60; then
@@ -719,23 +719,29 @@ t12() {
 t13() {
     local n1=40 n2=3000 rc=0 n
     n=$((n1 + n2))
-    bg "$AGENT" recv "$R.wp" --expect "$n" --pause-ms 9000 --idle-ms 30000 --max-ms 120000 >"$T/t13.r" 2>&1
+    bg "$AGENT" recv "$R.wp" --expect "$n" --pause-ms 12000 --idle-ms 30000 --max-ms 120000 >"$T/t13.r" 2>&1
     local rr=$!
-    sleep 0.3
+    start_bridge W
+    wait_bridge_up W || rc=1
     # Lone records first, one per message: B sizes its pulls from them
-    # (more wire bytes per ring byte than batches take). Then batches: a
-    # pull sized so fills the 64 KiB ring and more, and what is left waits
-    # behind the commit that waits for room, in B's client queue, while the
-    # agent sleeps 9 s, three times ack_wait_ms. Unless B tells the server
-    # those are in progress too, they are delivered again.
-    "$AGENT" send "$R.A.toB.wp" --src 13 --count "$n1" --size 16 --rate 40 >"$T/t13.s1" 2>&1 || rc=1
-    "$AGENT" send "$R.A.toB.wp" --src 13 --start $((n1 + 1)) --count "$n2" --size 16 >"$T/t13.s2" 2>&1 || rc=1
+    # (16-byte records: their headers make ~2.5 wire bytes per ring byte).
+    # Then, with W stopped, 3000 more wait in its outbox and go as full
+    # batches when it is back (~0.5 wire bytes per ring byte): B's next
+    # pull fills its 64 KiB ring and more, and what is left waits behind
+    # the commit that waits for room, in B's client queue, while the agent
+    # sleeps, longer than three times ack_wait_ms. Unless B tells the
+    # server those are in progress too, they are delivered again.
+    "$AGENT" send "$R.W.toB.wp" --src 13 --count "$n1" --size 16 --rate 40 >"$T/t13.s1" 2>&1 || rc=1
+    stop_bridge W
+    "$AGENT" send "$R.W.toB.wp" --src 13 --start $((n1 + 1)) --count "$n2" --size 16 >"$T/t13.s2" 2>&1 || rc=1
+    start_bridge W
     wait $rr || rc=1
     refresh_stats
+    stop_bridge W
     diag "B export: waits for room $(ex B "$R.wp" full_waits), kept in progress $(ex B "$R.wp" in_progress), dups dropped $(ex B "$R.wp" dups), pulls $(ex B "$R.wp" pulls); agent: $(cat "$T/t13.r")"
     if [[ $rc == 0 && $(ex B "$R.wp" full_waits) -ge 1 && $(ex B "$R.wp" dups) == 0 &&
           $(jv "$T/t13.r" missing) == 0 && $(jv "$T/t13.r" dups) == 0 ]]; then
-        ok "jetstream: a commit waits for room 3x ack_wait_ms; the messages queued behind it are kept in progress, not delivered again: loss 0, duplicates 0 on the wire and in the channel"
+        ok "jetstream: a commit waits for room past ack_wait_ms; the messages queued behind it are kept in progress, not delivered again: loss 0, duplicates 0 on the wire and in the channel"
     else
         nok "jetstream: what waits behind a commit that waits for room is kept in progress"
         tail_logs
