@@ -13,6 +13,13 @@
  *   bridge_js    agent -> outbox -> uhp-bridge A -> JetStream -> uhp-bridge B
  *                -> channel -> agent
  *
+ * Placement: a JetStream peer's hops depend on where its stream's and its
+ * consumer's leaders sit (a stream led by the third server adds a route hop
+ * each way). With --leaders S/C (run.sh: the publishers' server / the
+ * subscribers' server) both peers' stream and consumer leaders are moved
+ * there (leader stepdowns until they land) before each JetStream
+ * measurement; the JSON lines say where they were.
+ *
  * Throughput: N messages as fast as the sender goes; msgs/s from the first
  * send to the last receipt. Latency: M messages at a fixed rate, each
  * carrying its send time (CLOCK_MONOTONIC); one-way p50/p90/p99 in us.
@@ -136,6 +143,62 @@ static void on_js_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, voi
 static natsConnection *nc_pub, *nc_sub, *nc_pub_asap;
 static jsCtx *js_pub, *js_sub, *js_pub_asap;
 static char js_stream[64], js_subj[128], core_subj[128];
+/* where a JetStream peer's hops went: "stream leader/consumer leader" */
+static char nats_js_leaders[64];
+
+static void js_leaders(const char *stream, const char *consumer, char *out, size_t n)
+{
+	jsStreamInfo *si = NULL;
+	jsConsumerInfo *ci = NULL;
+	const char *sl = "?", *cl = "?";
+
+	if (js_GetStreamInfo(&si, js_sub, stream, NULL, NULL) == NATS_OK && si &&
+	    si->Cluster && si->Cluster->Leader)
+		sl = si->Cluster->Leader;
+	if (js_GetConsumerInfo(&ci, js_sub, stream, consumer, NULL, NULL) == NATS_OK && ci &&
+	    ci->Cluster && ci->Cluster->Leader)
+		cl = ci->Cluster->Leader;
+	snprintf(out, n, "%s/%s", sl, cl);
+	if (si)
+		jsStreamInfo_Destroy(si);
+	if (ci)
+		jsConsumerInfo_Destroy(ci);
+}
+
+static const char *want_sl, *want_cl;	/* --leaders S/C */
+
+/* Step the stream's, then the consumer's, leader down until they sit on
+ * want_sl and want_cl (a new leader is one of the other replicas). */
+static void js_place(const char *stream, const char *consumer)
+{
+	char cur[64], subj[256];
+
+	if (!want_sl)
+		return;
+	for (int i = 0; i < 30; i++) {
+		char *slash;
+		natsMsg *resp = NULL;
+
+		js_leaders(stream, consumer, cur, sizeof(cur));
+		slash = strchr(cur, '/');
+		if (!slash)
+			break;
+		*slash = 0;
+		if (strcmp(cur, want_sl))
+			snprintf(subj, sizeof(subj), "$JS.API.STREAM.LEADER.STEPDOWN.%s", stream);
+		else if (strcmp(slash + 1, want_cl))
+			snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.LEADER.STEPDOWN.%s.%s",
+				 stream, consumer);
+		else
+			return;
+		if (natsConnection_RequestString(&resp, nc_sub, subj, "", 5000) == NATS_OK)
+			natsMsg_Destroy(resp);
+		usleep(1500000);	/* the election */
+	}
+	js_leaders(stream, consumer, cur, sizeof(cur));
+	fprintf(stderr, "bench_bridge: %s/%s: leaders %s, not %s/%s\n", stream, consumer, cur,
+		want_sl, want_cl);
+}
 
 static void setup_nats(void)
 {
@@ -238,6 +301,8 @@ static double run_nats_js(int size, uint64_t n, int rate, struct rx *r)
 		exit(1);
 	}
 	natsSubscription_SetPendingLimits(sub, -1, -1);
+	js_place(js_stream, dur);
+	js_leaders(js_stream, dur, nats_js_leaders, sizeof(nats_js_leaders));
 	usleep(100000);
 	t0 = next = now_ns();
 	for (uint64_t i = 0; i < n; i++) {
@@ -369,6 +434,18 @@ static double median(const double *v, int n)
 	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
+/* The receiving bridge's stream: UHP_<host>_<channel>, dots as _. */
+static const char *bridge_stream(void)
+{
+	static char bs[128];
+
+	snprintf(bs, sizeof(bs), "UHP_B_%s", ib_js);
+	for (char *c = bs; *c; c++)
+		if (*c == '.')
+			*c = '_';
+	return bs;
+}
+
 static double measure(enum peer p, int size, uint64_t n, int rate, struct rx *r)
 {
 	switch (p) {
@@ -387,7 +464,8 @@ int main(int argc, char **argv)
 		{ "outbox-js", 1, 0, 'O' }, { "inbox-js", 1, 0, 'I' },
 		{ "rounds", 1, 0, 'r' }, { "count-core", 1, 0, 'c' },
 		{ "count-js", 1, 0, 'j' }, { "lat-count", 1, 0, 'l' },
-		{ "lat-rate", 1, 0, 'L' }, { "json", 1, 0, 'J' }, { 0 }
+		{ "lat-rate", 1, 0, 'L' }, { "json", 1, 0, 'J' }, { "leaders", 1, 0, 'P' },
+		{ 0 }
 	};
 	int rounds = 3, sizes[] = { 64, 1024 }, nsz = 2, lat_rate = 1000, c;
 	uint64_t n_core = 200000, n_js = 50000, n_lat = 2000;
@@ -407,6 +485,16 @@ int main(int argc, char **argv)
 		case 'l': n_lat = strtoull(optarg, NULL, 0); break;
 		case 'L': lat_rate = atoi(optarg); break;
 		case 'J': jsonl = fopen(optarg, "a"); break;
+		case 'P': {
+			char *slash = strchr(optarg, '/');
+
+			if (!slash)
+				return 2;
+			*slash = 0;
+			want_sl = optarg;
+			want_cl = slash + 1;
+			break;
+		}
 		default: return 2;
 		}
 	}
@@ -434,8 +522,10 @@ int main(int argc, char **argv)
 				double secs;
 				int64_t *lat = calloc(n_lat, sizeof(int64_t));
 				int64_t *sent = latdump ? calloc(n_lat, sizeof(int64_t)) : NULL;
-				char line[512];
+				char line[640], leaders[80] = "";
 
+				if (p == P_BRIDGE_JS)
+					js_place(bridge_stream(), "uhp-bridge");
 				secs = measure(p, sizes[si], n, 0, &r);
 				thr[p][si][rd] = atomic_load(&r.n) == n ? n / secs : 0;
 				l.lat = lat;
@@ -453,14 +543,23 @@ int main(int argc, char **argv)
 					p50[p][si][rd] = got ? lat[got / 2] / 1e3 : 0;
 					p90[p][si][rd] = got ? lat[got * 9 / 10] / 1e3 : 0;
 					p99[p][si][rd] = got ? lat[got * 99 / 100] / 1e3 : 0;
+					if (p == P_NATS_JS) {
+						snprintf(leaders, sizeof(leaders), ",\"leaders\":\"%s\"",
+							 nats_js_leaders);
+					} else if (p == P_BRIDGE_JS) {
+						char l2[64];
+
+						js_leaders(bridge_stream(), "uhp-bridge", l2, sizeof(l2));
+						snprintf(leaders, sizeof(leaders), ",\"leaders\":\"%s\"", l2);
+					}
 					snprintf(line, sizeof(line),
 						 "{\"bench\":\"bridge\",\"peer\":\"%s\",\"round\":%d,\"size\":%d,"
 						 "\"msgs\":%" PRIu64 ",\"received\":%" PRIu64 ",\"secs\":%.4f,"
 						 "\"msgs_per_s\":%.0f,\"lat_msgs\":%" PRIu64 ",\"lat_rate\":%d,"
-						 "\"lat_p50_us\":%.1f,\"lat_p90_us\":%.1f,\"lat_p99_us\":%.1f}\n",
+						 "\"lat_p50_us\":%.1f,\"lat_p90_us\":%.1f,\"lat_p99_us\":%.1f%s}\n",
 						 pname[p], rd, sizes[si], n, atomic_load(&r.n), secs,
 						 thr[p][si][rd], got, lat_rate, p50[p][si][rd],
-						 p90[p][si][rd], p99[p][si][rd]);
+						 p90[p][si][rd], p99[p][si][rd], leaders);
 				}
 				fputs(line, stdout);
 				if (jsonl) {

@@ -4,7 +4,9 @@
 # Bridged throughput and added latency against NATS itself, in one run:
 # a 3-node cluster on loopback, bridges A and B (arena channels), then
 # bench_bridge's interleaved rounds (see bench_bridge.c). JSON lines go to
-# build/bench/bridge.jsonl (appended), the table to stdout.
+# build/bench/bridge.jsonl (appended), the table to stdout. Both JetStream
+# peers get the same placement: stream leader on n0 (where the publisher and
+# bridge A connect), consumer leader on n1 (the subscriber's and bridge B's).
 #
 #   bench/bridge/run.sh [bench_bridge options: --rounds 3 --count-core 200000
 #                        --count-js 50000 --lat-count 2000 --lat-rate 1000]
@@ -45,6 +47,7 @@ wait_bridge_up A && wait_bridge_up B && wait_export_ready B 1 || { tail "$T"/bri
 mkdir -p "$TOP/build/bench"
 "$BIN/bench_bridge" --nats0 "nats://127.0.0.1:${NATS_PORT[0]}" --nats1 "nats://127.0.0.1:${NATS_PORT[1]}" \
     --run "$R" --outbox-core "$R.A.core" --inbox-core "$R.core" --outbox-js "$R.A.js" --inbox-js "$R.js" \
+    --leaders n0/n1 \
     --json "$TOP/build/bench/bridge.jsonl" "$@"
 rc=$?
 kill -USR1 "${BRIDGE_PID[B]}" 2>/dev/null; sleep 0.5
