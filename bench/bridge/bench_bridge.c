@@ -166,6 +166,9 @@ static void js_leaders(const char *stream, const char *consumer, char *out, size
 }
 
 static const char *want_sl, *want_cl;	/* --leaders S/C */
+/* --agent-spin N: the receiving uhp agent spins N checks before it sleeps
+ * (uhp_set_spin()); 0: libuhp's default */
+static unsigned agent_spin;
 
 /* Step the stream's, then the consumer's, leader down until they sit on
  * want_sl and want_cl (a new leader is one of the other replicas). */
@@ -368,6 +371,9 @@ static double run_bridge(const char *ob, const char *ib, int size, uint64_t n,
 {
 	struct uhp_channel *out = open_ch(ob, false), *in = open_ch(ib, true);
 	struct brx b = { in, r };
+
+	if (agent_spin)
+		uhp_set_spin(in, agent_spin);
 	pthread_t th;
 	char *buf = calloc(1, (size_t)size);
 	int64_t t0, gap = rate ? 1000000000LL / rate : 0, next;
@@ -465,7 +471,7 @@ int main(int argc, char **argv)
 		{ "rounds", 1, 0, 'r' }, { "count-core", 1, 0, 'c' },
 		{ "count-js", 1, 0, 'j' }, { "lat-count", 1, 0, 'l' },
 		{ "lat-rate", 1, 0, 'L' }, { "json", 1, 0, 'J' }, { "leaders", 1, 0, 'P' },
-		{ 0 }
+		{ "agent-spin", 1, 0, 'S' }, { 0 }
 	};
 	int rounds = 3, sizes[] = { 64, 1024 }, nsz = 2, lat_rate = 1000, c;
 	uint64_t n_core = 200000, n_js = 50000, n_lat = 2000;
@@ -485,6 +491,7 @@ int main(int argc, char **argv)
 		case 'l': n_lat = strtoull(optarg, NULL, 0); break;
 		case 'L': lat_rate = atoi(optarg); break;
 		case 'J': jsonl = fopen(optarg, "a"); break;
+		case 'S': agent_spin = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'P': {
 			char *slash = strchr(optarg, '/');
 

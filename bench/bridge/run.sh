@@ -9,7 +9,9 @@
 # bridge A connect), consumer leader on n1 (the subscriber's and bridge B's).
 #
 #   bench/bridge/run.sh [bench_bridge options: --rounds 3 --count-core 200000
-#                        --count-js 50000 --lat-count 2000 --lat-rate 1000]
+#                        --count-js 50000 --lat-count 2000 --lat-rate 1000
+#                        --agent-spin N (the receiving agent's uhp_set_spin)]
+#   BRIDGE_EXTRA="spin_us 2000" bench/bridge/run.sh   a setting for both bridges
 #
 # LATTRACE=DIR: where the latency goes. Builds the bridge with its stage
 # trace (make LATTRACE=1, into build/lattrace), writes DIR/A.trace,
