@@ -382,11 +382,14 @@ void *js_pull_thread(void *arg)
 				/* 100: heartbeat; 404/408/409: request over */
 				if (strncmp(st, "100", 3) && r)
 					r->live = false;
-				/* 409 with nothing delivered: the next message
-				 * is larger than the request's max_bytes */
+				/* 409 "Message Size Exceeds MaxBytes" with
+				 * nothing delivered: the next message is larger
+				 * than the request's max_bytes (not "Exceeded
+				 * MaxRequestMaxBytes", a consumer's limit on
+				 * what a request may ask) */
 				if (r && r->got == 0 && r->max_bytes && !strncmp(st, "409", 3) &&
 				    natsMsgHeader_Get(m, "Description", &desc) == NATS_OK && desc &&
-				    strstr(desc, "MaxBytes") && e->need_wire <= r->max_bytes) {
+				    strstr(desc, "Message Size Exceeds MaxBytes") && e->need_wire <= r->max_bytes) {
 					e->need_wire = r->max_bytes + 1;
 					LOG_DBG("%s: the next message is larger than %" PRId64 " bytes",
 						e->chan, r->max_bytes);
