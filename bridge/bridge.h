@@ -153,6 +153,7 @@ struct config {
 	int64_t stall_ms;
 	int64_t batch, batch_bytes;
 	bool send_asap;
+	bool early;		/* jetstream exports take the core copy too */
 	/* authentication and TLS: the files named and the line that named each
 	 * (0: not set); tls: any tls_* setting or a tls:// URL */
 	char file[F_NUM][PATH_MAX];
@@ -206,6 +207,10 @@ struct in_state {
 
 #define MSG_HIST	16
 
+/* Early delivery (export.c): how far a source's early commits may run
+ * ahead of its messages the stream delivered (bits kept per source) */
+#define EARLY_WINDOW	4096
+
 struct export {
 	char chan[UHP_NAME_MAX];
 	enum mode mode;
@@ -238,8 +243,23 @@ struct export {
 		gaps, late, naks, full_waits, unsequenced, too_big,
 		gap_timeouts, probe_committed, probe_uncommitted,
 		probe_unknown, evictions, acks, pulls, held, unheld, stepdowns,
-		credit_replies, in_progress;
+		credit_replies, in_progress, early, early_confirmed,
+		early_skipped;
 	_Atomic int64_t held_now;
+
+	/*
+	 * jetstream with early delivery: the core copy of each message
+	 * (early_sub) is committed at once when it is the next of its source
+	 * and the ring has room. in_mu: one committer at a time (the puller,
+	 * or the early copy, which never waits for it). js_hi: the highest
+	 * link sequence of a source the stream delivered (credit_cb() reads
+	 * it); early_bits: the records committed early whose stream copy has
+	 * not come yet (EARLY_WINDOW bits a source).
+	 */
+	natsSubscription *early_sub;
+	pthread_mutex_t in_mu;
+	_Atomic uint64_t js_hi[MAX_SRC];
+	uint64_t *early_bits;
 
 	/* jetstream: credit for the senders (see credit_cb()) */
 	natsSubscription *credit_sub;
@@ -402,6 +422,7 @@ extern jsCtx *g_js;
 /* publish.c: the test hooks, set by main() from the environment */
 extern uint64_t g_corrupt_every;
 extern uint64_t g_drop_js, g_drop_js_first;
+extern uint64_t g_early_drop_every;
 
 /* ------------------------------------------------------------------ */
 /* functions, by file                                                  */

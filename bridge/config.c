@@ -41,6 +41,7 @@ struct config C = {
 	.batch = 128,
 	.batch_bytes = 64 << 10,
 	.send_asap = true,
+	.early = true,
 };
 
 const char *mode_name(enum mode m)
@@ -247,6 +248,13 @@ static int parse_global(const char *k, const char *v)
 			C.memory_storage = true;
 		else if (!strcmp(v, "file"))
 			C.memory_storage = false;
+		else
+			return -1;
+	} else if (!strcmp(k, "early")) {
+		if (!strcmp(v, "yes"))
+			C.early = true;
+		else if (!strcmp(v, "no"))
+			C.early = false;
 		else
 			return -1;
 	} else if (!strcmp(k, "send_asap")) {

@@ -35,7 +35,11 @@ static void on_async_err(natsConnection *nc, natsSubscription *sub, natsStatus e
 			 void *closure)
 {
 	(void)nc;
-	(void)sub;
+	/* early delivery's copies may drop: the stream has them (stats:
+	 * early_dropped) */
+	for (int i = 0; sub && err == NATS_SLOW_CONSUMER && i < C.nexports; i++)
+		if (C.exports[i]->early_sub == sub)
+			return;
 	LOG_RATE("warning", "%s connection: %s", (const char *)closure,
 		 natsStatus_GetText(err));
 }

@@ -69,6 +69,15 @@ void credit_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 			found = i;
 			mark = atomic_load_explicit((_Atomic uint64_t *)&s->next,
 						    memory_order_acquire) - 1;
+			/* committed early is not yet out of the stream: the
+			 * mark is what the stream delivered (in_record()) */
+			if (e->early_bits) {
+				uint64_t hi = atomic_load_explicit(&e->js_hi[i],
+								   memory_order_acquire);
+
+				if (hi < mark)
+					mark = hi;
+			}
 			e->credit_ns[i] = now;
 		}
 		if (now - e->credit_ns[i] < CREDIT_ACTIVE_NS)

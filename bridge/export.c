@@ -18,6 +18,42 @@
 
 #define IN_MAGIC	"UHPBIN01"
 
+/* Early delivery's bits of source idx (see struct export). */
+static uint64_t *early_row(struct export *e, int idx)
+{
+	return e->early_bits + (size_t)idx * (EARLY_WINDOW / 64);
+}
+
+static void early_forget(struct export *e, int idx)
+{
+	atomic_store(&e->js_hi[idx], 0);
+	if (e->early_bits)
+		memset(early_row(e, idx), 0, EARLY_WINDOW / 8);
+}
+
+/* The stream's copy of lseq came: was the record committed early? */
+static bool early_take(struct export *e, int idx, uint64_t lseq)
+{
+	uint64_t *w, bit = 1ULL << (lseq % 64);
+
+	if (!e->early_bits)
+		return false;
+	w = &early_row(e, idx)[lseq % EARLY_WINDOW / 64];
+	if (!(*w & bit))
+		return false;
+	*w &= ~bit;
+	return true;
+}
+
+/* A known source's index, or -1 (under src_mu). */
+static int src_find(struct export *e, const char *key)
+{
+	for (int i = 0; i < MAX_SRC; i++)
+		if (e->st->src[i].used && !strcmp(e->st->src[i].key, key))
+			return i;
+	return -1;
+}
+
 static int src_lookup(struct export *e, const char *key, bool *created)
 {
 	struct in_state *st = e->st;
@@ -53,6 +89,7 @@ static int src_lookup(struct export *e, const char *key, bool *created)
 
 		memset(s, 0, sizeof(*s));
 		e->credit_ns[free_i] = 0;
+		early_forget(e, free_i);
 		snprintf(s->key, sizeof(s->key), "%s", key);
 		s->next = 1;	/* every link instance starts at 1 */
 		atomic_thread_fence(memory_order_release);
@@ -117,18 +154,25 @@ static bool reserve_wait(struct export *e, uint32_t len, struct uhp_txn *t,
 /*
  * Commit one verified-on-arrival record as the next of source idx (idx < 0:
  * unsequenced). The CRC is checked again over the copy in the ring.
- * Returns 0, -ECANCELED (stopping), -EBADMSG (CRC mismatch in the ring copy).
+ * Returns 0, -ECANCELED (stopping), -EBADMSG (CRC mismatch in the ring copy);
+ * early (never waits for room): -EAGAIN (no room now).
  */
 static int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wire *w,
-		      const void *data, uint32_t len, natsMsg *m, bool js)
+		      const void *data, uint32_t len, natsMsg *m, bool js, bool early)
 {
 	struct in_state *st = e->st;
 	struct uhp_txn t;
 	struct uhp_meta meta;
 	uint32_t crc;
+	int r;
 
-	if (!reserve_wait(e, len, &t, js ? m : NULL))
+	if (early) {	/* never waits: no room is -EAGAIN */
+		r = uhp_reserve(e->ch, len, &t);
+		if (r)
+			return r == -EAGAIN ? -EAGAIN : -ECANCELED;
+	} else if (!reserve_wait(e, len, &t, js ? m : NULL)) {
 		return -ECANCELED;
+	}
 	if (len)
 		memcpy(t.payload, data, len);
 	crc = rec_crc(len, w->type, w->flags, w->src, w->dst, w->useq, t.payload);
@@ -192,7 +236,7 @@ static void hold_drain_run(struct export *e, int idx, natsMsg *m)
 
 		if (hold_get(e, idx, q, &w, &data, &len))
 			return;
-		rc = commit_rec(e, idx, q, &w, data, len, m, true);
+		rc = commit_rec(e, idx, q, &w, data, len, m, true, false);
 		free(data);
 		if (rc == -ECANCELED)
 			return;
@@ -237,12 +281,18 @@ static enum act in_record(struct export *e, const struct wire *wp, const char *d
 		s->seen_ns = now_ns();
 		if (created)
 			LOG_INFO("%s: new source %s", e->chan, key);
+		/* credit_cb() reads it: release, its load acquires */
+		if (js && lseq > atomic_load_explicit(&e->js_hi[idx], memory_order_relaxed))
+			atomic_store_explicit(&e->js_hi[idx], lseq, memory_order_release);
 		if (lseq != s->next &&
 		    rec_crc(len, w.type, w.flags, w.src, w.dst, w.useq, data) != w.crc)
 			goto bad_crc;
 		if (lseq < s->next) {
 			if (js) {
-				CNT_INC(e->dups);
+				if (early_take(e, idx, lseq))
+					CNT_INC(e->early_confirmed);
+				else
+					CNT_INC(e->dups);
 				return A_ACK;
 			}
 			CNT_INC(e->late);
@@ -290,7 +340,7 @@ static enum act in_record(struct export *e, const struct wire *wp, const char *d
 		s->wait_since_ns = 0;
 	}
 
-	rc = commit_rec(e, idx, lseq, &w, data, len, m, js);
+	rc = commit_rec(e, idx, lseq, &w, data, len, m, js, false);
 	if (rc == -ECANCELED)
 		return A_NONE;
 	if (rc == -EBADMSG)
@@ -478,6 +528,138 @@ static void core_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 	natsMsg_Destroy(m);
 }
 
+/* One record committed early: lseq is the next of source idx. */
+static int early_commit(struct export *e, int idx, uint64_t lseq, const struct wire *w,
+			const void *data, uint32_t len)
+{
+	int rc;
+
+	if (e->st->src[idx].next - atomic_load(&e->js_hi[idx]) > EARLY_WINDOW)
+		return -EAGAIN;		/* far ahead of the stream: wait for it */
+	rc = commit_rec(e, idx, lseq, w, data, len, NULL, true, true);
+	if (rc)
+		return rc;
+	early_row(e, idx)[lseq % EARLY_WINDOW / 64] |= 1ULL << (lseq % 64);
+	CNT_INC(e->early);
+	return 0;
+}
+
+/*
+ * Early delivery (jetstream exports, "early yes"): every subscriber sees a
+ * publish as it passes; the stream's copy comes only after a quorum of its
+ * replicas stored it, about as long again. The core copy's records are
+ * committed at once when each is the next of a source we know, nothing is
+ * held, the ring has room now and the source is less than EARLY_WINDOW
+ * records ahead of what the stream delivered. Anything else (a copy lost,
+ * out of order, damaged, no room) is left to the stream's copy, which for
+ * a record committed here is only acknowledged (early_confirmed): each
+ * record is still committed once, in order, and nothing is lost that the
+ * stream holds. Under in_mu; never waits.
+ */
+static void in_early(struct export *e, natsMsg *m)
+{
+	const char *link = NULL, *bv = NULL, *data = natsMsg_GetData(m);
+	uint32_t len = (uint32_t)natsMsg_GetDataLength(m);
+	uint64_t lseq, n = 1, off = 0, own = e->msg_bytes;
+	char key[SRC_KEY_MAX];
+	struct src_ent *s;
+	struct wire w;
+	int idx;
+
+	if (atomic_load(&e->held_now) ||
+	    natsMsgHeader_Get(m, "Uhp-Link", &link) != NATS_OK || !link ||
+	    !parse_link(link, key, sizeof(key), &lseq))
+		goto skip;
+	pthread_mutex_lock(&e->src_mu);
+	idx = src_find(e, key);
+	pthread_mutex_unlock(&e->src_mu);
+	if (idx < 0)
+		goto skip;		/* a new source starts with the stream */
+	s = &e->st->src[idx];
+	if (natsMsgHeader_Get(m, "Uhp-Batch", &bv) == NATS_OK && bv &&
+	    (!parse_u64(bv, 10, &n) || n == 0))
+		goto skip;
+	if (lseq + n <= s->next)
+		return;			/* the stream's copy was first */
+	if (lseq > s->next)
+		goto skip;		/* one before it has not come yet */
+	lt_mark(LT_B_IN, bv ? data + sizeof(struct frame) : data,
+		bv ? (len > sizeof(struct frame) ? len - (uint32_t)sizeof(struct frame) : 0) : len);
+	if (!bv) {
+		if (!parse_wire(m, &w) || early_commit(e, idx, lseq, &w, data, len))
+			goto skip;
+		goto out;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		struct frame f;
+
+		if (off + sizeof(f) > len)
+			goto skip;
+		memcpy(&f, data + off, sizeof(f));
+		off += sizeof(f);
+		if (f.len > len - off)
+			goto skip;
+		if (lseq + i == s->next) {
+			w = (struct wire){ .src = f.src, .dst = f.dst, .crc = f.crc, .type = f.type,
+					   .flags = f.flags, .useq = f.seq };
+			if (early_commit(e, idx, lseq + i, &w, data + off, f.len))
+				goto skip;
+		}
+		off += f.len;
+	}
+	goto out;
+skip:
+	CNT_INC(e->early_skipped);
+out:
+	e->msg_bytes = own;	/* the puller's (pull_room()) */
+}
+
+/* Loss hook: every Nth early copy is ignored, as if it never came.
+ * UHP_BRIDGE_EARLY_DROP_EVERY=N; tests only. */
+uint64_t g_early_drop_every;
+
+static void early_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+			 void *closure)
+{
+	static _Atomic uint64_t seen;
+	struct export *e = closure;
+
+	(void)nc;
+	(void)sub;
+	if (g_early_drop_every && atomic_fetch_add(&seen, 1) % g_early_drop_every == 0) {
+		CNT_INC(e->early_skipped);
+	} else if (!g_stop && !pthread_mutex_trylock(&e->in_mu)) {
+		/* (else the puller commits or waits for room: the stream's
+		 * copy will do) */
+		in_early(e, m);
+		pthread_mutex_unlock(&e->in_mu);
+	} else {
+		CNT_INC(e->early_skipped);
+	}
+	natsMsg_Destroy(m);
+}
+
+/* Early delivery's state and subscription (after recover_pending()). */
+static int start_early(struct export *e)
+{
+	e->early_bits = calloc(MAX_SRC, EARLY_WINDOW / 8);
+	if (!e->early_bits) {
+		LOG_ERR("%s: out of memory for early delivery", e->chan);
+		return -ENOMEM;
+	}
+	/* what the stream held of known sources went before the stop */
+	for (int i = 0; i < MAX_SRC; i++)
+		if (e->st->src[i].used)
+			atomic_store(&e->js_hi[i], e->st->src[i].next - 1);
+	if (natsConnection_Subscribe(&e->early_sub, g_nc_in, e->subject, early_msg_cb, e) != NATS_OK) {
+		LOG_ERR("%s: subscribe %s: %s", e->chan, e->subject, nats_GetLastError(NULL));
+		return -EIO;
+	}
+	/* a copy dropped here is the stream's to deliver */
+	natsSubscription_SetPendingLimits(e->early_sub, 65536, 64 << 20);
+	return 0;
+}
+
 static int open_export_channel(struct export *e)
 {
 	struct uhp_open_opts o = UHP_OPEN_OPTS_INIT;
@@ -527,6 +709,7 @@ int start_export(struct export *e)
 	int r;
 
 	pthread_mutex_init(&e->src_mu, NULL);
+	pthread_mutex_init(&e->in_mu, NULL);
 	if ((r = open_export_channel(e)) || (r = open_in_state(e)))
 		return r;
 	if (e->mode == MODE_JS) {
@@ -534,6 +717,8 @@ int start_export(struct export *e)
 
 		recover_pending(e);
 		hold_scan(e);
+		if (C.early && (r = start_early(e)))
+			return r;
 		snprintf(subj, sizeof(subj), "%s.credit.%s.%s", C.prefix, C.host, e->chan);
 		if (natsConnection_Subscribe(&e->credit_sub, g_nc_in, subj, credit_cb, e) != NATS_OK) {
 			LOG_ERR("%s: subscribe %s: %s", e->chan, subj, nats_GetLastError(NULL));

@@ -183,6 +183,12 @@ int main(int argc, char **argv)
 		if (g_drop_js_first)
 			LOG_WARN("test hook: the first jetstream publish of each route is lost on the way");
 	}
+	if ((ev = getenv("UHP_BRIDGE_EARLY_DROP_EVERY")) && *ev) {
+		parse_u64(ev, 10, &g_early_drop_every);
+		if (g_early_drop_every)
+			LOG_WARN("test hook: every %" PRIu64 "th early copy is ignored",
+				 g_early_drop_every);
+	}
 	if (mkdir_p(C.state_dir)) {
 		LOG_ERR("state_dir %s: %s", C.state_dir, strerror(errno));
 		free_secrets();
@@ -246,6 +252,8 @@ int main(int argc, char **argv)
 			pthread_join(e->thr, NULL);
 		if (e->sub)
 			natsSubscription_Unsubscribe(e->sub);
+		if (e->early_sub)
+			natsSubscription_Unsubscribe(e->early_sub);
 		if (e->credit_sub)
 			natsSubscription_Unsubscribe(e->credit_sub);
 	}
@@ -264,6 +272,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < C.nexports; i++) {
 		if (C.exports[i]->sub)
 			natsSubscription_Destroy(C.exports[i]->sub);
+		if (C.exports[i]->early_sub)
+			natsSubscription_Destroy(C.exports[i]->early_sub);
 		if (C.exports[i]->credit_sub)
 			natsSubscription_Destroy(C.exports[i]->credit_sub);
 	}

@@ -414,6 +414,8 @@ void *js_pull_thread(void *arg)
 					if (++r->got >= r->batch)
 						r->live = false;
 				}
+				/* early delivery commits too (export.c) */
+				pthread_mutex_lock(&e->in_mu);
 				e->need_wire = 0;
 				e->msg_bytes = 0;
 				a = in_handle(e, m, true);
@@ -427,6 +429,7 @@ void *js_pull_thread(void *arg)
 										   : (uint32_t)e->msg_bytes;
 					e->wire_hist[h] = wsz > UINT32_MAX ? UINT32_MAX : (uint32_t)wsz;
 				}
+				pthread_mutex_unlock(&e->in_mu);
 
 				if (reply && *reply) {
 					if (a == A_ACK) {

@@ -25,8 +25,12 @@ void write_stats(bool final)
 		struct export *e = C.exports[i];
 		int64_t dropped = 0;
 
+		int64_t early_dropped = 0;
+
 		if (e->sub)
 			natsSubscription_GetDropped(e->sub, &dropped);
+		if (e->early_sub)
+			natsSubscription_GetDropped(e->early_sub, &early_dropped);
 		fprintf(f, "%s{\"channel\":\"%s\",\"mode\":\"%s\",\"subject\":\"%s\","
 			"\"received\":%" PRIu64 ",\"committed\":%" PRIu64 ",\"crc_refused\":%" PRIu64
 			",\"malformed\":%" PRIu64 ",\"dups\":%" PRIu64 ",\"gaps\":%" PRIu64
@@ -37,6 +41,8 @@ void write_stats(bool final)
 			",\"evictions\":%" PRIu64 ",\"pulls\":%" PRIu64 ",\"held\":%" PRIu64
 			",\"unheld\":%" PRIu64 ",\"held_now\":%" PRId64 ",\"stepdowns\":%" PRIu64
 			",\"credit_replies\":%" PRIu64 ",\"in_progress\":%" PRIu64
+			",\"early\":%" PRIu64 ",\"early_confirmed\":%" PRIu64
+			",\"early_skipped\":%" PRIu64 ",\"early_dropped\":%" PRId64
 			",\"slow_consumer_drops\":%" PRId64 "}",
 			i ? "," : "", e->chan, mode_name(e->mode), e->subject,
 			CNT_GET(e->received), CNT_GET(e->committed), CNT_GET(e->crc_refused),
@@ -47,7 +53,9 @@ void write_stats(bool final)
 			CNT_GET(e->probe_unknown), CNT_GET(e->evictions), CNT_GET(e->pulls),
 			CNT_GET(e->held), CNT_GET(e->unheld), (int64_t)atomic_load(&e->held_now),
 			CNT_GET(e->stepdowns), CNT_GET(e->credit_replies),
-			CNT_GET(e->in_progress), dropped);
+			CNT_GET(e->in_progress), CNT_GET(e->early),
+			CNT_GET(e->early_confirmed), CNT_GET(e->early_skipped), early_dropped,
+			dropped);
 	}
 	fprintf(f, "],\"routes\":[");
 	for (int i = 0; i < C.nroutes; i++) {

@@ -59,5 +59,5 @@ if [[ -n ${LATTRACE:-} ]]; then
     /usr/bin/python3 "$TOP/bench/bridge/lattrace.py" "$LATTRACE"
     echo "bridge A: $(jq -c '[.routes[]]' "$T/state-A/stats.json")"
 fi
-echo "bridge B: $(jq -c '[.exports[] | {channel, crc_refused, gaps, dups, slow_consumer_drops}]' "$T/state-B/stats.json")"
+echo "bridge B: $(jq -c '[.exports[] | {channel, crc_refused, gaps, dups, early, early_confirmed, early_skipped, early_dropped, slow_consumer_drops}]' "$T/state-B/stats.json")"
 exit $rc

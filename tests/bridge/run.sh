@@ -76,7 +76,7 @@ NT=0
 FAILED=0
 # the server kill last: nats-server 2.9 may take long to bring the restarted
 # replica back (see DESIGN.md), which is not what the other tests are about
-TESTS=${UHP_BRIDGE_TESTS:-t1 t3 t4 t5 t6 t7 t8 t10 t11 t13 t2 t12 t9}
+TESTS=${UHP_BRIDGE_TESTS:-t1 t3 t4 t5 t6 t7 t8 t10 t11 t13 t14 t2 t12 t9}
 PLAN=$(wc -w <<<"$TESTS")
 echo "1..$PLAN"
 ok()   { NT=$((NT + 1)); echo "ok $NT - $*"; }
@@ -157,6 +157,10 @@ bridge_conf X "${COMMON[@]}" "route B/$R.corrupt $R.X.toB.corrupt mode=core"
 bridge_conf Y "${COMMON[@]}" "route B/$R.rs $R.Y.toB.rs mode=jetstream"
 bridge_conf Z "${COMMON[@]}" "route B/$R.hd $R.Z.toB.hd mode=jetstream"
 bridge_conf W "${COMMON[@]}" "route B/$R.wp $R.W.toB.wp mode=jetstream"
+bridge_conf E "${COMMON[@]}" "route V/$R.ev $R.E.toV.ev mode=jetstream" \
+    "route N/$R.en $R.E.toN.en mode=jetstream"
+bridge_conf V "${COMMON[@]}" "export $R.ev mode=jetstream"
+bridge_conf N "${COMMON[@]}" "early no" "export $R.en mode=jetstream"
 start_bridge B
 start_bridge A
 if ! wait_bridge_up A || ! wait_bridge_up B || ! wait_export_ready B 7 60; then
@@ -748,6 +752,57 @@ t13() {
     fi
 }
 
+# ---- 14. jetstream: early delivery, and without it ----
+t14() {
+    local n=20000 rc=0 i
+    start_bridge V UHP_BRIDGE_EARLY_DROP_EVERY=5
+    start_bridge N
+    if ! wait_bridge_up V || ! wait_bridge_up N || ! wait_export_ready V 1 || ! wait_export_ready N 1; then
+        nok "jetstream: early delivery (receiving bridges V and N start)"
+        tail_logs
+        return
+    fi
+    bg "$AGENT" recv "$R.ev" --expect "$n" --idle-ms 15000 --max-ms 120000 >"$T/t14.rv" 2>&1
+    local rv=$!
+    bg "$AGENT" recv "$R.en" --expect "$n" --idle-ms 15000 --max-ms 120000 >"$T/t14.rn" 2>&1
+    local rn=$!
+    start_bridge E
+    wait_bridge_up E || rc=1
+    # V commits a record from the copy every subscriber sees as it is
+    # published, when it is the next of its source and there is room; the
+    # hook makes V ignore every 5th such copy (a message: one record or a
+    # batch), so those records and what follows them come from the
+    # stream, in order. N (early no) takes
+    # everything from the stream.
+    "$AGENT" send "$R.E.toV.ev" --src 14 --count "$n" --size 100 --rate 5000 >"$T/t14.sv" 2>&1 &
+    local sv=$!
+    "$AGENT" send "$R.E.toN.en" --src 15 --count "$n" --size 100 --rate 5000 >"$T/t14.sn" 2>&1 || rc=1
+    wait $sv || rc=1
+    wait $rv || rc=1
+    wait $rn || rc=1
+    # every record committed early is delivered by the stream too (and
+    # only acknowledged): wait for the last stream copies
+    for i in $(seq 100); do
+        refresh_stats
+        [[ $(ex V "$R.ev" early) -gt 0 && $(ex V "$R.ev" early) == "$(ex V "$R.ev" early_confirmed)" ]] && break
+    done
+    diag "V (early yes, every 5th message's copy ignored): committed early $(ex V "$R.ev" early), confirmed by the stream $(ex V "$R.ev" early_confirmed), left to the stream $(ex V "$R.ev" early_skipped), dups $(ex V "$R.ev" dups); agent: $(cat "$T/t14.rv")"
+    diag "N (early no): committed early $(ex N "$R.en" early), dups $(ex N "$R.en" dups); agent: $(cat "$T/t14.rn")"
+    stop_bridge E
+    stop_bridge V
+    stop_bridge N
+    if [[ $rc == 0 && $(jv "$T/t14.rv" missing) == 0 && $(jv "$T/t14.rv" dups) == 0 &&
+          $(jv "$T/t14.rn" missing) == 0 && $(jv "$T/t14.rn" dups) == 0 &&
+          $(ex V "$R.ev" early) -gt 0 && $(ex V "$R.ev" early) -lt "$n" && $(ex V "$R.ev" early_skipped) -gt 0 &&
+          $(ex V "$R.ev" early) == "$(ex V "$R.ev" early_confirmed)" && $(ex V "$R.ev" dups) == 0 &&
+          $(ex N "$R.en" early) == 0 && $(ex N "$R.en" dups) == 0 ]]; then
+        ok "jetstream: early delivery commits records from the copy seen as they are published; those it misses come from the stream in order; without it all come from the stream: loss 0, duplicates 0 both ways"
+    else
+        nok "jetstream: early delivery"
+        show "$T/t14.sv"; tail_logs
+    fi
+}
+
 # ---- 9. configuration errors are refused ----
 # --check must refuse a configuration (exit 2) with "FILE:LINE: why"
 t9_refused() {          # line setting... (after host and nats, lines 1 and 2)
@@ -788,6 +843,7 @@ t9() {
     t9_refused 3 "tls_key $s" || rc=1
     t9_refused 4 "token_file $s" "token_file $s" || rc=1
     t9_refused 3 "password hunter2" || rc=1
+    t9_refused 3 "early maybe" || rc=1
     T9_NATS="nats nats://u:hunter2@127.0.0.1:1" t9_refused 2 || rc=1
     if grep -q hunter2 "$T/t9.out"; then
         echo "a refused password was printed" >>"$T/t9.out"
