@@ -374,6 +374,7 @@ struct route {
 	_Atomic uint64_t forwarded, published, acked, dup_acks, retransmits,
 		pub_errors, pub_failed, too_big, corrupted_by_hook, recovered,
 		credit_waits, dropped_by_hook;
+	_Atomic uint64_t inflight_now;	/* cur.next_seq - cur.head_seq */
 	_Atomic bool first_dropped;	/* UHP_BRIDGE_DROP_JS_FIRST done */
 };
 
@@ -404,8 +405,8 @@ enum act { A_NONE, A_ACK, A_NAK, A_TERM };
 /* ------------------------------------------------------------------ */
 
 /* main.c */
-extern volatile sig_atomic_t g_stop;
-extern volatile sig_atomic_t g_failed;	/* stopping because of an error: exit 1 */
+extern _Atomic int g_stop;
+extern _Atomic int g_failed;	/* stopping because of an error: exit 1 */
 
 /* config.c: the configuration */
 extern struct config C;

@@ -92,8 +92,8 @@ static int src_lookup(struct export *e, const char *key, bool *created)
 		early_forget(e, free_i);
 		snprintf(s->key, sizeof(s->key), "%s", key);
 		s->next = 1;	/* every link instance starts at 1 */
-		atomic_thread_fence(memory_order_release);
-		s->used = 1;
+		/* after the rest, for a kill at any point: the state file */
+		atomic_store_explicit((_Atomic uint32_t *)&s->used, 1, memory_order_release);
 		st->nsrc++;
 	}
 	*created = true;

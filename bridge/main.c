@@ -50,8 +50,10 @@
 #define BRIDGE_VERSION BRIDGE_STR(UHP_VERSION_MAJOR) "." BRIDGE_STR(UHP_VERSION_MINOR) "." \
 	BRIDGE_STR(UHP_VERSION_PATCH)
 
-volatile sig_atomic_t g_stop;
-volatile sig_atomic_t g_failed;	/* stopping because of an error: exit 1 */
+/* Set by signal handlers and by any thread, read by all: atomics (a
+ * lock-free store is async-signal-safe; sig_atomic_t is not for threads). */
+_Atomic int g_stop;
+_Atomic int g_failed;	/* stopping because of an error: exit 1 */
 
 static void on_signal(int sig)
 {
@@ -72,7 +74,7 @@ static void usage(FILE *f)
 		"Signals: SIGTERM/SIGINT stop cleanly; SIGUSR1 writes state_dir/stats.json now.\n");
 }
 
-static volatile sig_atomic_t g_dump;
+static _Atomic int g_dump;
 static void on_usr1(int sig) { (void)sig; g_dump = 1; }
 
 int main(int argc, char **argv)

@@ -238,6 +238,9 @@ static void *js_route_thread(void *arg)
 		bool progress = false, popped = false;
 		int64_t now;
 
+		/* for write_stats() on the main thread (a number only) */
+		atomic_store_explicit(&r->inflight_now, r->cur.next_seq - r->cur.head_seq,
+				      memory_order_relaxed);
 		credit_ask(r, credit_blocked);
 		credit_blocked = false;
 

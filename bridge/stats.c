@@ -60,7 +60,7 @@ void write_stats(bool final)
 	fprintf(f, "],\"routes\":[");
 	for (int i = 0; i < C.nroutes; i++) {
 		struct route *r = C.routes[i];
-		uint64_t inflight = r->sp ? r->cur.next_seq - r->cur.head_seq : 0;
+		uint64_t inflight = atomic_load_explicit(&r->inflight_now, memory_order_relaxed);
 
 		fprintf(f, "%s{\"outbox\":\"%s\",\"dest\":\"%s/%s\",\"mode\":\"%s\",\"subject\":\"%s\","
 			"\"instance\":\"%016" PRIx64 "\",\"forwarded\":%" PRIu64 ",\"published\":%" PRIu64
