@@ -64,6 +64,35 @@ static void on_closed(natsConnection *nc, void *closure)
 }
 
 /*
+ * nats.c retries a lost connection for ever (MaxReconnect -1) and says
+ * nothing of the attempts that fail short of the server refusing us (which
+ * closes the connection: on_closed()): a credentials file that became
+ * unreadable or malformed, a certificate that went away, servers that do
+ * not answer. After each round over the servers it asks how long to wait:
+ * say why the last attempt failed after about 5 s of rounds and then every
+ * 30 s, and wait 100 ms plus up to 50 ms (clients apart).
+ */
+#define RECONNECT_WAIT_MS	100
+static int64_t on_reconnect_delay(natsConnection *nc, int attempts, void *closure)
+{
+	const char *text = NULL;
+	natsStatus s;
+
+	if (attempts == 5000 / RECONNECT_WAIT_MS ||
+	    (attempts > 5000 / RECONNECT_WAIT_MS && attempts % (30000 / RECONNECT_WAIT_MS) == 0)) {
+		/* the attempt's own error is this (the reconnect) thread's;
+		 * the connection's is often only "Error" */
+		text = nats_GetLastError(&s);
+		if (!text || !*text)
+			s = natsConnection_GetLastError(nc, &text);
+		LOG_WARN("%s connection: still reconnecting after %d rounds over the servers: %s%s%s",
+			 (const char *)closure, attempts, natsStatus_GetText(s),
+			 text && *text ? ": " : "", text ? text : "");
+	}
+	return RECONNECT_WAIT_MS + rand() % 50;
+}
+
+/*
  * The options both connections share: servers, callbacks, authentication
  * and TLS. NATS_OK, or the setting that failed in *what (nats.c's reason
  * in nats_GetLastError()).
@@ -86,7 +115,7 @@ natsStatus nats_options(natsOptions **op, const char *name, const char **what)
 	if (s == NATS_OK) s = natsOptions_SetServers(o, servers, n);
 	if (s == NATS_OK) s = natsOptions_SetName(o, cname);
 	if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
-	if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 100);
+	if (s == NATS_OK) s = natsOptions_SetCustomReconnectDelay(o, on_reconnect_delay, (void *)name);
 	if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, (int)C.reconnect_buf);
 	if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, (void *)name);
 	if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, (void *)name);

@@ -711,6 +711,37 @@ t12() {
             wait $r2 || { rc=1; why+=("creds: $(cat "$d/r.creds")"); }
             diag "nkey over TLS: $(cat "$d/r.nk")"
             diag "creds: $(cat "$d/r.creds")"
+            # creds that break while the bridge runs (a rotation gone
+            # wrong): nats.c's reconnects fail before the server could say
+            # no, so nothing closes the connection; the bridge must say
+            # why, and take the mended file at its next attempt
+            cp -p "$d/nk/user.creds" "$d/user.creds.good"
+            echo "not a creds file" >"$d/nk/user.creds"
+            kill -KILL "${T12_PID[op]}" 2>/dev/null
+            wait "${T12_PID[op]}" 2>/dev/null
+            if t12_start_nats op; then
+                n=$((SECONDS + 20))
+                until grep -q "connection: still reconnecting after .*rounds.*user.creds" "$T/bridge-SC.log"; do
+                    ((SECONDS < n)) || { rc=1; why+=("SC said nothing of its failing reconnects in 20 s"); break; }
+                    sleep 0.2
+                done
+                diag "broken creds: $(grep -m1 "still reconnecting" "$T/bridge-SC.log")"
+                cp -p "$d/user.creds.good" "$d/nk/user.creds"
+                n=$((SECONDS + 20))
+                until [[ $(grep -c "connection: reconnected" "$T/bridge-SC.log") -ge 2 ]]; do
+                    ((SECONDS < n)) || { rc=1; why+=("SC did not reconnect with the mended creds"); break; }
+                    sleep 0.1
+                done
+                bg "$AGENT" recv "$R.c.in" --expect 100 --idle-ms 10000 --max-ms 30000 >"$d/r.creds2" 2>&1
+                r2=$!
+                sleep 0.3
+                "$AGENT" send "$R.SC.loop" --src 26 --count 100 --size 64 >"$d/s.creds2" 2>&1 || rc=1
+                wait $r2 || { rc=1; why+=("creds mended: $(cat "$d/r.creds2")"); }
+                diag "creds mended: $(cat "$d/r.creds2")"
+            else
+                rc=1
+                why+=("the operator-mode server did not restart")
+            fi
         else
             rc=1
             why+=("the bridges with an nkey and with creds did not come up")
@@ -731,7 +762,7 @@ t12() {
         wait "${T12_PID[$n]}" 2>/dev/null
     done
     if [[ $rc == 0 ]]; then
-        ok "authentication and TLS: records cross with a password over TLS (core and jetstream, again after a server restart)${nkpub:+, with an nkey and with creds}; a wrong password, an unknown CA${nkpub:+, foreign creds} stop the bridge with the reason; a group-readable secret is refused; no password logged"
+        ok "authentication and TLS: records cross with a password over TLS (core and jetstream, again after a server restart)${nkpub:+, with an nkey and with creds (broken while running: said why, mended: taken)}; a wrong password, an unknown CA${nkpub:+, foreign creds} stop the bridge with the reason; a group-readable secret is refused; no password logged"
     else
         nok "authentication and TLS"
         for n in "${why[@]}"; do diag "$n"; done
