@@ -302,6 +302,8 @@ static int parse_config(const char *file, FILE *f)
 					e = calloc(1, sizeof(*e));
 					if (!e)
 						return cfg_err(file, ln, "out of memory");
+					/* in the table at once: a refused line leaks nothing */
+					C.exports[C.nexports++] = e;
 					snprintf(e->chan, sizeof(e->chan), "%s", ch);
 					e->mode = C.mode;
 					e->max_msgs = C.stream_max_msgs;
@@ -331,7 +333,6 @@ static int parse_config(const char *file, FILE *f)
 					}
 					if (more < 0)
 						return cfg_err(file, ln, why);
-					C.exports[C.nexports++] = e;
 				} else {
 					struct route *r;
 					char *dst = tok(&s), *ob = tok(&s), *slash;
@@ -350,6 +351,7 @@ static int parse_config(const char *file, FILE *f)
 					r = calloc(1, sizeof(*r));
 					if (!r)
 						return cfg_err(file, ln, "out of memory");
+					C.routes[C.nroutes++] = r;	/* as exports */
 					snprintf(r->dst_host, sizeof(r->dst_host), "%s", dst);
 					snprintf(r->dst_chan, sizeof(r->dst_chan), "%s", slash + 1);
 					snprintf(r->outbox, sizeof(r->outbox), "%s", ob);
@@ -371,7 +373,6 @@ static int parse_config(const char *file, FILE *f)
 					}
 					if (more < 0)
 						return cfg_err(file, ln, why);
-					C.routes[C.nroutes++] = r;
 				}
 				continue;
 			}

@@ -14,10 +14,11 @@
 #   UHP_BRIDGE_TIMEOUT=900          the whole suite's limit in seconds: past
 #                                   it the suite fails (with the bridges'
 #                                   logs) instead of hanging make check
-#   UHP_BRIDGE_TSAN=1               the bridges built with ThreadSanitizer
-#                                   (build/tsan); one more test: no bridge
-#                                   reported a data race (nats.c itself is
-#                                   not instrumented, its locks are seen)
+#   UHP_BRIDGE_SANITIZE=thread      the bridges built with ThreadSanitizer
+#                                   (build/tsan), or =address with ASan,
+#                                   LeakSanitizer and UBSan (build/asan);
+#                                   one more test: no bridge reported
+#                                   anything (nats.c is not instrumented)
 set -u -o pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -58,15 +59,28 @@ if ! make -s -C "$TOP/bridge" >"$T/build.log" 2>&1 ||
    ! make -s -C "$TOP/tests/bridge" >>"$T/build.log" 2>&1; then
     echo "1..1"; echo "not ok 1 - build"; sed 's/^/# /' "$T/build.log"; exit 1
 fi
-if [[ -n ${UHP_BRIDGE_TSAN:-} ]]; then
-    if ! make -s -C "$TOP/bridge" O="$TOP/build/tsan" CFLAGS="-O1 -g -fsanitize=thread -Wno-error=tsan" \
-            LDFLAGS=-fsanitize=thread >>"$T/build.log" 2>&1; then
-        echo "1..1"; echo "not ok 1 - build with ThreadSanitizer"; sed 's/^/# /' "$T/build.log"; exit 1
-    fi
-    BRIDGE=$TOP/build/tsan/bridge/uhp-bridge
-    mkdir -p "$T/tsan"
+SAN=${UHP_BRIDGE_SANITIZE:-}
+case $SAN in
+"") ;;
+thread)
+    SAN_DIR=tsan SAN_NAME=ThreadSanitizer SAN_FLAGS="-fsanitize=thread"
     # reports to files (a bridge's exit status stays its own)
-    export TSAN_OPTIONS="log_path=$T/tsan/report exitcode=0 ${TSAN_OPTIONS:-}"
+    export TSAN_OPTIONS="log_path=$T/san/report exitcode=0 ${TSAN_OPTIONS:-}" ;;
+address)
+    SAN_DIR=asan SAN_NAME="ASan/LSan/UBSan" SAN_FLAGS="-fsanitize=address,undefined"
+    export ASAN_OPTIONS="log_path=$T/san/report exitcode=0 ${ASAN_OPTIONS:-}"
+    export UBSAN_OPTIONS="log_path=$T/san/report print_stacktrace=1 ${UBSAN_OPTIONS:-}" ;;
+*)
+    echo "1..1"; echo "not ok 1 - UHP_BRIDGE_SANITIZE=$SAN: thread or address"; exit 1 ;;
+esac
+if [[ -n $SAN ]]; then
+    if ! make -s -C "$TOP/bridge" O="$TOP/build/$SAN_DIR" \
+            CFLAGS="-O1 -g -fno-omit-frame-pointer $SAN_FLAGS -Wno-error=tsan" \
+            LDFLAGS="$SAN_FLAGS" >>"$T/build.log" 2>&1; then
+        echo "1..1"; echo "not ok 1 - build with $SAN_NAME"; sed 's/^/# /' "$T/build.log"; exit 1
+    fi
+    BRIDGE=$TOP/build/$SAN_DIR/bridge/uhp-bridge
+    mkdir -p "$T/san"
 fi
 GOAGENT=""
 if command -v go >/dev/null && [[ -d /usr/share/gocode/src/github.com/nats-io/nats.go ]]; then
@@ -92,7 +106,7 @@ FAILED=0
 # replica back (see DESIGN.md), which is not what the other tests are about
 TESTS=${UHP_BRIDGE_TESTS:-t1 t3 t4 t5 t6 t7 t8 t10 t11 t13 t14 t2 t12 t9}
 PLAN=$(wc -w <<<"$TESTS")
-[[ -n ${UHP_BRIDGE_TSAN:-} ]] && PLAN=$((PLAN + 1))
+[[ -n ${UHP_BRIDGE_SANITIZE:-} ]] && PLAN=$((PLAN + 1))
 echo "1..$PLAN"
 ok()   { NT=$((NT + 1)); echo "ok $NT - $*"; }
 nok()  { NT=$((NT + 1)); FAILED=$((FAILED + 1)); echo "not ok $NT - $*"; }
@@ -923,13 +937,13 @@ start=$SECONDS
 for t in $TESTS; do
     $t
 done
-if [[ -n ${UHP_BRIDGE_TSAN:-} ]]; then
-    cleanup_all		# the bridges write their reports at exit
-    if compgen -G "$T/tsan/report*" >/dev/null; then
-        nok "ThreadSanitizer: $(cat "$T"/tsan/report* | grep -c '^WARNING: ThreadSanitizer') report(s) from the bridges"
-        cat "$T"/tsan/report* | grep -E '^(WARNING|SUMMARY)|^    #[0-2] ' | sed 's/^/# /' | head -60
+if [[ -n $SAN ]]; then
+    cleanup_all		# LeakSanitizer reports at exit
+    if compgen -G "$T/san/report*" >/dev/null; then
+        nok "$SAN_NAME: $(cat "$T"/san/report* | grep -c 'SUMMARY: ') report(s) from the bridges"
+        cat "$T"/san/report* | grep -E '^(WARNING|ERROR|SUMMARY)|runtime error|^    #[0-3] ' | sed 's/^/# /' | head -80
     else
-        ok "ThreadSanitizer: no data race reported by any bridge"
+        ok "$SAN_NAME: no report from any bridge"
     fi
 fi
 diag "done in $((SECONDS - start)) s"
