@@ -182,8 +182,8 @@ bridge: lib
 # bridges, agents on both sides (tests/bridge/run.sh, TAP).
 check-bridge: deps lib
 	tests/bridge/run.sh
-	UHP_BRIDGE_SANITIZE=thread UHP_BRIDGE_TESTS="t3 t8 t11 t13 t14" tests/bridge/run.sh
-	UHP_BRIDGE_SANITIZE=address UHP_BRIDGE_TESTS="t5 t6 t14 t12 t9" tests/bridge/run.sh
+	UHP_BRIDGE_SANITIZE=thread UHP_BRIDGE_TESTS="t3 t8 t11 t13 t14 t15" tests/bridge/run.sh
+	UHP_BRIDGE_SANITIZE=address UHP_BRIDGE_TESTS="t5 t6 t14 t16 t12 t9" tests/bridge/run.sh
 
 # ---- test ------------------------------------------------------------------
 
@@ -205,10 +205,10 @@ check-steps: tests
 	$(MAKE) -C tests/host check || rc=1; \
 	echo "== bridge (uhp-bridge on a 3-node nats-server cluster on loopback)"; \
 	tests/bridge/run.sh || rc=1; \
-	echo "== bridge under ThreadSanitizer (the jetstream tests: restarts, backpressure, hold, early delivery)"; \
-	UHP_BRIDGE_SANITIZE=thread UHP_BRIDGE_TESTS="t3 t8 t11 t13 t14" tests/bridge/run.sh || rc=1; \
-	echo "== bridge under ASan/LSan/UBSan (corruption, rogue publisher, early delivery, authentication, configuration)"; \
-	UHP_BRIDGE_SANITIZE=address UHP_BRIDGE_TESTS="t5 t6 t14 t12 t9" tests/bridge/run.sh || rc=1; \
+	echo "== bridge under ThreadSanitizer (the jetstream tests: restarts, backpressure, hold, early delivery and its credit)"; \
+	UHP_BRIDGE_SANITIZE=thread UHP_BRIDGE_TESTS="t3 t8 t11 t13 t14 t15" tests/bridge/run.sh || rc=1; \
+	echo "== bridge under ASan/LSan/UBSan (corruption, rogue publisher, early delivery, a damaged hold, authentication, configuration)"; \
+	UHP_BRIDGE_SANITIZE=address UHP_BRIDGE_TESTS="t5 t6 t14 t16 t12 t9" tests/bridge/run.sh || rc=1; \
 	echo "== fast-path instruction budget (callgrind)"; \
 	scripts/fastpath-budget.sh || rc=1; \
 	echo "== benchmark command lines (numbers, --only)"; \

@@ -24,6 +24,8 @@
  *              file; the core subscription; start_export()
  *   hold.c     jetstream: the holdback store (records ahead of a missing one)
  *   pull.c     jetstream: the stream, the pull thread and pull sizing
+ *   early.c    jetstream: early delivery (the core copy of each message),
+ *              what was committed early and not yet delivered by the stream
  *
  *   Outbound, per route:
  *   route.c    the outbox and the route threads (core, jetstream);
@@ -39,12 +41,14 @@
  * Start (main()): the configuration, state_dir, the "in" then the "out"
  * connection and the JetStream context; then each export (its channel and
  * in-state file; jetstream: the record in flight at the last stop, the
- * held records, the credit subscription, the pull thread; core: the
- * subscription), then each route (its outbox; jetstream: the spool; its
- * thread). main() then writes stats.json every stats_ms until a signal.
- * Stop: the route threads, then the export threads and subscriptions, the
- * connections flushed, the last stats.json, the routes' subscriptions, the
- * connections, the channels.
+ * held records, what was committed early before it, the credit
+ * subscription, the pull thread, which subscribes for early delivery once
+ * the stream is there; core: the subscription), then each route (its
+ * outbox; jetstream: the spool; its thread). main() then writes stats.json
+ * every stats_ms until a signal. Stop: the route threads, then the export
+ * threads, each export closed to callbacks (under in_mu), its
+ * subscriptions, the connections flushed, the last stats.json, the routes'
+ * subscriptions, the connections, the channels.
  *
  * This header, in order: the clock, logging and counters, the
  * configuration, the inbound and outbound types, the wire types, the
@@ -183,7 +187,9 @@ struct src_ent {
 	int64_t seen_ns;	/* CLOCK_MONOTONIC of the last message (memory) */
 	int64_t wait_since_ns;	/* waiting for 'next' since (0: not waiting) */
 	uint32_t used;
-	uint32_t pad_;
+	/* records below next committed early and perhaps still in the stream:
+	 * next - early_lo (0: none; early.c), for credit after a restart */
+	uint32_t early_back;
 };
 
 /* The one record between "verified" and "mark advanced" (see DESIGN.md). */
@@ -207,8 +213,9 @@ struct in_state {
 
 #define MSG_HIST	16
 
-/* Early delivery (export.c): how far a source's early commits may run
- * ahead of its messages the stream delivered (bits kept per source) */
+/* Early delivery (early.c): how far a source's early commits may run
+ * ahead of the oldest one the stream has not delivered yet (bits kept per
+ * source) */
 #define EARLY_WINDOW	4096
 
 struct export {
@@ -244,21 +251,34 @@ struct export {
 		gap_timeouts, probe_committed, probe_uncommitted,
 		probe_unknown, evictions, acks, pulls, held, unheld, stepdowns,
 		credit_replies, in_progress, early, early_confirmed,
-		early_skipped;
+		early_skipped, early_expired;
 	_Atomic int64_t held_now;
+	int64_t sub_dropped, early_dropped;	/* last read (write_stats()) */
 
 	/*
-	 * jetstream with early delivery: the core copy of each message
-	 * (early_sub) is committed at once when it is the next of its source
-	 * and the ring has room. in_mu: one committer at a time (the puller,
-	 * or the early copy, which never waits for it). js_hi: the highest
-	 * link sequence of a source the stream delivered (credit_cb() reads
-	 * it); early_bits: the records committed early whose stream copy has
-	 * not come yet (EARLY_WINDOW bits a source).
+	 * in_mu: one committer at a time, and nothing after the stop
+	 * (closed): the puller holds it around each message, core and early
+	 * callbacks take it (early ones only trylock: the puller may be
+	 * waiting for room), main() closes the export under it. Order: in_mu,
+	 * then src_mu. src[] entries appear and go only under both (the
+	 * puller's src_lookup()), so holders of in_mu see them stay.
 	 */
-	natsSubscription *early_sub;
 	pthread_mutex_t in_mu;
-	_Atomic uint64_t js_hi[MAX_SRC];
+	bool closed;
+	/*
+	 * jetstream, early delivery (early.c): the core copy of each message
+	 * (early_sub, set once by the puller) is committed at once when it is
+	 * the next of its source and the ring has room. Per source, under
+	 * in_mu: early_lo, the oldest record committed early whose copy the
+	 * stream has not delivered yet (0: none; credit_cb() loads it),
+	 * since when (early_lo_ns), the bits of what is pending in
+	 * [early_lo, next) (early_bits, EARLY_WINDOW a source), and blind:
+	 * after a restart, the range is known (early_back) but not the bits.
+	 */
+	_Atomic(natsSubscription *) early_sub;
+	_Atomic uint64_t early_lo[MAX_SRC];
+	int64_t early_lo_ns[MAX_SRC];
+	bool early_blind[MAX_SRC];
 	uint64_t *early_bits;
 
 	/* jetstream: credit for the senders (see credit_cb()) */
@@ -423,7 +443,6 @@ extern jsCtx *g_js;
 /* publish.c: the test hooks, set by main() from the environment */
 extern uint64_t g_corrupt_every;
 extern uint64_t g_drop_js, g_drop_js_first;
-extern uint64_t g_early_drop_every;
 
 /* ------------------------------------------------------------------ */
 /* functions, by file                                                  */
@@ -472,13 +491,16 @@ bool parse_link(const char *link, char *key, size_t keycap, uint64_t *lseq);
 
 /* export.c */
 enum act in_handle(struct export *e, natsMsg *m, bool js);
+int src_find(struct export *e, const char *key);
+int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wire *w,
+	       const void *data, uint32_t len, natsMsg *m, bool js, bool early);
 int start_export(struct export *e);
 
 /* hold.c */
 bool hold_exists(const struct export *e, int idx, uint64_t lseq);
 int hold_put(struct export *e, int idx, uint64_t lseq, const struct wire *w,
 	     const void *data, uint32_t len);
-int hold_get(const struct export *e, int idx, uint64_t lseq, struct wire *w,
+int hold_get(struct export *e, int idx, uint64_t lseq, struct wire *w,
 	     void **data, uint32_t *len);
 void hold_del(struct export *e, int idx, uint64_t lseq);
 void hold_purge(struct export *e, int idx);
@@ -486,6 +508,17 @@ void hold_scan(struct export *e);
 
 /* pull.c */
 void pull_in_progress(struct export *e);
+
+/* early.c */
+extern uint64_t g_early_drop_every, g_pull_delay_ms;
+void early_forget(struct export *e, int idx);
+void early_restore(struct export *e);
+int early_subscribe(struct export *e);
+bool early_seen(struct export *e, int idx, uint64_t lseq);
+void early_note(struct export *e, int idx, uint64_t next);
+void early_expire(struct export *e, int64_t now);
+int early_commit(struct export *e, int idx, uint64_t lseq, const struct wire *w,
+		 const void *data, uint32_t len);
 void *js_pull_thread(void *arg);
 
 /* route.c */
@@ -518,5 +551,6 @@ void credit_ask(struct route *r, bool blocked);
 
 /* stats.c */
 void write_stats(bool final);
+void write_stats_drops(struct export *e);
 
 #endif /* UHP_BRIDGE_H */

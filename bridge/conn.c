@@ -38,7 +38,7 @@ static void on_async_err(natsConnection *nc, natsSubscription *sub, natsStatus e
 	/* early delivery's copies may drop: the stream has them (stats:
 	 * early_dropped) */
 	for (int i = 0; sub && err == NATS_SLOW_CONSUMER && i < C.nexports; i++)
-		if (C.exports[i]->early_sub == sub)
+		if (atomic_load(&C.exports[i]->early_sub) == sub)
 			return;
 	LOG_RATE("warning", "%s connection: %s", (const char *)closure,
 		 natsStatus_GetText(err));
@@ -69,8 +69,9 @@ static void on_closed(natsConnection *nc, void *closure)
  * closes the connection: on_closed()): a credentials file that became
  * unreadable or malformed, a certificate that went away, servers that do
  * not answer. After each round over the servers it asks how long to wait:
- * say why the last attempt failed after about 5 s of rounds and then every
- * 30 s, and wait 100 ms plus up to 50 ms (clients apart).
+ * say why the last attempt failed after 50 rounds (5 s when attempts fail
+ * at once, longer when they time out) and then every 300, and wait 100 ms
+ * plus up to 50 ms (clients apart).
  */
 #define RECONNECT_WAIT_MS	100
 static int64_t on_reconnect_delay(natsConnection *nc, int attempts, void *closure)

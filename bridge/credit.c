@@ -51,7 +51,7 @@ void credit_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 	const char *reply = natsMsg_GetReply(m);
 	int len = natsMsg_GetDataLength(m), found = -1, sources = 0, n;
 	char key[SRC_KEY_MAX], out[96];
-	uint64_t mark = 0;
+	uint64_t mark = 0, lo;
 	int64_t now = now_ns();
 
 	(void)sub;
@@ -69,15 +69,12 @@ void credit_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 			found = i;
 			mark = atomic_load_explicit((_Atomic uint64_t *)&s->next,
 						    memory_order_acquire) - 1;
-			/* committed early is not yet out of the stream: the
-			 * mark is what the stream delivered (in_record()) */
-			if (e->early_bits) {
-				uint64_t hi = atomic_load_explicit(&e->js_hi[i],
-								   memory_order_acquire);
-
-				if (hi < mark)
-					mark = hi;
-			}
+			/* what was committed early is still in the stream
+			 * until it delivers it: the mark stops below the
+			 * oldest such record (early.c) */
+			lo = atomic_load_explicit(&e->early_lo[i], memory_order_acquire);
+			if (lo && lo - 1 < mark)
+				mark = lo - 1;
 			e->credit_ns[i] = now;
 		}
 		if (now - e->credit_ns[i] < CREDIT_ACTIVE_NS)

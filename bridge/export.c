@@ -18,35 +18,8 @@
 
 #define IN_MAGIC	"UHPBIN01"
 
-/* Early delivery's bits of source idx (see struct export). */
-static uint64_t *early_row(struct export *e, int idx)
-{
-	return e->early_bits + (size_t)idx * (EARLY_WINDOW / 64);
-}
-
-static void early_forget(struct export *e, int idx)
-{
-	atomic_store(&e->js_hi[idx], 0);
-	if (e->early_bits)
-		memset(early_row(e, idx), 0, EARLY_WINDOW / 8);
-}
-
-/* The stream's copy of lseq came: was the record committed early? */
-static bool early_take(struct export *e, int idx, uint64_t lseq)
-{
-	uint64_t *w, bit = 1ULL << (lseq % 64);
-
-	if (!e->early_bits)
-		return false;
-	w = &early_row(e, idx)[lseq % EARLY_WINDOW / 64];
-	if (!(*w & bit))
-		return false;
-	*w &= ~bit;
-	return true;
-}
-
 /* A known source's index, or -1 (under src_mu). */
-static int src_find(struct export *e, const char *key)
+int src_find(struct export *e, const char *key)
 {
 	for (int i = 0; i < MAX_SRC; i++)
 		if (e->st->src[i].used && !strcmp(e->st->src[i].key, key))
@@ -157,8 +130,8 @@ static bool reserve_wait(struct export *e, uint32_t len, struct uhp_txn *t,
  * Returns 0, -ECANCELED (stopping), -EBADMSG (CRC mismatch in the ring copy);
  * early (never waits for room): -EAGAIN (no room now).
  */
-static int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wire *w,
-		      const void *data, uint32_t len, natsMsg *m, bool js, bool early)
+int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wire *w,
+	       const void *data, uint32_t len, natsMsg *m, bool js, bool early)
 {
 	struct in_state *st = e->st;
 	struct uhp_txn t;
@@ -193,6 +166,10 @@ static int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wir
 		atomic_store_explicit((_Atomic uint32_t *)&st->pend.valid, 1,
 				      memory_order_release);
 	}
+	/* what is pending early, as a distance below the next mark, before
+	 * the mark: a kill between them errs by one the safe way (early.c) */
+	if (idx >= 0)
+		early_note(e, idx, lseq + 1);
 	uhp_commit(e->ch, &t, &meta);
 	lt_mark(LT_B_COMMIT, data, len);
 	if (idx >= 0) {
@@ -205,6 +182,15 @@ static int commit_rec(struct export *e, int idx, uint64_t lseq, const struct wir
 	CNT_INC(e->committed);
 	e->msg_bytes += UHP_REC_TOTAL(len);
 	return 0;
+}
+
+/* Source idx's mark moves past records that are gone (credit_cb() loads
+ * it: release). */
+static void src_advance(struct export *e, int idx, uint64_t next)
+{
+	early_note(e, idx, next);
+	atomic_store_explicit((_Atomic uint64_t *)&e->st->src[idx].next, next,
+			      memory_order_release);
 }
 
 static void hold_drain_run(struct export *e, int idx, natsMsg *m);
@@ -234,7 +220,15 @@ static void hold_drain_run(struct export *e, int idx, natsMsg *m)
 		uint32_t len;
 		int rc;
 
-		if (hold_get(e, idx, q, &w, &data, &len))
+		rc = hold_get(e, idx, q, &w, &data, &len);
+		if (rc == -EIO) {	/* damaged on our disk: gone */
+			CNT_INC(e->gaps);
+			LOG_ERR("%s: held record %s/%" PRIu64 " unreadable: counted lost",
+				e->chan, s->key, q);
+			src_advance(e, idx, q + 1);
+			continue;
+		}
+		if (rc)
 			return;
 		rc = commit_rec(e, idx, q, &w, data, len, m, true, false);
 		free(data);
@@ -245,7 +239,7 @@ static void hold_drain_run(struct export *e, int idx, natsMsg *m)
 			CNT_INC(e->gaps);
 			LOG_ERR("%s: held record %s/%" PRIu64 " failed its CRC: counted lost",
 				e->chan, s->key, q);
-			s->next = q + 1;
+			src_advance(e, idx, q + 1);
 		}
 		CNT_INC(e->unheld);
 		hold_del(e, idx, q);
@@ -264,6 +258,7 @@ static enum act in_record(struct export *e, const struct wire *wp, const char *d
 	struct wire w = *wp;
 	int idx = -1, rc;
 	struct src_ent *s = NULL;
+	bool was_early = false;
 
 	if (UHP_REC_TOTAL(len) > e->ring_bytes) {
 		CNT_INC(e->too_big);
@@ -281,15 +276,15 @@ static enum act in_record(struct export *e, const struct wire *wp, const char *d
 		s->seen_ns = now_ns();
 		if (created)
 			LOG_INFO("%s: new source %s", e->chan, key);
-		/* credit_cb() reads it: release, its load acquires */
-		if (js && lseq > atomic_load_explicit(&e->js_hi[idx], memory_order_relaxed))
-			atomic_store_explicit(&e->js_hi[idx], lseq, memory_order_release);
+		/* the stream delivered it: committed early? (early.c) */
+		if (js)
+			was_early = early_seen(e, idx, lseq);
 		if (lseq != s->next &&
 		    rec_crc(len, w.type, w.flags, w.src, w.dst, w.useq, data) != w.crc)
 			goto bad_crc;
 		if (lseq < s->next) {
 			if (js) {
-				if (early_take(e, idx, lseq))
+				if (was_early)
 					CNT_INC(e->early_confirmed);
 				else
 					CNT_INC(e->dups);
@@ -329,7 +324,7 @@ static enum act in_record(struct export *e, const struct wire *wp, const char *d
 					hold_drain(e, idx, m);
 				else {
 					CNT_INC(e->gaps);
-					s->next++;
+					src_advance(e, idx, s->next + 1);
 				}
 			}
 		} else if (lseq > s->next) {
@@ -522,142 +517,15 @@ out:
 static void core_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 			void *closure)
 {
-	(void)nc;
-	(void)sub;
-	in_handle(closure, m, false);
-	natsMsg_Destroy(m);
-}
-
-/* One record committed early: lseq is the next of source idx. */
-static int early_commit(struct export *e, int idx, uint64_t lseq, const struct wire *w,
-			const void *data, uint32_t len)
-{
-	int rc;
-
-	if (e->st->src[idx].next - atomic_load(&e->js_hi[idx]) > EARLY_WINDOW)
-		return -EAGAIN;		/* far ahead of the stream: wait for it */
-	rc = commit_rec(e, idx, lseq, w, data, len, NULL, true, true);
-	if (rc)
-		return rc;
-	early_row(e, idx)[lseq % EARLY_WINDOW / 64] |= 1ULL << (lseq % 64);
-	CNT_INC(e->early);
-	return 0;
-}
-
-/*
- * Early delivery (jetstream exports, "early yes"): every subscriber sees a
- * publish as it passes; the stream's copy comes only after a quorum of its
- * replicas stored it, about as long again. The core copy's records are
- * committed at once when each is the next of a source we know, nothing is
- * held, the ring has room now and the source is less than EARLY_WINDOW
- * records ahead of what the stream delivered. Anything else (a copy lost,
- * out of order, damaged, no room) is left to the stream's copy, which for
- * a record committed here is only acknowledged (early_confirmed): each
- * record is still committed once, in order, and nothing is lost that the
- * stream holds. Under in_mu; never waits.
- */
-static void in_early(struct export *e, natsMsg *m)
-{
-	const char *link = NULL, *bv = NULL, *data = natsMsg_GetData(m);
-	uint32_t len = (uint32_t)natsMsg_GetDataLength(m);
-	uint64_t lseq, n = 1, off = 0, own = e->msg_bytes;
-	char key[SRC_KEY_MAX];
-	struct src_ent *s;
-	struct wire w;
-	int idx;
-
-	if (atomic_load(&e->held_now) ||
-	    natsMsgHeader_Get(m, "Uhp-Link", &link) != NATS_OK || !link ||
-	    !parse_link(link, key, sizeof(key), &lseq))
-		goto skip;
-	pthread_mutex_lock(&e->src_mu);
-	idx = src_find(e, key);
-	pthread_mutex_unlock(&e->src_mu);
-	if (idx < 0)
-		goto skip;		/* a new source starts with the stream */
-	s = &e->st->src[idx];
-	if (natsMsgHeader_Get(m, "Uhp-Batch", &bv) == NATS_OK && bv &&
-	    (!parse_u64(bv, 10, &n) || n == 0))
-		goto skip;
-	if (lseq + n <= s->next)
-		return;			/* the stream's copy was first */
-	if (lseq > s->next)
-		goto skip;		/* one before it has not come yet */
-	lt_mark(LT_B_IN, bv ? data + sizeof(struct frame) : data,
-		bv ? (len > sizeof(struct frame) ? len - (uint32_t)sizeof(struct frame) : 0) : len);
-	if (!bv) {
-		if (!parse_wire(m, &w) || early_commit(e, idx, lseq, &w, data, len))
-			goto skip;
-		goto out;
-	}
-	for (uint64_t i = 0; i < n; i++) {
-		struct frame f;
-
-		if (off + sizeof(f) > len)
-			goto skip;
-		memcpy(&f, data + off, sizeof(f));
-		off += sizeof(f);
-		if (f.len > len - off)
-			goto skip;
-		if (lseq + i == s->next) {
-			w = (struct wire){ .src = f.src, .dst = f.dst, .crc = f.crc, .type = f.type,
-					   .flags = f.flags, .useq = f.seq };
-			if (early_commit(e, idx, lseq + i, &w, data + off, f.len))
-				goto skip;
-		}
-		off += f.len;
-	}
-	goto out;
-skip:
-	CNT_INC(e->early_skipped);
-out:
-	e->msg_bytes = own;	/* the puller's (pull_room()) */
-}
-
-/* Loss hook: every Nth early copy is ignored, as if it never came.
- * UHP_BRIDGE_EARLY_DROP_EVERY=N; tests only. */
-uint64_t g_early_drop_every;
-
-static void early_msg_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m,
-			 void *closure)
-{
-	static _Atomic uint64_t seen;
 	struct export *e = closure;
 
 	(void)nc;
 	(void)sub;
-	if (g_early_drop_every && atomic_fetch_add(&seen, 1) % g_early_drop_every == 0) {
-		CNT_INC(e->early_skipped);
-	} else if (!g_stop && !pthread_mutex_trylock(&e->in_mu)) {
-		/* (else the puller commits or waits for room: the stream's
-		 * copy will do) */
-		in_early(e, m);
-		pthread_mutex_unlock(&e->in_mu);
-	} else {
-		CNT_INC(e->early_skipped);
-	}
+	pthread_mutex_lock(&e->in_mu);
+	if (!e->closed)		/* (nats.c may call once more after the stop) */
+		in_handle(e, m, false);
+	pthread_mutex_unlock(&e->in_mu);
 	natsMsg_Destroy(m);
-}
-
-/* Early delivery's state and subscription (after recover_pending()). */
-static int start_early(struct export *e)
-{
-	e->early_bits = calloc(MAX_SRC, EARLY_WINDOW / 8);
-	if (!e->early_bits) {
-		LOG_ERR("%s: out of memory for early delivery", e->chan);
-		return -ENOMEM;
-	}
-	/* what the stream held of known sources went before the stop */
-	for (int i = 0; i < MAX_SRC; i++)
-		if (e->st->src[i].used)
-			atomic_store(&e->js_hi[i], e->st->src[i].next - 1);
-	if (natsConnection_Subscribe(&e->early_sub, g_nc_in, e->subject, early_msg_cb, e) != NATS_OK) {
-		LOG_ERR("%s: subscribe %s: %s", e->chan, e->subject, nats_GetLastError(NULL));
-		return -EIO;
-	}
-	/* a copy dropped here is the stream's to deliver */
-	natsSubscription_SetPendingLimits(e->early_sub, 65536, 64 << 20);
-	return 0;
 }
 
 static int open_export_channel(struct export *e)
@@ -717,8 +585,11 @@ int start_export(struct export *e)
 
 		recover_pending(e);
 		hold_scan(e);
-		if (C.early && (r = start_early(e)))
-			return r;
+		early_restore(e);
+		if (C.early && !(e->early_bits = calloc(MAX_SRC, EARLY_WINDOW / 8))) {
+			LOG_ERR("%s: out of memory for early delivery", e->chan);
+			return -ENOMEM;
+		}
 		snprintf(subj, sizeof(subj), "%s.credit.%s.%s", C.prefix, C.host, e->chan);
 		if (natsConnection_Subscribe(&e->credit_sub, g_nc_in, subj, credit_cb, e) != NATS_OK) {
 			LOG_ERR("%s: subscribe %s: %s", e->chan, subj, nats_GetLastError(NULL));

@@ -72,8 +72,9 @@ int hold_put(struct export *e, int idx, uint64_t lseq, const struct wire *w,
 	return 0;
 }
 
-/* Load a held record into malloc'd *data; 0, or -ENOENT. */
-int hold_get(const struct export *e, int idx, uint64_t lseq, struct wire *w,
+/* Load a held record into malloc'd *data; 0, -ENOENT, -ENOMEM (still
+ * held) or -EIO (damaged: removed, no longer held). */
+int hold_get(struct export *e, int idx, uint64_t lseq, struct wire *w,
 	     void **data, uint32_t *len)
 {
 	char path[PATH_MAX + 128];
@@ -103,7 +104,8 @@ int hold_get(const struct export *e, int idx, uint64_t lseq, struct wire *w,
 	}
 	if (rc) {
 		LOG_ERR("%s: %s is damaged: removed (counted lost)", e->chan, path);
-		unlink(path);
+		if (unlink(path) == 0)
+			atomic_fetch_sub(&e->held_now, 1);
 		return rc;
 	}
 	*w = (struct wire){ .src = h.src, .dst = h.dst, .crc = h.crc, .type = h.type,

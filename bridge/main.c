@@ -185,6 +185,12 @@ int main(int argc, char **argv)
 		if (g_drop_js_first)
 			LOG_WARN("test hook: the first jetstream publish of each route is lost on the way");
 	}
+	if ((ev = getenv("UHP_BRIDGE_PULL_DELAY_MS")) && *ev) {
+		parse_u64(ev, 10, &g_pull_delay_ms);
+		if (g_pull_delay_ms)
+			LOG_WARN("test hook: jetstream exports pull %" PRIu64 " ms after they start",
+				 g_pull_delay_ms);
+	}
 	if ((ev = getenv("UHP_BRIDGE_EARLY_DROP_EVERY")) && *ev) {
 		parse_u64(ev, 10, &g_early_drop_every);
 		if (g_early_drop_every)
@@ -252,6 +258,11 @@ int main(int argc, char **argv)
 
 		if (e->thr_started)
 			pthread_join(e->thr, NULL);
+		/* a callback nats.c still runs after this finds it closed */
+		pthread_mutex_lock(&e->in_mu);
+		e->closed = true;
+		pthread_mutex_unlock(&e->in_mu);
+		write_stats_drops(e);	/* before the subscriptions go */
 		if (e->sub)
 			natsSubscription_Unsubscribe(e->sub);
 		if (e->early_sub)
@@ -276,6 +287,7 @@ int main(int argc, char **argv)
 			natsSubscription_Destroy(C.exports[i]->sub);
 		if (C.exports[i]->early_sub)
 			natsSubscription_Destroy(C.exports[i]->early_sub);
+		free(C.exports[i]->early_bits);
 		if (C.exports[i]->credit_sub)
 			natsSubscription_Destroy(C.exports[i]->credit_sub);
 	}

@@ -203,7 +203,7 @@ void *js_pull_thread(void *arg)
 	natsInbox *inbox = NULL;
 	char subj[256], rsubj[192], next_subj[256], body[128];
 	uint64_t req_id = 0;
-	int64_t last_rx = now_ns(), last_probe = 0;
+	int64_t last_rx = now_ns(), last_probe = 0, last_expire = 0;
 	bool room_waited = false;	/* no request out: the channel was full */
 	size_t ilen;
 
@@ -212,6 +212,13 @@ void *js_pull_thread(void *arg)
 			sleep_us(100000);
 	if (g_stop)
 		return NULL;
+	if (C.early && early_subscribe(e)) {
+		g_failed = 1;	/* as below: an export that cannot run stops the bridge */
+		g_stop = 1;
+		return NULL;
+	}
+	for (uint64_t i = 0; i < g_pull_delay_ms / 10 && !g_stop; i++)
+		sleep_us(10000);	/* the stall hook */
 	natsInbox_Create(&inbox);
 	snprintf(subj, sizeof(subj), "%s.*", inbox);
 	ilen = strlen(inbox);
@@ -244,6 +251,13 @@ void *js_pull_thread(void *arg)
 		natsMsg *m = NULL;
 		natsStatus s;
 		int free_r = -1;
+
+		if (now - last_expire > 1000000000LL) {
+			last_expire = now;
+			pthread_mutex_lock(&e->in_mu);
+			early_expire(e, now);
+			pthread_mutex_unlock(&e->in_mu);
+		}
 
 		for (int i = 0; i < MAX_REQS; i++) {
 			struct pull_req *q = &reqs[i];

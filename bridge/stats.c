@@ -9,6 +9,19 @@
 
 #include "bridge.h"
 
+/* Slow-consumer drops of an export's subscriptions, while they are
+ * there: the final stats.json is written after they went. */
+void write_stats_drops(struct export *e)
+{
+	natsSubscription *early = atomic_load(&e->early_sub);
+	int64_t d;
+
+	if (e->sub && natsSubscription_GetDropped(e->sub, &d) == NATS_OK)
+		e->sub_dropped = d;
+	if (early && natsSubscription_GetDropped(early, &d) == NATS_OK)
+		e->early_dropped = d;
+}
+
 void write_stats(bool final)
 {
 	char path[PATH_MAX + 64], tmp[PATH_MAX + 64];
@@ -23,14 +36,9 @@ void write_stats(bool final)
 		(int)getpid(), final ? "true" : "false");
 	for (int i = 0; i < C.nexports; i++) {
 		struct export *e = C.exports[i];
-		int64_t dropped = 0;
 
-		int64_t early_dropped = 0;
-
-		if (e->sub)
-			natsSubscription_GetDropped(e->sub, &dropped);
-		if (e->early_sub)
-			natsSubscription_GetDropped(e->early_sub, &early_dropped);
+		if (!final)
+			write_stats_drops(e);
 		fprintf(f, "%s{\"channel\":\"%s\",\"mode\":\"%s\",\"subject\":\"%s\","
 			"\"received\":%" PRIu64 ",\"committed\":%" PRIu64 ",\"crc_refused\":%" PRIu64
 			",\"malformed\":%" PRIu64 ",\"dups\":%" PRIu64 ",\"gaps\":%" PRIu64
@@ -42,7 +50,8 @@ void write_stats(bool final)
 			",\"unheld\":%" PRIu64 ",\"held_now\":%" PRId64 ",\"stepdowns\":%" PRIu64
 			",\"credit_replies\":%" PRIu64 ",\"in_progress\":%" PRIu64
 			",\"early\":%" PRIu64 ",\"early_confirmed\":%" PRIu64
-			",\"early_skipped\":%" PRIu64 ",\"early_dropped\":%" PRId64
+			",\"early_skipped\":%" PRIu64 ",\"early_expired\":%" PRIu64
+			",\"early_dropped\":%" PRId64
 			",\"slow_consumer_drops\":%" PRId64 "}",
 			i ? "," : "", e->chan, mode_name(e->mode), e->subject,
 			CNT_GET(e->received), CNT_GET(e->committed), CNT_GET(e->crc_refused),
@@ -54,8 +63,8 @@ void write_stats(bool final)
 			CNT_GET(e->held), CNT_GET(e->unheld), (int64_t)atomic_load(&e->held_now),
 			CNT_GET(e->stepdowns), CNT_GET(e->credit_replies),
 			CNT_GET(e->in_progress), CNT_GET(e->early),
-			CNT_GET(e->early_confirmed), CNT_GET(e->early_skipped), early_dropped,
-			dropped);
+			CNT_GET(e->early_confirmed), CNT_GET(e->early_skipped),
+			CNT_GET(e->early_expired), e->early_dropped, e->sub_dropped);
 	}
 	fprintf(f, "],\"routes\":[");
 	for (int i = 0; i < C.nroutes; i++) {
